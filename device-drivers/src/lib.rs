@@ -1,0 +1,1 @@
+//! Device traits and drivers for echannel gates.

@@ -1,0 +1,4 @@
+//! `gated`: the per-gate daemon.
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! echannel gate controller: the sans-IO state machine (`machine`), decisions,
+//! journal, configuration and the tokio shell that drives them.
+
+pub mod machine;
