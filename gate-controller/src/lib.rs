@@ -1,4 +1,14 @@
-//! echannel gate controller: the sans-IO state machine (`machine`), decisions,
-//! journal, configuration and the tokio shell that drives them.
+//! echannel gate controller.
+//!
+//! - [`machine`]: the pure, deterministic state machine (no clock, no I/O);
+//! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
+//! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
+//!   the property tests and by the simulator on every step;
+//! - [`types`], [`record`], [`prompt`]: the shared vocabulary.
 
+pub mod decision;
+pub mod invariants;
 pub mod machine;
+pub mod prompt;
+pub mod record;
+pub mod types;

@@ -1,1 +1,1380 @@
-//! The gate state machine.
+//! The gate state machine: a pure, deterministic core that owns every decision.
+//!
+//! Shape (after quinn-proto): the driver passes `now` with every input —
+//! [`Machine::handle`] for events, [`Machine::handle_timeout`] when the deadline from
+//! [`Machine::poll_timeout`] has passed — and drains [`Machine::poll_action`] after each
+//! call. No clock, no I/O, no randomness here: `gated` drives it in real time and
+//! `gate-sim` in virtual time, with identical behaviour.
+//!
+//! The machine is level-triggered: after each input it re-evaluates what the current
+//! step needs (door positions, occupancy, sensor states) and progresses as far as it can.
+//! Doors go through one small controller ([`DoorCtl`]) that refuses to open a door while
+//! the other is not closed (invariant 2, except in emergency) and never drives a door
+//! closed while its safety sensor is active (invariant 4).
+
+use crate::decision::{self, Policy, WatchlistDecision};
+use crate::record::{
+    Actor, AlarmKind, BiometricSummary, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Reason,
+    Record, Role, Step, TxnId,
+};
+use crate::types::{
+    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, ReadFailure,
+    Sensor, Time, WatchlistVerdict,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, VecDeque};
+
+/// Deadlines of every step, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// Reading the chip after the document is presented.
+    pub document_read_ms: u64,
+    /// Watchlist verdict.
+    pub watchlist_ms: u64,
+    /// Traveller to enter once the entry is open (also the time allowed to resolve tailgating).
+    pub enter_ms: u64,
+    /// Exactly one occupant with the entry closed.
+    pub occupancy_ms: u64,
+    /// One fingerprint capture attempt.
+    pub capture_ms: u64,
+    /// One 1:1 comparison.
+    pub match_ms: u64,
+    /// Durable journal commit of a decision.
+    pub journal_ms: u64,
+    /// Traveller to leave the lane once told to (after that: a lingering alarm).
+    pub leave_ms: u64,
+    /// A door to reach its commanded position (after that: door fault).
+    pub door_travel_ms: u64,
+    /// How long a "go to the counter" notice stays up before the gate is ready again.
+    pub notice_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            document_read_ms: 8_000,
+            watchlist_ms: 1_000,
+            enter_ms: 15_000,
+            occupancy_ms: 10_000,
+            capture_ms: 8_000,
+            match_ms: 2_000,
+            journal_ms: 2_000,
+            leave_ms: 20_000,
+            door_travel_ms: 4_000,
+            notice_ms: 3_000,
+        }
+    }
+}
+
+/// Everything the core needs to know about its lane.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Eligibility and biometric policy.
+    pub policy: Policy,
+    /// Step deadlines.
+    pub timeouts: Timeouts,
+    /// How many times a closing door may be reversed by its safety sensor before the
+    /// gate declares a door fault.
+    pub max_door_reversals: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            policy: Policy::default(),
+            timeouts: Timeouts::default(),
+            max_door_reversals: 3,
+        }
+    }
+}
+
+/// Inputs to the state machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A document was placed on the reader.
+    DocumentPresented,
+    /// The chip read finished.
+    DocumentRead {
+        /// The document, or why it could not be read.
+        result: Result<Document, ReadFailure>,
+    },
+    /// The watchlist verdict for the current document.
+    WatchlistChecked {
+        /// Verdict.
+        verdict: WatchlistVerdict,
+    },
+    /// A binary sensor changed.
+    Sensor {
+        /// Which sensor.
+        sensor: Sensor,
+        /// Whether it is now active (beam broken, obstruction present).
+        active: bool,
+    },
+    /// The number of people in the mantrap (overhead sensor or beam-array estimate).
+    Occupancy {
+        /// Persons counted.
+        persons: u8,
+    },
+    /// A door reached a position (feedback switch).
+    DoorReached {
+        /// Which door.
+        door: Door,
+        /// Where it arrived.
+        position: DoorPosition,
+    },
+    /// A fingerprint capture finished (metadata only; the template stays in the shell).
+    FingerprintCaptured {
+        /// Capture metadata or failure.
+        result: Result<CaptureInfo, CaptureFailure>,
+    },
+    /// The 1:1 comparison of the last capture against the enrolled thumbs finished.
+    MatchDone {
+        /// Best score over the enrolled thumbs, 0..1.
+        score: f32,
+    },
+    /// The journal durably committed the record of `txn`.
+    Journaled {
+        /// Transit whose record was committed.
+        txn: TxnId,
+    },
+    /// The journal could not commit the record of `txn`.
+    JournalFailed {
+        /// Transit whose record failed.
+        txn: TxnId,
+        /// Error detail.
+        detail: String,
+    },
+    /// An operator command (authenticated by the shell; the role is checked here).
+    Operator {
+        /// The command.
+        command: OperatorCommand,
+        /// Who and why.
+        actor: Actor,
+    },
+    /// The emergency/fire input changed.
+    Emergency {
+        /// Whether emergency is signalled.
+        active: bool,
+    },
+    /// A device failed.
+    DeviceFault {
+        /// Device.
+        device: Device,
+        /// Detail.
+        detail: String,
+    },
+    /// A device works again.
+    DeviceRecovered {
+        /// Device.
+        device: Device,
+    },
+    /// The process is asked to stop: finish or safely abort the transit.
+    Shutdown,
+}
+
+/// Outputs of the state machine, to be carried out by the driver in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Read the document chip (answer with [`Event::DocumentRead`]).
+    ReadDocument,
+    /// Abandon a chip read in progress.
+    CancelDocumentRead,
+    /// Look the document (and the person on it) up in the watchlists
+    /// (answer with [`Event::WatchlistChecked`]).
+    CheckWatchlist {
+        /// Document key.
+        key: DocumentKey,
+    },
+    /// Drive a door open.
+    OpenDoor {
+        /// Which door.
+        door: Door,
+    },
+    /// Drive a door closed.
+    CloseDoor {
+        /// Which door.
+        door: Door,
+    },
+    /// Capture a thumbprint (answer with [`Event::FingerprintCaptured`]).
+    CaptureFingerprint {
+        /// Attempt number, from 1.
+        attempt: u8,
+    },
+    /// Abandon a capture in progress.
+    CancelCapture,
+    /// Compare the last capture with the enrolled thumbs (answer with [`Event::MatchDone`]).
+    MatchFingerprint {
+        /// Attempt number.
+        attempt: u8,
+    },
+    /// Show a prompt to the traveller.
+    Display {
+        /// Prompt.
+        prompt: Prompt,
+    },
+    /// Durably journal a movement record (answer with [`Event::Journaled`] or
+    /// [`Event::JournalFailed`]).
+    Journal {
+        /// Record.
+        record: Record,
+    },
+    /// Log an event (events log, live feed, alarms).
+    Emit {
+        /// Event.
+        event: GateEvent,
+    },
+    /// Nothing is in progress any more: the process may exit.
+    ShutdownReady,
+}
+
+/// A door as the core sees it: what it last drove, what it wants, where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorCtl {
+    /// Position last commanded.
+    pub target: DoorPosition,
+    /// Position the door should end up in.
+    pub want: DoorPosition,
+    /// Last position reported, `None` while moving or unknown.
+    pub at: Option<DoorPosition>,
+    deadline: Option<Time>,
+    reversals: u8,
+}
+
+impl DoorCtl {
+    fn new() -> Self {
+        DoorCtl {
+            target: DoorPosition::Closed,
+            want: DoorPosition::Closed,
+            at: None,
+            deadline: None,
+            reversals: 0,
+        }
+    }
+    /// Commanded closed and seen closed.
+    pub fn is_closed(&self) -> bool {
+        self.target == DoorPosition::Closed && self.at == Some(DoorPosition::Closed)
+    }
+    /// Commanded open and seen open.
+    pub fn is_open(&self) -> bool {
+        self.target == DoorPosition::Open && self.at == Some(DoorPosition::Open)
+    }
+}
+
+/// The steps of the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Ready,
+    Reading,
+    CheckingWatchlist,
+    Entering,
+    ClosingEntry,
+    Capturing { attempt: u8 },
+    Matching { attempt: u8 },
+    Committing,
+    Exiting,
+    ClosingExit,
+    LettingOut { closing: bool },
+    Notice,
+    Held,
+    OutOfService,
+    Emergency,
+    Maintenance,
+    Stopped,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Ready => "ready",
+            Phase::Reading => "reading_document",
+            Phase::CheckingWatchlist => "checking_watchlist",
+            Phase::Entering => "entering",
+            Phase::ClosingEntry => "closing_entry",
+            Phase::Capturing { .. } => "capturing",
+            Phase::Matching { .. } => "matching",
+            Phase::Committing => "committing",
+            Phase::Exiting => "exiting",
+            Phase::ClosingExit => "closing_exit",
+            Phase::LettingOut { .. } => "letting_out",
+            Phase::Notice => "notice",
+            Phase::Held => "held",
+            Phase::OutOfService => "out_of_service",
+            Phase::Emergency => "emergency",
+            Phase::Maintenance => "maintenance",
+            Phase::Stopped => "stopped",
+        }
+    }
+
+    fn mode(self) -> Mode {
+        match self {
+            Phase::Ready => Mode::Ready,
+            Phase::Held => Mode::Held,
+            Phase::OutOfService | Phase::Stopped => Mode::OutOfService,
+            Phase::Emergency => Mode::Emergency,
+            Phase::Maintenance => Mode::Maintenance,
+            _ => Mode::Transit,
+        }
+    }
+
+    /// Someone may be inside the mantrap and no decision has been made yet.
+    fn occupant_undecided(self) -> bool {
+        matches!(
+            self,
+            Phase::Entering
+                | Phase::ClosingEntry
+                | Phase::Capturing { .. }
+                | Phase::Matching { .. }
+        )
+    }
+
+    /// A transit is under way before anybody entered.
+    fn pre_entry(self) -> bool {
+        matches!(self, Phase::Reading | Phase::CheckingWatchlist)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Transit {
+    id: TxnId,
+    started_at: Time,
+    document: Option<Document>,
+    watchlist: Option<WatchlistVerdict>,
+    attempts: u8,
+    poor_captures: u8,
+    last_score: Option<f32>,
+    /// An outcome record has been emitted (and not retracted by a journal failure).
+    recorded: Option<Outcome>,
+    tailgating: bool,
+    lingering_alarm: bool,
+}
+
+/// A read-only view of the machine for status pages and tests.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Coarse mode.
+    pub mode: Mode,
+    /// Current step name.
+    pub step: &'static str,
+    /// Prompt on the traveller display.
+    pub prompt: Prompt,
+    /// Current transit id, if any.
+    pub txn: Option<TxnId>,
+    /// Active alarms.
+    pub alarms: Vec<AlarmKind>,
+    /// Faulty devices.
+    pub faults: Vec<Device>,
+    /// Entry door: commanded position and last reported position.
+    pub entry: (DoorPosition, Option<DoorPosition>),
+    /// Exit door: commanded position and last reported position.
+    pub exit: (DoorPosition, Option<DoorPosition>),
+    /// Persons in the mantrap.
+    pub occupancy: u8,
+}
+
+/// The gate state machine. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    cfg: Config,
+    phase: Phase,
+    phase_deadline: Option<Time>,
+    transit: Option<Transit>,
+    next_txn: u64,
+    doors: [DoorCtl; 2],
+    safety: [bool; 2],
+    beams: [bool; 2],
+    occupancy: u8,
+    emergency_input: bool,
+    faults: BTreeSet<Device>,
+    door_fault: bool,
+    manual_oos: bool,
+    maintenance: bool,
+    shutdown: bool,
+    alarms: BTreeSet<AlarmKind>,
+    prompt: Prompt,
+    actions: VecDeque<Action>,
+}
+
+fn idx(door: Door) -> usize {
+    match door {
+        Door::Entry => 0,
+        Door::Exit => 1,
+    }
+}
+
+impl Machine {
+    /// A machine for a lane whose doors are assumed closed (the first actions command
+    /// them closed and the prompt). Transit ids start at `first_txn`.
+    pub fn new(cfg: Config, now: Time, first_txn: u64) -> Machine {
+        let mut m = Machine {
+            cfg,
+            phase: Phase::Ready,
+            phase_deadline: None,
+            transit: None,
+            next_txn: first_txn,
+            doors: [DoorCtl::new(), DoorCtl::new()],
+            safety: [false; 2],
+            beams: [false; 2],
+            occupancy: 0,
+            emergency_input: false,
+            faults: BTreeSet::new(),
+            door_fault: false,
+            manual_oos: false,
+            maintenance: false,
+            shutdown: false,
+            alarms: BTreeSet::new(),
+            prompt: Prompt::PresentDocument,
+            actions: VecDeque::new(),
+        };
+        for d in Door::ALL {
+            m.drive(d, DoorPosition::Closed, now);
+        }
+        m.push(Action::Display {
+            prompt: Prompt::PresentDocument,
+        });
+        m
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Next action to carry out, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest deadline; call [`Machine::handle_timeout`] once it has passed.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let doors = self.doors.iter().filter_map(|d| d.deadline);
+        doors.chain(self.phase_deadline).min()
+    }
+
+    /// Coarse mode.
+    pub fn mode(&self) -> Mode {
+        self.phase.mode()
+    }
+
+    /// Name of the current step.
+    pub fn step(&self) -> &'static str {
+        self.phase.name()
+    }
+
+    /// Read-only view for status and tests.
+    pub fn snapshot(&self) -> Snapshot {
+        let d = |door: Door| (self.doors[idx(door)].target, self.doors[idx(door)].at);
+        Snapshot {
+            mode: self.mode(),
+            step: self.step(),
+            prompt: self.prompt,
+            txn: self.transit.as_ref().map(|t| t.id),
+            alarms: self.alarms.iter().copied().collect(),
+            faults: self.faults.iter().copied().collect(),
+            entry: d(Door::Entry),
+            exit: d(Door::Exit),
+            occupancy: self.occupancy,
+        }
+    }
+
+    /// The door controller of `door`.
+    pub fn door(&self, door: Door) -> &DoorCtl {
+        &self.doors[idx(door)]
+    }
+
+    /// Feeds one event.
+    pub fn handle(&mut self, now: Time, event: Event) {
+        match event {
+            Event::DocumentPresented => self.on_document_presented(now),
+            Event::DocumentRead { result } => self.on_document_read(now, result),
+            Event::WatchlistChecked { verdict } => self.on_watchlist(now, verdict),
+            Event::Sensor { sensor, active } => self.on_sensor(now, sensor, active),
+            Event::Occupancy { persons } => self.occupancy = persons,
+            Event::DoorReached { door, position } => self.on_door_reached(door, position),
+            Event::FingerprintCaptured { result } => self.on_capture(now, result),
+            Event::MatchDone { score } => self.on_match(now, score),
+            Event::Journaled { txn } => self.on_journaled(now, txn),
+            Event::JournalFailed { txn, detail } => self.on_journal_failed(now, txn, detail),
+            Event::Operator { command, actor } => self.on_command(now, command, actor),
+            Event::Emergency { active } => {
+                self.emergency_input = active;
+                if active {
+                    self.enter_emergency(now);
+                }
+            }
+            Event::DeviceFault { device, detail } => self.on_fault(now, device, detail),
+            Event::DeviceRecovered { device } => {
+                if self.faults.remove(&device) {
+                    self.emit(GateEvent::DeviceRecovered { device });
+                    if self.faults.is_empty() && !self.door_fault {
+                        self.clear_alarm(AlarmKind::DeviceFault);
+                    }
+                }
+            }
+            Event::Shutdown => {
+                self.shutdown = true;
+                if matches!(
+                    self.phase,
+                    Phase::Ready
+                        | Phase::OutOfService
+                        | Phase::Maintenance
+                        | Phase::Notice
+                        | Phase::Held
+                ) {
+                    self.finish_transit(now);
+                } else if self.phase == Phase::Emergency {
+                    // Doors stay released; nothing else to finish.
+                    self.push(Action::ShutdownReady);
+                } else if self.phase.pre_entry() {
+                    self.abort_pre_entry(now, Reason::Shutdown);
+                } else if self.phase.occupant_undecided() {
+                    self.record(now, Outcome::Aborted, vec![Reason::Shutdown], None);
+                    self.let_out(now);
+                }
+            }
+        }
+        self.settle(now);
+    }
+
+    /// Handles every deadline that has passed at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        for d in Door::ALL {
+            let c = self.doors[idx(d)];
+            if c.deadline.is_some_and(|t| t <= now) {
+                self.doors[idx(d)].deadline = None;
+                if c.at != Some(c.target) {
+                    self.on_door_fault(now, d, "did not reach its position in time");
+                }
+            }
+        }
+        if self.phase_deadline.is_some_and(|t| t <= now) {
+            self.phase_deadline = None;
+            self.on_phase_timeout(now);
+        }
+        self.settle(now);
+    }
+
+    // ---- outputs -------------------------------------------------------------------
+
+    fn push(&mut self, a: Action) {
+        self.actions.push_back(a);
+    }
+
+    fn emit(&mut self, event: GateEvent) {
+        self.push(Action::Emit { event });
+    }
+
+    fn show(&mut self, prompt: Prompt) {
+        if self.prompt != prompt {
+            self.prompt = prompt;
+            self.push(Action::Display { prompt });
+        }
+    }
+
+    fn raise(&mut self, alarm: AlarmKind, detail: impl Into<String>) {
+        if self.alarms.insert(alarm) {
+            self.emit(GateEvent::AlarmRaised {
+                alarm,
+                detail: detail.into(),
+            });
+        }
+    }
+
+    fn clear_alarm(&mut self, alarm: AlarmKind) {
+        if self.alarms.remove(&alarm) {
+            self.emit(GateEvent::AlarmCleared { alarm });
+        }
+    }
+
+    fn set_phase(&mut self, now: Time, phase: Phase) {
+        let deadline_ms = {
+            let t = &self.cfg.timeouts;
+            match phase {
+                Phase::Reading => Some(t.document_read_ms),
+                Phase::CheckingWatchlist => Some(t.watchlist_ms),
+                Phase::Entering => Some(t.enter_ms),
+                Phase::ClosingEntry => Some(t.occupancy_ms),
+                Phase::Capturing { .. } => Some(t.capture_ms),
+                Phase::Matching { .. } => Some(t.match_ms),
+                Phase::Committing => Some(t.journal_ms),
+                Phase::Exiting | Phase::LettingOut { .. } | Phase::ClosingExit => Some(t.leave_ms),
+                Phase::Notice => Some(t.notice_ms),
+                _ => None,
+            }
+        };
+        // Re-entering the same phase kind (e.g. the next capture attempt) restarts its
+        // deadline; letting out keeps the deadline it started with.
+        let keep = matches!(
+            (self.phase, phase),
+            (Phase::LettingOut { .. }, Phase::LettingOut { .. })
+                | (Phase::Exiting, Phase::ClosingExit)
+        );
+        if !keep {
+            self.phase_deadline = deadline_ms.map(|ms| now.plus(ms));
+        }
+        if self.phase != phase {
+            let from = self.phase.name();
+            self.phase = phase;
+            if from != phase.name() {
+                self.emit(GateEvent::StepChanged {
+                    from: from.into(),
+                    to: phase.name().into(),
+                    mode: phase.mode(),
+                });
+            }
+        }
+    }
+
+    // ---- doors ---------------------------------------------------------------------
+
+    fn drive(&mut self, door: Door, pos: DoorPosition, now: Time) {
+        let c = &mut self.doors[idx(door)];
+        c.target = pos;
+        c.at = None;
+        c.deadline = Some(now.plus(self.cfg.timeouts.door_travel_ms));
+        self.push(match pos {
+            DoorPosition::Open => Action::OpenDoor { door },
+            DoorPosition::Closed => Action::CloseDoor { door },
+        });
+    }
+
+    /// Wants `door` open; opens it only once the other door is closed (or in emergency).
+    fn want_open(&mut self, door: Door, now: Time) {
+        self.doors[idx(door)].want = DoorPosition::Open;
+        let other_closed = self.doors[idx(door.other())].is_closed();
+        if self.doors[idx(door)].target != DoorPosition::Open
+            && (other_closed || self.phase == Phase::Emergency)
+        {
+            self.drive(door, DoorPosition::Open, now);
+        }
+    }
+
+    /// Wants `door` closed; drives it only while its safety sensor is clear.
+    fn want_closed(&mut self, door: Door, now: Time) {
+        self.doors[idx(door)].want = DoorPosition::Closed;
+        if self.doors[idx(door)].target != DoorPosition::Closed && !self.safety[idx(door)] {
+            self.drive(door, DoorPosition::Closed, now);
+        }
+    }
+
+    fn on_door_reached(&mut self, door: Door, pos: DoorPosition) {
+        let c = &mut self.doors[idx(door)];
+        if pos == c.target {
+            c.at = Some(pos);
+            c.deadline = None;
+            if pos == DoorPosition::Closed {
+                c.reversals = 0;
+            }
+        }
+    }
+
+    fn on_sensor(&mut self, now: Time, sensor: Sensor, active: bool) {
+        match sensor {
+            Sensor::EntryBeam => self.beams[0] = active,
+            Sensor::ExitBeam => self.beams[1] = active,
+            Sensor::EntrySafety | Sensor::ExitSafety => {
+                let door = if sensor == Sensor::EntrySafety {
+                    Door::Entry
+                } else {
+                    Door::Exit
+                };
+                self.safety[idx(door)] = active;
+                let c = self.doors[idx(door)];
+                if active && c.target == DoorPosition::Closed && c.at != Some(DoorPosition::Closed)
+                {
+                    // Obstruction while closing: reverse (opening is always safe).
+                    self.doors[idx(door)].reversals = c.reversals.saturating_add(1);
+                    self.drive(door, DoorPosition::Open, now);
+                    if self.doors[idx(door)].reversals > self.cfg.max_door_reversals {
+                        self.on_door_fault(now, door, "obstructed on every closing attempt");
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_door_fault(&mut self, now: Time, door: Door, why: &str) {
+        self.door_fault = true;
+        self.raise(AlarmKind::DoorFault, format!("{door:?} door {why}"));
+        self.fault_transit(now, Device::LaneIo);
+    }
+
+    /// Re-drives the doors towards what the current step wants.
+    fn steer_doors(&mut self, now: Time) {
+        for d in Door::ALL {
+            let c = self.doors[idx(d)];
+            if c.want == DoorPosition::Closed
+                && c.target == DoorPosition::Open
+                && !self.safety[idx(d)]
+            {
+                self.drive(d, DoorPosition::Closed, now);
+            }
+        }
+    }
+
+    // ---- level-triggered progress --------------------------------------------------
+
+    fn settle(&mut self, now: Time) {
+        self.steer_doors(now);
+        // Each pass either changes phase or stops; bound the loop anyway.
+        for _ in 0..16 {
+            let before = (self.phase, self.doors);
+            self.progress(now);
+            if (self.phase, self.doors) == before {
+                break;
+            }
+        }
+    }
+
+    fn progress(&mut self, now: Time) {
+        match self.phase {
+            Phase::OutOfService
+                if !self.manual_oos && !self.door_fault && self.faults.is_empty() =>
+            {
+                // Back in service by itself once every device has recovered.
+                self.clear_alarm(AlarmKind::DeviceFault);
+                self.go_idle(now);
+            }
+            Phase::Ready | Phase::OutOfService | Phase::Held | Phase::Stopped => {
+                self.want_closed(Door::Entry, now);
+                self.want_closed(Door::Exit, now);
+            }
+            Phase::Maintenance => {}
+            Phase::Reading | Phase::CheckingWatchlist | Phase::Notice => {}
+            Phase::Emergency => {
+                for d in Door::ALL {
+                    self.want_open(d, now);
+                }
+            }
+            Phase::Entering => {
+                self.want_closed(Door::Exit, now);
+                self.want_open(Door::Entry, now);
+                if self.occupancy > 1 {
+                    self.on_tailgating();
+                } else if self.occupancy == 1 && !self.beams[0] && self.doors[0].is_open() {
+                    self.show(Prompt::PleaseWait);
+                    self.set_phase(now, Phase::ClosingEntry);
+                }
+            }
+            Phase::ClosingEntry => {
+                if self.occupancy > 1 {
+                    self.on_tailgating();
+                    self.set_phase(now, Phase::Entering);
+                    return;
+                }
+                if self.occupancy == 0 || self.beams[0] {
+                    // The traveller stepped back out: wait in `Entering` again.
+                    self.set_phase(now, Phase::Entering);
+                    return;
+                }
+                self.want_closed(Door::Entry, now);
+                if self.doors[0].is_closed() && self.doors[1].is_closed() {
+                    self.start_capture(now, 1);
+                }
+            }
+            Phase::Capturing { .. } | Phase::Matching { .. } | Phase::Committing => {
+                self.want_closed(Door::Entry, now);
+            }
+            Phase::Exiting => {
+                // Only reachable through a journaled clear decision (invariant 1).
+                self.want_closed(Door::Entry, now);
+                self.want_open(Door::Exit, now);
+                if self.doors[1].is_open() && self.occupancy == 0 && !self.beams[1] {
+                    self.set_phase(now, Phase::ClosingExit);
+                }
+            }
+            Phase::ClosingExit => {
+                if self.occupancy > 0 || self.beams[1] {
+                    self.set_phase(now, Phase::Exiting);
+                    return;
+                }
+                self.want_closed(Door::Exit, now);
+                if self.doors[1].is_closed() {
+                    self.finish_transit(now);
+                }
+            }
+            Phase::LettingOut { closing } => {
+                self.want_closed(Door::Exit, now);
+                if !closing {
+                    self.want_open(Door::Entry, now);
+                    if self.doors[0].is_open() && self.occupancy == 0 && !self.beams[0] {
+                        self.set_phase(now, Phase::LettingOut { closing: true });
+                    }
+                } else {
+                    if self.occupancy > 0 || self.beams[0] {
+                        self.set_phase(now, Phase::LettingOut { closing: false });
+                        return;
+                    }
+                    self.want_closed(Door::Entry, now);
+                    if self.doors[0].is_closed() && self.doors[1].is_closed() {
+                        self.finish_transit(now);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- transit -------------------------------------------------------------------
+
+    fn on_document_presented(&mut self, now: Time) {
+        if self.phase != Phase::Ready {
+            return;
+        }
+        let id = TxnId(self.next_txn);
+        self.next_txn += 1;
+        self.transit = Some(Transit {
+            id,
+            started_at: now,
+            document: None,
+            watchlist: None,
+            attempts: 0,
+            poor_captures: 0,
+            last_score: None,
+            recorded: None,
+            tailgating: false,
+            lingering_alarm: false,
+        });
+        self.emit(GateEvent::TransitStarted { txn: id });
+        self.push(Action::ReadDocument);
+        self.show(Prompt::ReadingDocument);
+        self.set_phase(now, Phase::Reading);
+    }
+
+    fn on_document_read(&mut self, now: Time, result: Result<Document, ReadFailure>) {
+        if self.phase != Phase::Reading {
+            return;
+        }
+        let doc = match result {
+            Ok(doc) => doc,
+            Err(f) => {
+                let reason = Reason::ChipUnreadable {
+                    error: f.code,
+                    detail: f.detail,
+                };
+                self.refer_pre_entry(now, vec![reason]);
+                return;
+            }
+        };
+        let reasons = decision::check_document(&doc, &self.cfg.policy, now.date());
+        let key = DocumentKey {
+            issuing_state: doc.issuing_state.clone(),
+            document_number: doc.document_number.clone(),
+        };
+        if let Some(t) = self.transit.as_mut() {
+            t.document = Some(doc);
+        }
+        if !reasons.is_empty() {
+            self.refer_pre_entry(now, reasons);
+            return;
+        }
+        self.push(Action::CheckWatchlist { key });
+        self.set_phase(now, Phase::CheckingWatchlist);
+    }
+
+    fn on_watchlist(&mut self, now: Time, verdict: WatchlistVerdict) {
+        if self.phase != Phase::CheckingWatchlist {
+            return;
+        }
+        let decision = decision::watchlist_decision(&verdict);
+        if matches!(verdict, WatchlistVerdict::Stale { .. }) {
+            self.raise(
+                AlarmKind::WatchlistStale,
+                "watchlist past its staleness limit",
+            );
+        } else {
+            self.clear_alarm(AlarmKind::WatchlistStale);
+        }
+        if let Some(t) = self.transit.as_mut() {
+            t.watchlist = Some(verdict);
+        }
+        match decision {
+            WatchlistDecision::Proceed => {
+                self.show(Prompt::Enter);
+                self.set_phase(now, Phase::Entering);
+            }
+            WatchlistDecision::Refer(r) => self.refer_pre_entry(now, vec![r]),
+            WatchlistDecision::Hold(r) => {
+                let detail = format!("{r:?}");
+                self.record(now, Outcome::Held, vec![r], None);
+                self.raise(AlarmKind::WatchlistHold, detail);
+                self.show(Prompt::WaitForOfficer);
+                self.set_phase(now, Phase::Held);
+            }
+        }
+    }
+
+    fn on_tailgating(&mut self) {
+        if let Some(t) = self.transit.as_mut() {
+            if !t.tailgating {
+                t.tailgating = true;
+            }
+        }
+        self.raise(
+            AlarmKind::Tailgating,
+            format!("{} persons in the mantrap", self.occupancy),
+        );
+        self.show(Prompt::OnePersonOnly);
+    }
+
+    fn start_capture(&mut self, now: Time, attempt: u8) {
+        if let Some(t) = self.transit.as_mut() {
+            t.attempts = attempt;
+        }
+        self.push(Action::CaptureFingerprint { attempt });
+        self.show(if attempt > 1 {
+            Prompt::TryAgain
+        } else {
+            Prompt::PlaceThumb
+        });
+        self.set_phase(now, Phase::Capturing { attempt });
+    }
+
+    fn on_capture(&mut self, now: Time, result: Result<CaptureInfo, CaptureFailure>) {
+        let Phase::Capturing { attempt } = self.phase else {
+            return;
+        };
+        let p = &self.cfg.policy;
+        match result {
+            Ok(info) if info.minutiae >= p.min_minutiae && info.quality >= p.min_quality => {
+                self.push(Action::MatchFingerprint { attempt });
+                self.show(Prompt::PleaseWait);
+                self.set_phase(now, Phase::Matching { attempt });
+            }
+            Ok(_) | Err(CaptureFailure::Poor) => {
+                if let Some(t) = self.transit.as_mut() {
+                    t.poor_captures += 1;
+                }
+                self.next_attempt(now, attempt);
+            }
+            Err(CaptureFailure::NoFinger) => self.next_attempt(now, attempt),
+        }
+    }
+
+    fn on_match(&mut self, now: Time, score: f32) {
+        let Phase::Matching { attempt } = self.phase else {
+            return;
+        };
+        if let Some(t) = self.transit.as_mut() {
+            t.last_score = Some(score);
+        }
+        if decision::is_match(score, &self.cfg.policy) {
+            self.decide_clear(now, Vec::new(), None);
+        } else {
+            self.next_attempt(now, attempt);
+        }
+    }
+
+    fn next_attempt(&mut self, now: Time, attempt: u8) {
+        if attempt < self.cfg.policy.max_attempts {
+            self.start_capture(now, attempt + 1);
+            return;
+        }
+        let all_poor = self
+            .transit
+            .as_ref()
+            .is_some_and(|t| t.last_score.is_none() && t.poor_captures > 0);
+        let reason = if all_poor {
+            Reason::BiometricQuality
+        } else {
+            Reason::BiometricMismatch
+        };
+        self.refer_inside(now, vec![reason], None);
+    }
+
+    fn decide_clear(&mut self, now: Time, reasons: Vec<Reason>, operator: Option<String>) {
+        self.record(now, Outcome::Cleared, reasons, operator);
+        self.show(Prompt::PleaseWait);
+        self.set_phase(now, Phase::Committing);
+    }
+
+    fn on_journaled(&mut self, now: Time, txn: TxnId) {
+        let awaited = self
+            .transit
+            .as_ref()
+            .is_some_and(|t| t.id == txn && t.recorded == Some(Outcome::Cleared));
+        if self.phase == Phase::Committing && awaited {
+            self.show(Prompt::Proceed);
+            self.set_phase(now, Phase::Exiting);
+        }
+    }
+
+    fn on_journal_failed(&mut self, now: Time, txn: TxnId, detail: String) {
+        let Some(t) = self.transit.as_mut() else {
+            return;
+        };
+        if t.id != txn {
+            return;
+        }
+        // The record did not land: it is retracted and replaced by a referral, which the
+        // shell keeps until the journal accepts it.
+        let was = t.recorded.take();
+        self.faults.insert(Device::Journal);
+        self.raise(AlarmKind::JournalFailure, detail);
+        match (was, self.phase) {
+            (Some(Outcome::Cleared), Phase::Committing) => {
+                self.refer_inside(now, vec![Reason::JournalFailure], None);
+            }
+            (Some(outcome), _) => {
+                // Already on its way out (refer/abort/hold): re-issue the same outcome.
+                let reasons = vec![Reason::JournalFailure];
+                self.record(now, outcome, reasons, None);
+            }
+            (None, _) => {}
+        }
+    }
+
+    /// Refers before anyone entered: record, notice on the display, then ready.
+    fn refer_pre_entry(&mut self, now: Time, reasons: Vec<Reason>) {
+        self.record(now, Outcome::Referred, reasons, None);
+        self.show(Prompt::GoToCounter);
+        self.set_phase(now, Phase::Notice);
+    }
+
+    fn abort_pre_entry(&mut self, now: Time, reason: Reason) {
+        if self.phase == Phase::Reading {
+            self.push(Action::CancelDocumentRead);
+        }
+        self.record(now, Outcome::Aborted, vec![reason], None);
+        self.finish_transit(now);
+    }
+
+    /// Refers someone inside the mantrap: record, then let them out through the entry.
+    fn refer_inside(&mut self, now: Time, reasons: Vec<Reason>, operator: Option<String>) {
+        self.record(now, Outcome::Referred, reasons, operator);
+        self.let_out(now);
+    }
+
+    fn let_out(&mut self, now: Time) {
+        if matches!(self.phase, Phase::Capturing { .. }) {
+            self.push(Action::CancelCapture);
+        }
+        self.show(Prompt::GoToCounter);
+        self.set_phase(now, Phase::LettingOut { closing: false });
+    }
+
+    /// Emits the one outcome record of the current transit (no-op if already recorded).
+    fn record(
+        &mut self,
+        now: Time,
+        outcome: Outcome,
+        reasons: Vec<Reason>,
+        operator: Option<String>,
+    ) {
+        let threshold = self.cfg.policy.biometric_threshold;
+        let Some(t) = self.transit.as_mut() else {
+            return;
+        };
+        if t.recorded.is_some() {
+            return;
+        }
+        t.recorded = Some(outcome);
+        let biometric = (t.attempts > 0).then_some(BiometricSummary {
+            score: t.last_score,
+            threshold,
+            attempts: t.attempts,
+        });
+        let mut reasons = reasons;
+        if t.tailgating && outcome != Outcome::Cleared && !reasons.contains(&Reason::Tailgating) {
+            reasons.push(Reason::Tailgating);
+        }
+        let record = Record {
+            txn: t.id,
+            outcome,
+            reasons,
+            started_at: t.started_at,
+            decided_at: now,
+            document: t.document.clone(),
+            watchlist: t.watchlist.clone(),
+            biometric,
+            operator,
+        };
+        self.push(Action::Journal { record });
+    }
+
+    /// Ends the transit and returns to whatever the gate should be doing when idle.
+    fn finish_transit(&mut self, now: Time) {
+        if self.transit.as_ref().is_some_and(|t| t.recorded.is_none()) {
+            // Defensive: every path records first; never leave a transit without one.
+            self.record(now, Outcome::Aborted, vec![Reason::NeverEntered], None);
+        }
+        self.transit = None;
+        self.clear_alarm(AlarmKind::Lingering);
+        self.go_idle(now);
+    }
+
+    fn go_idle(&mut self, now: Time) {
+        let phase = if self.shutdown {
+            Phase::Stopped
+        } else if self.maintenance {
+            Phase::Maintenance
+        } else if self.manual_oos || self.door_fault || !self.faults.is_empty() {
+            Phase::OutOfService
+        } else {
+            Phase::Ready
+        };
+        self.show(match phase {
+            Phase::Ready => Prompt::PresentDocument,
+            _ => Prompt::OutOfService,
+        });
+        self.set_phase(now, phase);
+        if phase == Phase::Stopped {
+            self.push(Action::ShutdownReady);
+        }
+    }
+
+    fn on_phase_timeout(&mut self, now: Time) {
+        let timeout = |step| vec![Reason::Timeout { step }];
+        match self.phase {
+            Phase::Reading => {
+                self.push(Action::CancelDocumentRead);
+                self.refer_pre_entry(now, timeout(Step::DocumentRead));
+            }
+            Phase::CheckingWatchlist => self.refer_pre_entry(now, timeout(Step::Watchlist)),
+            Phase::Entering | Phase::ClosingEntry => {
+                let t = self.transit.as_ref();
+                if t.is_some_and(|t| t.tailgating) {
+                    self.refer_inside(now, vec![Reason::Tailgating], None);
+                } else if self.occupancy > 0 || self.beams[0] {
+                    let step = if self.phase == Phase::Entering {
+                        Step::Enter
+                    } else {
+                        Step::Occupancy
+                    };
+                    self.refer_inside(now, timeout(step), None);
+                } else {
+                    self.record(now, Outcome::Aborted, vec![Reason::NeverEntered], None);
+                    self.let_out(now);
+                    self.show(Prompt::PresentDocument);
+                }
+            }
+            Phase::Capturing { attempt } => {
+                self.push(Action::CancelCapture);
+                self.next_attempt(now, attempt);
+            }
+            Phase::Matching { attempt } => self.next_attempt(now, attempt),
+            Phase::Committing => {
+                let txn = self.transit.as_ref().map(|t| t.id);
+                if let Some(txn) = txn {
+                    self.on_journal_failed(now, txn, "journal commit timed out".into());
+                }
+            }
+            Phase::Exiting | Phase::ClosingExit | Phase::LettingOut { .. } => {
+                if let Some(t) = self.transit.as_mut() {
+                    if !t.lingering_alarm {
+                        t.lingering_alarm = true;
+                        self.raise(AlarmKind::Lingering, "traveller still in the lane");
+                    }
+                }
+            }
+            Phase::Notice => self.finish_transit(now),
+            _ => {}
+        }
+    }
+
+    // ---- faults, emergency, commands ---------------------------------------------
+
+    fn on_fault(&mut self, now: Time, device: Device, detail: String) {
+        let new = self.faults.insert(device);
+        if new {
+            self.emit(GateEvent::DeviceFault {
+                device,
+                detail: detail.clone(),
+            });
+            self.raise(AlarmKind::DeviceFault, format!("{device}: {detail}"));
+        }
+        self.fault_transit(now, device);
+    }
+
+    /// Safely ends a transit hit by a device fault; an idle gate goes out of service.
+    fn fault_transit(&mut self, now: Time, device: Device) {
+        let reasons = vec![Reason::DeviceFault { device }];
+        match self.phase {
+            p if p.pre_entry() => self.abort_pre_entry(now, Reason::DeviceFault { device }),
+            p if p.occupant_undecided() => {
+                self.record(now, Outcome::Aborted, reasons, None);
+                self.let_out(now);
+            }
+            Phase::Ready | Phase::Notice => {
+                if self.transit.is_some() {
+                    self.finish_transit(now);
+                } else {
+                    self.go_idle(now);
+                }
+            }
+            // Decided transits finish; held, emergency and maintenance stay as they are.
+            _ => {}
+        }
+    }
+
+    fn enter_emergency(&mut self, now: Time) {
+        if self.transit.is_some() {
+            self.record(now, Outcome::Aborted, vec![Reason::Emergency], None);
+            if self.phase == Phase::Reading {
+                self.push(Action::CancelDocumentRead);
+            }
+            if matches!(self.phase, Phase::Capturing { .. }) {
+                self.push(Action::CancelCapture);
+            }
+            self.transit = None;
+        }
+        self.raise(AlarmKind::Emergency, "emergency release: all doors open");
+        self.show(Prompt::Emergency);
+        self.set_phase(now, Phase::Emergency);
+        // Release every door at once, whatever the other door does (invariant 3).
+        for d in Door::ALL {
+            self.doors[idx(d)].want = DoorPosition::Open;
+            if self.doors[idx(d)].target != DoorPosition::Open {
+                self.drive(d, DoorPosition::Open, now);
+            }
+        }
+    }
+
+    fn on_command(&mut self, now: Time, command: OperatorCommand, actor: Actor) {
+        let result = if actor.role < command.required_role() {
+            Err(format!("requires the {:?} role", command.required_role()))
+        } else {
+            self.execute(now, &command, &actor)
+        };
+        let (accepted, detail) = match result {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        self.emit(GateEvent::Command {
+            command,
+            actor,
+            accepted,
+            detail,
+        });
+    }
+
+    fn execute(
+        &mut self,
+        now: Time,
+        command: &OperatorCommand,
+        actor: &Actor,
+    ) -> Result<String, String> {
+        let user = Some(actor.user.clone());
+        match command {
+            OperatorCommand::OpenEntry | OperatorCommand::Refer => match self.phase {
+                p if p.pre_entry() => {
+                    if p == Phase::Reading {
+                        self.push(Action::CancelDocumentRead);
+                    }
+                    self.record(now, Outcome::Referred, vec![Reason::OperatorRefer], user);
+                    self.show(Prompt::GoToCounter);
+                    self.set_phase(now, Phase::Notice);
+                    Ok("traveller referred".into())
+                }
+                p if p.occupant_undecided() => {
+                    self.refer_inside(now, vec![Reason::OperatorRefer], user);
+                    Ok("traveller referred and let out through the entry".into())
+                }
+                Phase::Maintenance if *command == OperatorCommand::OpenEntry => {
+                    self.want_open(Door::Entry, now);
+                    Ok("entry door opened for maintenance".into())
+                }
+                _ => Err(format!(
+                    "no traveller to refer in step {}",
+                    self.phase.name()
+                )),
+            },
+            OperatorCommand::OpenExit => match self.phase {
+                Phase::Capturing { .. } | Phase::Matching { .. } => {
+                    if matches!(self.phase, Phase::Capturing { .. }) {
+                        self.push(Action::CancelCapture);
+                    }
+                    self.decide_clear(now, vec![Reason::OperatorOverride], user);
+                    Ok("override journaled; exit opens once committed".into())
+                }
+                _ => Err(format!(
+                    "the exit opens only for a traveller awaiting a decision, not in step {}",
+                    self.phase.name()
+                )),
+            },
+            OperatorCommand::ReleaseHold => {
+                if self.phase != Phase::Held {
+                    return Err("the gate is not holding anyone".into());
+                }
+                self.clear_alarm(AlarmKind::WatchlistHold);
+                self.finish_transit(now);
+                Ok("hold released".into())
+            }
+            OperatorCommand::OutOfService => {
+                self.manual_oos = true;
+                match self.phase {
+                    Phase::Ready => self.go_idle(now),
+                    p if p.pre_entry() => self.abort_pre_entry(now, Reason::Shutdown),
+                    p if p.occupant_undecided() => {
+                        self.record(now, Outcome::Aborted, vec![Reason::Shutdown], user);
+                        self.let_out(now);
+                    }
+                    _ => {}
+                }
+                Ok("out of service".into())
+            }
+            OperatorCommand::InService => {
+                self.manual_oos = false;
+                self.door_fault = false;
+                if self.faults.is_empty() {
+                    self.clear_alarm(AlarmKind::DeviceFault);
+                }
+                self.clear_alarm(AlarmKind::DoorFault);
+                if self.phase == Phase::OutOfService {
+                    self.go_idle(now);
+                }
+                if self.phase == Phase::Ready {
+                    Ok("in service".into())
+                } else {
+                    Ok(format!("in service once {} ends", self.phase.name()))
+                }
+            }
+            OperatorCommand::EmergencyRelease => {
+                self.enter_emergency(now);
+                Ok("all doors released".into())
+            }
+            OperatorCommand::EmergencyReset => {
+                if self.phase != Phase::Emergency {
+                    return Err("no emergency to reset".into());
+                }
+                if self.emergency_input {
+                    return Err("the emergency input is still active".into());
+                }
+                self.clear_alarm(AlarmKind::Emergency);
+                self.go_idle(now);
+                Ok("emergency reset".into())
+            }
+            OperatorCommand::MaintenanceOn => match self.phase {
+                Phase::Ready | Phase::OutOfService => {
+                    self.maintenance = true;
+                    self.go_idle(now);
+                    Ok("maintenance".into())
+                }
+                p => Err(format!("cannot enter maintenance during {}", p.name())),
+            },
+            OperatorCommand::MaintenanceOff => {
+                if self.phase != Phase::Maintenance {
+                    return Err("the gate is not in maintenance".into());
+                }
+                self.maintenance = false;
+                self.want_closed(Door::Entry, now);
+                self.go_idle(now);
+                Ok("maintenance ended".into())
+            }
+            OperatorCommand::AcknowledgeAlarm { alarm } => {
+                if self.alarms.contains(alarm) {
+                    self.clear_alarm(*alarm);
+                    Ok("acknowledged".into())
+                } else {
+                    Err(format!("no active {alarm:?} alarm"))
+                }
+            }
+        }
+    }
+}
+
+/// True when `role` may issue `command`.
+pub fn permitted(role: Role, command: &OperatorCommand) -> bool {
+    role >= command.required_role()
+}

@@ -1,0 +1,284 @@
+//! A checker for the invariants of DESIGN.md, fed with every input and every output of a
+//! [`Machine`](crate::machine::Machine). The property tests and `gate-sim` run it on every
+//! step; it knows nothing of the machine's internals, only what crossed its boundary.
+//!
+//! 1. The exit door is commanded open (outside emergency) only after a *clear* record
+//!    for the current transit was emitted and acknowledged as durably journaled.
+//! 2. A door is commanded open (outside emergency) only while the other door is commanded
+//!    closed and reported closed. Exception: re-opening a closing door because its safety
+//!    sensor became active (invariant 4 wins: never close on a person).
+//! 3. An emergency input opens every door in the same step.
+//! 4. A door is never commanded closed while its safety sensor is active.
+//! 5. Every transit ends in exactly one outcome record.
+//! 6. A watchlist hold is left only by an operator's release (or, for life safety, an
+//!    emergency release, or a process shutdown, which keeps the record and the alarm).
+//! 7. Biometric data never reaches a record: enforced by the types (records hold scores
+//!    only); [`check_record_has_no_biometrics`] checks a record's serialised form.
+
+use crate::machine::{Action, Event};
+use crate::record::{GateEvent, Mode, OperatorCommand, Record, TxnId};
+use crate::types::{Door, DoorPosition, Sensor};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One broken invariant, with the step at which it broke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Invariant number (1..=7) of DESIGN.md.
+    pub invariant: u8,
+    /// Index of the input (event or timeout) at which it broke.
+    pub step: u64,
+    /// What happened.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invariant {} broken at step {}: {}",
+            self.invariant, self.step, self.detail
+        )
+    }
+}
+
+fn i(door: Door) -> usize {
+    match door {
+        Door::Entry => 0,
+        Door::Exit => 1,
+    }
+}
+
+/// Observes a machine's inputs and outputs and records violations.
+#[derive(Clone, Debug)]
+pub struct Checker {
+    step: u64,
+    mode: Mode,
+    commanded: [DoorPosition; 2],
+    reported: [Option<DoorPosition>; 2],
+    safety: [bool; 2],
+    current: Option<TxnId>,
+    pending_clear: Option<TxnId>,
+    durable_clear: Option<TxnId>,
+    records: BTreeMap<TxnId, u32>,
+    violations: Vec<Violation>,
+}
+
+impl Default for Checker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Checker {
+    /// A checker for a machine just built (doors commanded closed at construction).
+    pub fn new() -> Checker {
+        Checker {
+            step: 0,
+            mode: Mode::Ready,
+            commanded: [DoorPosition::Closed; 2],
+            reported: [None; 2],
+            safety: [false; 2],
+            current: None,
+            pending_clear: None,
+            durable_clear: None,
+            records: BTreeMap::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// Violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    fn violate(&mut self, invariant: u8, detail: String) {
+        self.violations.push(Violation {
+            invariant,
+            step: self.step,
+            detail,
+        });
+    }
+
+    /// Checks one input (`None` for a timeout) and the actions the machine emitted for it.
+    pub fn observe(&mut self, event: Option<&Event>, actions: &[Action]) {
+        self.step += 1;
+        let mut reversal: Option<Door> = None;
+        match event {
+            Some(Event::Sensor { sensor, active }) => {
+                let door = match sensor {
+                    Sensor::EntrySafety => Some(Door::Entry),
+                    Sensor::ExitSafety => Some(Door::Exit),
+                    _ => None,
+                };
+                if let Some(d) = door {
+                    self.safety[i(d)] = *active;
+                    if *active
+                        && self.commanded[i(d)] == DoorPosition::Closed
+                        && self.reported[i(d)] != Some(DoorPosition::Closed)
+                    {
+                        reversal = Some(d);
+                    }
+                }
+            }
+            Some(Event::DoorReached { door, position })
+                if *position == self.commanded[i(*door)] =>
+            {
+                self.reported[i(*door)] = Some(*position);
+            }
+            Some(Event::Journaled { txn }) if self.pending_clear == Some(*txn) => {
+                self.durable_clear = Some(*txn);
+            }
+            Some(Event::JournalFailed { txn, .. }) => {
+                if let Some(n) = self.records.get_mut(txn) {
+                    *n = n.saturating_sub(1);
+                }
+                if self.pending_clear == Some(*txn) {
+                    self.pending_clear = None;
+                }
+            }
+            _ => {}
+        }
+        let hold_release_allowed = matches!(
+            event,
+            Some(Event::Operator {
+                command: OperatorCommand::ReleaseHold | OperatorCommand::EmergencyRelease,
+                ..
+            }) | Some(Event::Emergency { active: true })
+                | Some(Event::Shutdown)
+        );
+        for a in actions {
+            self.observe_action(a, reversal, hold_release_allowed);
+        }
+        if matches!(event, Some(Event::Emergency { active: true })) {
+            for d in Door::ALL {
+                if self.commanded[i(d)] != DoorPosition::Open {
+                    self.violate(
+                        3,
+                        format!("{d:?} door not commanded open on emergency input"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn observe_action(&mut self, a: &Action, reversal: Option<Door>, hold_release: bool) {
+        match a {
+            Action::OpenDoor { door } => {
+                let d = *door;
+                let emergency = self.mode == Mode::Emergency;
+                let other = d.other();
+                let other_closed = self.commanded[i(other)] == DoorPosition::Closed
+                    && self.reported[i(other)] == Some(DoorPosition::Closed);
+                if !emergency && !other_closed && reversal != Some(d) {
+                    self.violate(
+                        2,
+                        format!("{d:?} door commanded open while the {other:?} door is not closed"),
+                    );
+                }
+                if d == Door::Exit && !emergency && reversal != Some(d) {
+                    match (self.current, self.durable_clear) {
+                        (Some(c), Some(j)) if c == j => {}
+                        (c, j) => self.violate(
+                            1,
+                            format!(
+                                "exit commanded open for transit {c:?} without a durable clear \
+                                 record (last durable clear: {j:?})"
+                            ),
+                        ),
+                    }
+                }
+                self.commanded[i(d)] = DoorPosition::Open;
+                self.reported[i(d)] = None;
+            }
+            Action::CloseDoor { door } => {
+                if self.safety[i(*door)] {
+                    self.violate(
+                        4,
+                        format!("{door:?} door commanded closed while its safety sensor is active"),
+                    );
+                }
+                self.commanded[i(*door)] = DoorPosition::Closed;
+                self.reported[i(*door)] = None;
+            }
+            Action::Journal { record } => {
+                if let Err(e) = check_record_has_no_biometrics(record) {
+                    self.violate(7, e);
+                }
+                let n = {
+                    let n = self.records.entry(record.txn).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                if n > 1 {
+                    let txn = record.txn;
+                    self.violate(5, format!("transit {txn} has {n} outcome records"));
+                }
+                if record.outcome == crate::record::Outcome::Cleared {
+                    self.pending_clear = Some(record.txn);
+                }
+            }
+            Action::Emit { event } => match event {
+                GateEvent::TransitStarted { txn } => {
+                    self.current = Some(*txn);
+                    self.records.entry(*txn).or_insert(0);
+                }
+                GateEvent::StepChanged { from, mode, .. } => {
+                    if from == "held" && *mode != Mode::Held && !hold_release {
+                        self.violate(6, format!("hold left to {mode:?} without a release"));
+                    }
+                    self.mode = *mode;
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// Checks, once the run is over, that every transit has exactly one record
+    /// (a transit still in progress at the end may have none yet).
+    pub fn finish(&mut self, in_progress: Option<TxnId>) {
+        let missing: Vec<TxnId> = self
+            .records
+            .iter()
+            .filter(|(t, n)| **n == 0 && Some(**t) != in_progress)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in missing {
+            self.violate(5, format!("transit {t} ended without an outcome record"));
+        }
+    }
+
+    /// Transits seen and how many records each has (for reports and tests).
+    pub fn record_counts(&self) -> &BTreeMap<TxnId, u32> {
+        &self.records
+    }
+}
+
+/// Keys that would mean biometric data in a record.
+const BIOMETRIC_KEYS: [&str; 5] = ["template", "minutiae", "image", "face", "fingerprint"];
+
+/// Checks that a record's serialised form carries no biometric fields (invariant 7).
+pub fn check_record_has_no_biometrics(record: &Record) -> Result<(), String> {
+    let value =
+        serde_json::to_value(record).map_err(|e| format!("record does not serialise: {e}"))?;
+    let mut stack = vec![&value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let k = k.to_ascii_lowercase();
+                    if let Some(bad) = BIOMETRIC_KEYS.iter().find(|b| k.contains(*b)) {
+                        return Err(format!(
+                            "record field `{k}` looks like biometric data ({bad})"
+                        ));
+                    }
+                    stack.push(v);
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Vocabulary shared by the state machine, the journal, the shell and the simulator:
+//! time, dates, doors, sensors, devices, documents, verdicts and records.
+//!
+//! Nothing here holds biometric data (templates or images): the core never sees it, so it
+//! cannot reach the journal, the logs or the upstream (invariant 7 of DESIGN.md).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A point in time in milliseconds, passed in by whoever drives the state machine.
+///
+/// `gated` maps its monotonic clock onto the wall clock at start-up (so values are
+/// milliseconds since the Unix epoch and never go backwards); `gate-sim` uses virtual time.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Time(pub u64);
+
+impl Time {
+    /// This time plus `ms` milliseconds.
+    pub fn plus(self, ms: u64) -> Time {
+        Time(self.0.saturating_add(ms))
+    }
+    /// Milliseconds elapsed from `earlier` to `self` (0 if `earlier` is later).
+    pub fn since(self, earlier: Time) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+    /// The civil (UTC) date of this instant, taking `self` as Unix milliseconds.
+    pub fn date(self) -> Date {
+        Date::from_unix_days((self.0 / 86_400_000) as i64)
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// A calendar date (proleptic Gregorian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Date {
+    /// Full year, e.g. 1969.
+    pub year: i32,
+    /// Month 1..=12.
+    pub month: u8,
+    /// Day 1..=31.
+    pub day: u8,
+}
+
+impl Date {
+    /// Builds a date, rejecting impossible month/day combinations.
+    pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        Some(Date { year, month, day })
+    }
+
+    /// The date `days` days after 1970-01-01 (Howard Hinnant's civil-from-days).
+    pub fn from_unix_days(days: i64) -> Date {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Date { year, month, day }
+    }
+
+    /// Days since 1970-01-01 (inverse of [`Date::from_unix_days`]).
+    pub fn to_unix_days(self) -> i64 {
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// Whole years from `self` (a birth date) to `on`.
+    pub fn age_on(self, on: Date) -> i32 {
+        let mut age = on.year - self.year;
+        if (on.month, on.day) < (self.month, self.day) {
+            age -= 1;
+        }
+        age
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+fn days_in_month(year: i32, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// A date as printed in an MRZ: two-digit year, month, day. The century is resolved
+/// against "today" by the decision rules, never by reading a clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MrzDate {
+    /// Two-digit year 0..=99.
+    pub yy: u8,
+    /// Month 1..=12.
+    pub mm: u8,
+    /// Day 1..=31.
+    pub dd: u8,
+}
+
+impl MrzDate {
+    /// Parses `YYMMDD`.
+    pub fn parse(s: &str) -> Option<MrzDate> {
+        let b = s.as_bytes();
+        if b.len() != 6 || !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = |i: usize| (b[i] - b'0') * 10 + (b[i + 1] - b'0');
+        let d = MrzDate {
+            yy: n(0),
+            mm: n(2),
+            dd: n(4),
+        };
+        Date::new(2000 + i32::from(d.yy), d.mm, d.dd).map(|_| d)
+    }
+
+    /// The date of birth this stands for, seen from `today`: the latest century that
+    /// does not put the birth in the future.
+    pub fn as_birth(self, today: Date) -> Option<Date> {
+        let mut year = (today.year / 100) * 100 + i32::from(self.yy);
+        if year > today.year {
+            year -= 100;
+        }
+        let d = Date::new(year, self.mm, self.dd)?;
+        if d > today {
+            Date::new(year - 100, self.mm, self.dd)
+        } else {
+            Some(d)
+        }
+    }
+
+    /// The expiry date this stands for, seen from `today`: the century that puts it
+    /// within 50 years before or after today.
+    pub fn as_expiry(self, today: Date) -> Option<Date> {
+        let base = (today.year / 100) * 100 + i32::from(self.yy);
+        let year = if base - today.year > 50 {
+            base - 100
+        } else if today.year - base > 50 {
+            base + 100
+        } else {
+            base
+        };
+        Date::new(year, self.mm, self.dd)
+    }
+}
+
+impl fmt::Display for MrzDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}{:02}{:02}", self.yy, self.mm, self.dd)
+    }
+}
+
+/// One of the two mantrap doors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Door {
+    /// The door the traveller enters through (and is let back out through on refer).
+    Entry,
+    /// The door to the far side, opened only for a clear decision.
+    Exit,
+}
+
+impl Door {
+    /// Both doors.
+    pub const ALL: [Door; 2] = [Door::Entry, Door::Exit];
+    /// The other door.
+    pub fn other(self) -> Door {
+        match self {
+            Door::Entry => Door::Exit,
+            Door::Exit => Door::Entry,
+        }
+    }
+}
+
+/// Where a door has been seen to arrive (position feedback).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoorPosition {
+    /// Fully open.
+    Open,
+    /// Fully closed (and locked where the door has a lock).
+    Closed,
+}
+
+/// Binary sensors of a lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensor {
+    /// Beam across the entry threshold.
+    EntryBeam,
+    /// Beam across the exit threshold.
+    ExitBeam,
+    /// Obstruction (safety) sensor in the entry door's swept area.
+    EntrySafety,
+    /// Obstruction (safety) sensor in the exit door's swept area.
+    ExitSafety,
+}
+
+impl Sensor {
+    /// The safety sensor that guards `door`.
+    pub fn safety_of(door: Door) -> Sensor {
+        match door {
+            Door::Entry => Sensor::EntrySafety,
+            Door::Exit => Sensor::ExitSafety,
+        }
+    }
+    /// The threshold beam at `door`.
+    pub fn beam_of(door: Door) -> Sensor {
+        match door {
+            Door::Entry => Sensor::EntryBeam,
+            Door::Exit => Sensor::ExitBeam,
+        }
+    }
+}
+
+/// The devices whose faults take a gate out of service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    /// Document reader (PC/SC).
+    DocumentReader,
+    /// Fingerprint scanner (serial).
+    FingerprintScanner,
+    /// Door and sensor I/O.
+    LaneIo,
+    /// The durable journal.
+    Journal,
+    /// The watchlist store.
+    Watchlist,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Device::DocumentReader => "document_reader",
+            Device::FingerprintScanner => "fingerprint_scanner",
+            Device::LaneIo => "lane_io",
+            Device::Journal => "journal",
+            Device::Watchlist => "watchlist",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Kind of travel document, from the MRZ document code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    /// TD3 passport (code `P`).
+    Passport,
+    /// TD1 identity card (codes `I`, `A`, `C`), including the resident ID card profile.
+    IdCard,
+    /// Anything else (visas, TD2 documents).
+    Other,
+}
+
+/// Result of passive authentication of the chip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaStatus {
+    /// SOD signature, certificate chain and every read data group verified.
+    Valid,
+    /// A signature or a data-group hash did not verify: the chip data was altered.
+    Invalid,
+    /// The chain does not end at a trusted CSCA.
+    Untrusted,
+    /// Not performed.
+    NotChecked,
+}
+
+/// What the gate learned from a document chip, minus any biometric data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// Document kind.
+    pub kind: DocumentKind,
+    /// Issuing state (ICAO three-letter code).
+    pub issuing_state: String,
+    /// Document number as in the MRZ (without filler).
+    pub document_number: String,
+    /// Nationality (ICAO three-letter code).
+    pub nationality: String,
+    /// Date of birth from the chip MRZ.
+    pub date_of_birth: MrzDate,
+    /// Date of expiry from the chip MRZ.
+    pub date_of_expiry: MrzDate,
+    /// Passive authentication result.
+    pub passive_auth: PaStatus,
+    /// Whether the chip MRZ equals the MRZ read optically.
+    pub mrz_matches_ocr: bool,
+    /// Number of enrolled thumbprint templates found on the document (DG3).
+    pub enrolled_thumbs: u8,
+}
+
+/// Key of a document in the watchlists.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DocumentKey {
+    /// Issuing state.
+    pub issuing_state: String,
+    /// Document number.
+    pub document_number: String,
+}
+
+/// What the watchlists say about a traveller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum WatchlistVerdict {
+    /// Not listed.
+    Clear {
+        /// Version of the list consulted.
+        version: u64,
+    },
+    /// Listed (or a fuzzy person candidate): send to the counter.
+    Refer {
+        /// Version of the list consulted.
+        version: u64,
+        /// Reason code from the list.
+        reason: String,
+    },
+    /// Listed for a hold: keep the doors shut and call an officer.
+    Hold {
+        /// Version of the list consulted.
+        version: u64,
+        /// Reason code from the list.
+        reason: String,
+    },
+    /// The cached list is past its staleness limit: nobody may be cleared.
+    Stale {
+        /// Version of the list consulted.
+        version: u64,
+    },
+}
+
+impl WatchlistVerdict {
+    /// The list version the verdict came from.
+    pub fn version(&self) -> u64 {
+        match self {
+            WatchlistVerdict::Clear { version }
+            | WatchlistVerdict::Refer { version, .. }
+            | WatchlistVerdict::Hold { version, .. }
+            | WatchlistVerdict::Stale { version } => *version,
+        }
+    }
+}
+
+/// Why a document could not be read (typed by the driver, summarised here).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadFailure {
+    /// Short machine-readable code, e.g. `wrong_key`, `bad_mac`, `card_removed`.
+    pub code: String,
+    /// Human-readable detail for the audit trail.
+    pub detail: String,
+}
+
+/// Metadata of one fingerprint capture (never the template itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureInfo {
+    /// Image/template quality 0..=100.
+    pub quality: u8,
+    /// Number of minutiae in the live template.
+    pub minutiae: u16,
+}
+
+/// Why a capture produced no usable template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureFailure {
+    /// No finger was placed before the scanner's timeout.
+    NoFinger,
+    /// The scanner reported a capture error (wet/dry finger, smear).
+    Poor,
+}

@@ -1,0 +1,362 @@
+//! Whole-transit flows of the state machine, driven step by step in virtual time with
+//! the invariant checker watching every step.
+
+use gate_controller::invariants::Checker;
+use gate_controller::machine::{Action, Config, Event, Machine};
+use gate_controller::record::{
+    Actor, AlarmKind, Mode, OperatorCommand, Outcome, Prompt, Reason, Record, Role,
+};
+use gate_controller::types::{
+    CaptureInfo, Device, Document, DocumentKind, Door, DoorPosition, MrzDate, PaStatus, Sensor,
+    Time, WatchlistVerdict,
+};
+
+/// 2026-11-26T12:00:00Z in Unix milliseconds.
+const T0: u64 = 1_795_694_400_000;
+
+struct Harness {
+    m: Machine,
+    now: Time,
+    checker: Checker,
+    actions: Vec<Action>,
+    records: Vec<Record>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let now = Time(T0);
+        let m = Machine::new(Config::default(), now, 1);
+        let mut h = Harness {
+            m,
+            now,
+            checker: Checker::new(),
+            actions: Vec::new(),
+            records: Vec::new(),
+        };
+        h.drain(None);
+        h.ev(Event::DoorReached {
+            door: Door::Entry,
+            position: DoorPosition::Closed,
+        });
+        h.ev(Event::DoorReached {
+            door: Door::Exit,
+            position: DoorPosition::Closed,
+        });
+        h
+    }
+
+    fn drain(&mut self, event: Option<&Event>) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some(a) = self.m.poll_action() {
+            if let Action::Journal { record } = &a {
+                self.records.push(record.clone());
+            }
+            out.push(a);
+        }
+        self.checker.observe(event, &out);
+        assert!(
+            self.checker.violations().is_empty(),
+            "{:?}",
+            self.checker.violations()
+        );
+        self.actions.extend(out.clone());
+        out
+    }
+
+    fn ev(&mut self, e: Event) -> Vec<Action> {
+        self.now = self.now.plus(10);
+        self.m.handle(self.now, e.clone());
+        self.drain(Some(&e))
+    }
+
+    fn wait(&mut self, ms: u64) -> Vec<Action> {
+        self.now = self.now.plus(ms);
+        self.m.handle_timeout(self.now);
+        self.drain(None)
+    }
+
+    fn reach(&mut self, door: Door, position: DoorPosition) {
+        self.ev(Event::DoorReached { door, position });
+    }
+
+    fn occupancy(&mut self, persons: u8) {
+        self.ev(Event::Occupancy { persons });
+    }
+
+    fn beam(&mut self, sensor: Sensor, active: bool) {
+        self.ev(Event::Sensor { sensor, active });
+    }
+
+    /// Presents a valid document and walks the traveller in until capture starts.
+    fn enter(&mut self, doc: Document) {
+        self.ev(Event::DocumentPresented);
+        let a = self.ev(Event::DocumentRead { result: Ok(doc) });
+        assert!(a.iter().any(|a| matches!(a, Action::CheckWatchlist { .. })));
+        let a = self.ev(Event::WatchlistChecked {
+            verdict: WatchlistVerdict::Clear { version: 7 },
+        });
+        assert!(a.contains(&Action::OpenDoor { door: Door::Entry }));
+        self.reach(Door::Entry, DoorPosition::Open);
+        self.beam(Sensor::EntryBeam, true);
+        self.occupancy(1);
+        let a = self.ev(Event::Sensor {
+            sensor: Sensor::EntryBeam,
+            active: false,
+        });
+        assert!(a.contains(&Action::CloseDoor { door: Door::Entry }));
+        let a = self.ev(Event::DoorReached {
+            door: Door::Entry,
+            position: DoorPosition::Closed,
+        });
+        assert!(a.contains(&Action::CaptureFingerprint { attempt: 1 }));
+    }
+
+    fn capture(&mut self, score: f32) -> Vec<Action> {
+        let a = self.ev(Event::FingerprintCaptured {
+            result: Ok(CaptureInfo {
+                quality: 80,
+                minutiae: 40,
+            }),
+        });
+        assert!(a
+            .iter()
+            .any(|a| matches!(a, Action::MatchFingerprint { .. })));
+        self.ev(Event::MatchDone { score })
+    }
+}
+
+fn valid_doc() -> Document {
+    Document {
+        kind: DocumentKind::Passport,
+        issuing_state: "UTO".into(),
+        document_number: "L898902C".into(),
+        nationality: "UTO".into(),
+        date_of_birth: MrzDate::parse("690806").unwrap(),
+        date_of_expiry: MrzDate::parse("340623").unwrap(),
+        passive_auth: PaStatus::Valid,
+        mrz_matches_ocr: true,
+        enrolled_thumbs: 2,
+    }
+}
+
+fn supervisor() -> Actor {
+    Actor {
+        user: "sup".into(),
+        role: Role::Supervisor,
+        reason: "test".into(),
+    }
+}
+
+#[test]
+fn happy_path_journals_before_the_exit_opens() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    let a = h.capture(0.9);
+    let record = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Journal { record } => Some(record.clone()),
+            _ => None,
+        })
+        .expect("a record");
+    assert_eq!(record.outcome, Outcome::Cleared);
+    assert!(!a.contains(&Action::OpenDoor { door: Door::Exit }));
+    let a = h.ev(Event::Journaled { txn: record.txn });
+    assert!(a.contains(&Action::OpenDoor { door: Door::Exit }));
+    assert!(a.contains(&Action::Display {
+        prompt: Prompt::Proceed
+    }));
+    h.reach(Door::Exit, DoorPosition::Open);
+    h.beam(Sensor::ExitBeam, true);
+    h.occupancy(0);
+    let a = h.ev(Event::Sensor {
+        sensor: Sensor::ExitBeam,
+        active: false,
+    });
+    assert!(a.contains(&Action::CloseDoor { door: Door::Exit }));
+    h.reach(Door::Exit, DoorPosition::Closed);
+    assert_eq!(h.m.mode(), Mode::Ready);
+    assert_eq!(h.records.len(), 1);
+    let b = record.biometric.unwrap();
+    assert_eq!(b.attempts, 1);
+    assert_eq!(b.score, Some(0.9));
+}
+
+#[test]
+fn three_failed_attempts_refer_and_let_the_traveller_out_through_the_entry() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    let a1 = h.capture(0.1);
+    assert!(a1.contains(&Action::CaptureFingerprint { attempt: 2 }));
+    let a2 = h.capture(0.2);
+    assert!(a2.contains(&Action::CaptureFingerprint { attempt: 3 }));
+    let a3 = h.capture(0.3);
+    assert!(a3.contains(&Action::OpenDoor { door: Door::Entry }));
+    assert!(!h.actions.contains(&Action::OpenDoor { door: Door::Exit }));
+    let r = h.records.last().unwrap();
+    assert_eq!(r.outcome, Outcome::Referred);
+    assert_eq!(r.reasons, vec![Reason::BiometricMismatch]);
+    assert_eq!(h.m.snapshot().prompt, Prompt::GoToCounter);
+    h.reach(Door::Entry, DoorPosition::Open);
+    h.occupancy(0);
+    h.reach(Door::Entry, DoorPosition::Closed);
+    assert_eq!(h.m.mode(), Mode::Ready);
+}
+
+#[test]
+fn watchlist_hold_keeps_doors_shut_until_an_operator_releases() {
+    let mut h = Harness::new();
+    h.ev(Event::DocumentPresented);
+    h.ev(Event::DocumentRead {
+        result: Ok(valid_doc()),
+    });
+    let a = h.ev(Event::WatchlistChecked {
+        verdict: WatchlistVerdict::Hold {
+            version: 3,
+            reason: "SLTD".into(),
+        },
+    });
+    assert!(!a.iter().any(|a| matches!(a, Action::OpenDoor { .. })));
+    assert_eq!(h.m.mode(), Mode::Held);
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::WatchlistHold));
+    // Time alone and a viewer's command do not end it.
+    h.wait(3_600_000);
+    let viewer = Actor {
+        user: "v".into(),
+        role: Role::Viewer,
+        reason: "try".into(),
+    };
+    h.ev(Event::Operator {
+        command: OperatorCommand::ReleaseHold,
+        actor: viewer,
+    });
+    assert_eq!(h.m.mode(), Mode::Held);
+    h.ev(Event::Operator {
+        command: OperatorCommand::ReleaseHold,
+        actor: supervisor(),
+    });
+    assert_eq!(h.m.mode(), Mode::Ready);
+    assert_eq!(h.records.len(), 1);
+    assert_eq!(h.records[0].outcome, Outcome::Held);
+}
+
+#[test]
+fn expired_document_is_referred_before_entry() {
+    let mut h = Harness::new();
+    h.ev(Event::DocumentPresented);
+    let mut d = valid_doc();
+    d.date_of_expiry = MrzDate::parse("940623").unwrap();
+    let a = h.ev(Event::DocumentRead { result: Ok(d) });
+    assert!(a.contains(&Action::Display {
+        prompt: Prompt::GoToCounter
+    }));
+    assert_eq!(h.records[0].outcome, Outcome::Referred);
+    h.wait(5_000);
+    assert_eq!(h.m.mode(), Mode::Ready);
+}
+
+#[test]
+fn emergency_releases_every_door_at_once_and_needs_a_supervisor_reset() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    let a = h.ev(Event::Emergency { active: true });
+    assert!(a.contains(&Action::OpenDoor { door: Door::Entry }));
+    assert!(a.contains(&Action::OpenDoor { door: Door::Exit }));
+    assert_eq!(h.records.last().unwrap().outcome, Outcome::Aborted);
+    h.ev(Event::Emergency { active: false });
+    assert_eq!(h.m.mode(), Mode::Emergency);
+    let op = Actor {
+        user: "op".into(),
+        role: Role::Operator,
+        reason: "clear".into(),
+    };
+    h.ev(Event::Operator {
+        command: OperatorCommand::EmergencyReset,
+        actor: op,
+    });
+    assert_eq!(h.m.mode(), Mode::Emergency);
+    h.ev(Event::Operator {
+        command: OperatorCommand::EmergencyReset,
+        actor: supervisor(),
+    });
+    assert_eq!(h.m.mode(), Mode::Ready);
+}
+
+#[test]
+fn scanner_fault_lets_the_traveller_out_and_recovery_returns_to_service() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    h.ev(Event::DeviceFault {
+        device: Device::FingerprintScanner,
+        detail: "port vanished".into(),
+    });
+    assert_eq!(h.records.last().unwrap().outcome, Outcome::Aborted);
+    h.reach(Door::Entry, DoorPosition::Open);
+    h.occupancy(0);
+    h.reach(Door::Entry, DoorPosition::Closed);
+    assert_eq!(h.m.mode(), Mode::OutOfService);
+    h.ev(Event::DeviceRecovered {
+        device: Device::FingerprintScanner,
+    });
+    assert_eq!(h.m.mode(), Mode::Ready);
+}
+
+#[test]
+fn a_closing_door_reverses_on_obstruction_and_never_closes_on_a_person() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    h.capture(0.1);
+    h.capture(0.1);
+    h.capture(0.1);
+    h.reach(Door::Entry, DoorPosition::Open);
+    h.occupancy(0);
+    // Entry starts closing; someone steps into its swept area.
+    let a = h.ev(Event::Sensor {
+        sensor: Sensor::EntrySafety,
+        active: true,
+    });
+    assert!(a.contains(&Action::OpenDoor { door: Door::Entry }));
+    h.reach(Door::Entry, DoorPosition::Open);
+    let a = h.ev(Event::Sensor {
+        sensor: Sensor::EntrySafety,
+        active: false,
+    });
+    assert!(a.contains(&Action::CloseDoor { door: Door::Entry }));
+}
+
+#[test]
+fn shutdown_with_a_traveller_inside_lets_them_out_first() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    let a = h.ev(Event::Shutdown);
+    assert!(!a.contains(&Action::ShutdownReady));
+    assert!(a.contains(&Action::OpenDoor { door: Door::Entry }));
+    h.reach(Door::Entry, DoorPosition::Open);
+    h.occupancy(0);
+    let a = h.ev(Event::DoorReached {
+        door: Door::Entry,
+        position: DoorPosition::Closed,
+    });
+    assert!(a.contains(&Action::ShutdownReady));
+    assert_eq!(h.records.last().unwrap().outcome, Outcome::Aborted);
+}
+
+#[test]
+fn tailgater_keeps_exit_shut_and_is_sent_back() {
+    let mut h = Harness::new();
+    h.ev(Event::DocumentPresented);
+    h.ev(Event::DocumentRead {
+        result: Ok(valid_doc()),
+    });
+    h.ev(Event::WatchlistChecked {
+        verdict: WatchlistVerdict::Clear { version: 1 },
+    });
+    h.reach(Door::Entry, DoorPosition::Open);
+    h.occupancy(2);
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::Tailgating));
+    assert_eq!(h.m.snapshot().prompt, Prompt::OnePersonOnly);
+    // The second person steps back out: the transit goes on.
+    h.occupancy(1);
+    let a = h.wait(10);
+    assert!(a.contains(&Action::CloseDoor { door: Door::Entry }) || h.m.step() == "closing_entry");
+}
