@@ -1,1 +1,4 @@
-//! Device traits and drivers for echannel gates.
+//! Device traits and drivers for echannel gates, and the hardware vocabulary they share
+//! with the controller.
+
+pub mod types;

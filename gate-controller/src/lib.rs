@@ -4,11 +4,14 @@
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
 //!   the property tests and by the simulator on every step;
-//! - [`types`], [`record`], [`prompt`]: the shared vocabulary.
+//! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary.
 
 pub mod decision;
 pub mod invariants;
 pub mod machine;
 pub mod prompt;
 pub mod record;
-pub mod types;
+
+/// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
+/// drivers and the simulator.
+pub use device_drivers::types;

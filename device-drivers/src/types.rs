@@ -1,4 +1,4 @@
-//! Vocabulary shared by the state machine, the journal, the shell and the simulator:
+//! Vocabulary shared by the drivers, the state machine, the journal and the simulator:
 //! time, dates, doors, sensors, devices, documents, verdicts and records.
 //!
 //! Nothing here holds biometric data (templates or images): the core never sees it, so it
