@@ -282,3 +282,130 @@ pub fn check_record_has_no_biometrics(record: &Record) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Outcome, Reason};
+    use crate::types::Time;
+
+    fn closed(c: &mut Checker) {
+        for door in Door::ALL {
+            c.observe(
+                Some(&Event::DoorReached {
+                    door,
+                    position: DoorPosition::Closed,
+                }),
+                &[],
+            );
+        }
+    }
+
+    fn record(txn: u64, outcome: Outcome) -> Record {
+        Record {
+            txn: TxnId(txn),
+            outcome,
+            reasons: vec![Reason::NeverEntered],
+            started_at: Time(0),
+            decided_at: Time(1),
+            document: None,
+            watchlist: None,
+            biometric: None,
+            operator: None,
+        }
+    }
+
+    fn started(c: &mut Checker, txn: u64) {
+        let e = GateEvent::TransitStarted { txn: TxnId(txn) };
+        c.observe(None, &[Action::Emit { event: e }]);
+    }
+
+    #[test]
+    fn exit_open_without_durable_clear_breaks_invariant_1() {
+        let mut c = Checker::new();
+        closed(&mut c);
+        started(&mut c, 1);
+        c.observe(
+            None,
+            &[Action::Journal {
+                record: record(1, Outcome::Cleared),
+            }],
+        );
+        c.observe(None, &[Action::OpenDoor { door: Door::Exit }]);
+        assert_eq!(c.violations()[0].invariant, 1);
+    }
+
+    #[test]
+    fn exit_open_after_durable_clear_is_fine() {
+        let mut c = Checker::new();
+        closed(&mut c);
+        started(&mut c, 1);
+        let r = record(1, Outcome::Cleared);
+        c.observe(None, &[Action::Journal { record: r }]);
+        c.observe(Some(&Event::Journaled { txn: TxnId(1) }), &[]);
+        c.observe(None, &[Action::OpenDoor { door: Door::Exit }]);
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+    }
+
+    #[test]
+    fn opening_a_door_while_the_other_is_open_breaks_invariant_2() {
+        let mut c = Checker::new();
+        closed(&mut c);
+        c.observe(None, &[Action::OpenDoor { door: Door::Entry }]);
+        c.observe(None, &[Action::OpenDoor { door: Door::Exit }]);
+        assert!(c.violations().iter().any(|v| v.invariant == 2));
+    }
+
+    #[test]
+    fn emergency_without_releasing_doors_breaks_invariant_3() {
+        let mut c = Checker::new();
+        closed(&mut c);
+        c.observe(Some(&Event::Emergency { active: true }), &[]);
+        assert_eq!(c.violations().len(), 2);
+        assert!(c.violations().iter().all(|v| v.invariant == 3));
+    }
+
+    #[test]
+    fn closing_on_an_active_safety_sensor_breaks_invariant_4() {
+        let mut c = Checker::new();
+        let e = Event::Sensor {
+            sensor: Sensor::ExitSafety,
+            active: true,
+        };
+        c.observe(Some(&e), &[Action::CloseDoor { door: Door::Exit }]);
+        assert_eq!(c.violations()[0].invariant, 4);
+    }
+
+    #[test]
+    fn two_records_or_none_break_invariant_5() {
+        let mut c = Checker::new();
+        started(&mut c, 1);
+        started(&mut c, 2);
+        let r = record(1, Outcome::Referred);
+        c.observe(None, &[Action::Journal { record: r.clone() }]);
+        c.observe(None, &[Action::Journal { record: r }]);
+        c.finish(None);
+        let v: Vec<u8> = c.violations().iter().map(|v| v.invariant).collect();
+        assert_eq!(v, vec![5, 5]);
+    }
+
+    #[test]
+    fn leaving_a_hold_without_release_breaks_invariant_6() {
+        let mut c = Checker::new();
+        let to_ready = GateEvent::StepChanged {
+            from: "held".into(),
+            to: "ready".into(),
+            mode: Mode::Ready,
+        };
+        c.observe(
+            Some(&Event::DocumentPresented),
+            &[Action::Emit { event: to_ready }],
+        );
+        assert_eq!(c.violations()[0].invariant, 6);
+    }
+
+    #[test]
+    fn records_serialise_without_biometric_keys() {
+        assert!(check_record_has_no_biometrics(&record(1, Outcome::Cleared)).is_ok());
+    }
+}

@@ -395,7 +395,15 @@ pub struct Machine {
     alarms: BTreeSet<AlarmKind>,
     prompt: Prompt,
     actions: VecDeque<Action>,
+    /// Records handed to the journal and not yet acknowledged.
+    unacked: Vec<Record>,
+    /// Records the journal failed to write, to be written again at `retry_at`.
+    retry: Vec<Record>,
+    retry_at: Option<Time>,
 }
+
+/// How long to wait before writing a failed record again.
+const JOURNAL_RETRY_MS: u64 = 1_000;
 
 fn idx(door: Door) -> usize {
     match door {
@@ -427,6 +435,9 @@ impl Machine {
             alarms: BTreeSet::new(),
             prompt: Prompt::PresentDocument,
             actions: VecDeque::new(),
+            unacked: Vec::new(),
+            retry: Vec::new(),
+            retry_at: None,
         };
         for d in Door::ALL {
             m.drive(d, DoorPosition::Closed, now);
@@ -450,7 +461,13 @@ impl Machine {
     /// The earliest deadline; call [`Machine::handle_timeout`] once it has passed.
     pub fn poll_timeout(&self) -> Option<Time> {
         let doors = self.doors.iter().filter_map(|d| d.deadline);
-        doors.chain(self.phase_deadline).min()
+        doors.chain(self.phase_deadline).chain(self.retry_at).min()
+    }
+
+    /// Records handed to the journal and not yet acknowledged, including those waiting
+    /// to be written again after a failure.
+    pub fn journal_backlog(&self) -> usize {
+        self.unacked.len() + self.retry.len()
     }
 
     /// Coarse mode.
@@ -547,6 +564,13 @@ impl Machine {
                 if c.at != Some(c.target) {
                     self.on_door_fault(now, d, "did not reach its position in time");
                 }
+            }
+        }
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            for record in std::mem::take(&mut self.retry) {
+                self.unacked.push(record.clone());
+                self.push(Action::Journal { record });
             }
         }
         if self.phase_deadline.is_some_and(|t| t <= now) {
@@ -990,38 +1014,51 @@ impl Machine {
     }
 
     fn on_journaled(&mut self, now: Time, txn: TxnId) {
-        let awaited = self
-            .transit
-            .as_ref()
-            .is_some_and(|t| t.id == txn && t.recorded == Some(Outcome::Cleared));
-        if self.phase == Phase::Committing && awaited {
+        let Some(pos) = self.unacked.iter().position(|r| r.txn == txn) else {
+            return;
+        };
+        let record = self.unacked.remove(pos);
+        if self.faults.remove(&Device::Journal) {
+            self.emit(GateEvent::DeviceRecovered {
+                device: Device::Journal,
+            });
+            self.clear_alarm(AlarmKind::JournalFailure);
+        }
+        let awaited = self.transit.as_ref().is_some_and(|t| t.id == txn);
+        if self.phase == Phase::Committing && awaited && record.outcome == Outcome::Cleared {
             self.show(Prompt::Proceed);
             self.set_phase(now, Phase::Exiting);
         }
     }
 
     fn on_journal_failed(&mut self, now: Time, txn: TxnId, detail: String) {
-        let Some(t) = self.transit.as_mut() else {
+        let Some(pos) = self.unacked.iter().position(|r| r.txn == txn) else {
             return;
         };
-        if t.id != txn {
-            return;
+        let record = self.unacked.remove(pos);
+        if self.faults.insert(Device::Journal) {
+            self.emit(GateEvent::DeviceFault {
+                device: Device::Journal,
+                detail: detail.clone(),
+            });
         }
-        // The record did not land: it is retracted and replaced by a referral, which the
-        // shell keeps until the journal accepts it.
-        let was = t.recorded.take();
-        self.faults.insert(Device::Journal);
         self.raise(AlarmKind::JournalFailure, detail);
-        match (was, self.phase) {
-            (Some(Outcome::Cleared), Phase::Committing) => {
-                self.refer_inside(now, vec![Reason::JournalFailure], None);
+        let committing = self.phase == Phase::Committing
+            && record.outcome == Outcome::Cleared
+            && self.transit.as_ref().is_some_and(|t| t.id == txn);
+        if committing {
+            // The clear decision is not durable, so the exit stays shut: the traveller is
+            // referred instead (invariant 1), and that record is retried like any other.
+            if let Some(t) = self.transit.as_mut() {
+                t.recorded = None;
             }
-            (Some(outcome), _) => {
-                // Already on its way out (refer/abort/hold): re-issue the same outcome.
-                let reasons = vec![Reason::JournalFailure];
-                self.record(now, outcome, reasons, None);
+            self.refer_inside(now, vec![Reason::JournalFailure], None);
+        } else {
+            // Keep the record and write it again later: nothing journaled is ever dropped.
+            self.retry.push(record);
+            if self.retry_at.is_none() {
+                self.retry_at = Some(now.plus(JOURNAL_RETRY_MS));
             }
-            (None, _) => {}
         }
     }
 
@@ -1090,6 +1127,7 @@ impl Machine {
             biometric,
             operator,
         };
+        self.unacked.push(record.clone());
         self.push(Action::Journal { record });
     }
 
@@ -1155,10 +1193,9 @@ impl Machine {
             }
             Phase::Matching { attempt } => self.next_attempt(now, attempt),
             Phase::Committing => {
-                let txn = self.transit.as_ref().map(|t| t.id);
-                if let Some(txn) = txn {
-                    self.on_journal_failed(now, txn, "journal commit timed out".into());
-                }
+                // Whether the record landed is unknown until the journal answers, so the
+                // decision stands and the exit stays shut until then; the operator is told.
+                self.raise(AlarmKind::JournalFailure, "journal commit is late");
             }
             Phase::Exiting | Phase::ClosingExit | Phase::LettingOut { .. } => {
                 if let Some(t) = self.transit.as_mut() {

@@ -355,8 +355,58 @@ fn tailgater_keeps_exit_shut_and_is_sent_back() {
     h.occupancy(2);
     assert!(h.m.snapshot().alarms.contains(&AlarmKind::Tailgating));
     assert_eq!(h.m.snapshot().prompt, Prompt::OnePersonOnly);
-    // The second person steps back out: the transit goes on.
-    h.occupancy(1);
-    let a = h.wait(10);
-    assert!(a.contains(&Action::CloseDoor { door: Door::Entry }) || h.m.step() == "closing_entry");
+    assert!(
+        !h.actions.contains(&Action::CloseDoor { door: Door::Entry })
+            || h.m.step() != "closing_entry"
+    );
+    // The second person steps back out: the entry closes behind the one traveller.
+    let a = h.ev(Event::Occupancy { persons: 1 });
+    assert!(a.contains(&Action::CloseDoor { door: Door::Entry }));
+    assert_eq!(h.m.step(), "closing_entry");
+}
+
+#[test]
+fn a_stubborn_tailgater_gets_both_referred_when_the_enter_deadline_passes() {
+    let mut h = Harness::new();
+    h.ev(Event::DocumentPresented);
+    h.ev(Event::DocumentRead {
+        result: Ok(valid_doc()),
+    });
+    h.ev(Event::WatchlistChecked {
+        verdict: WatchlistVerdict::Clear { version: 1 },
+    });
+    h.reach(Door::Entry, DoorPosition::Open);
+    h.occupancy(2);
+    h.wait(20_000);
+    let r = h.records.last().unwrap();
+    assert_eq!(r.outcome, Outcome::Referred);
+    assert_eq!(r.reasons, vec![Reason::Tailgating]);
+    assert!(!h.actions.contains(&Action::OpenDoor { door: Door::Exit }));
+    h.occupancy(0);
+    h.reach(Door::Entry, DoorPosition::Closed);
+    assert_eq!(h.m.mode(), Mode::Ready);
+}
+
+#[test]
+fn a_failed_journal_write_keeps_the_exit_shut_and_refers() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    h.capture(0.95);
+    let txn = h.records.last().unwrap().txn;
+    let a = h.ev(Event::JournalFailed {
+        txn,
+        detail: "disk I/O error".into(),
+    });
+    assert!(!a.contains(&Action::OpenDoor { door: Door::Exit }));
+    assert!(a.contains(&Action::OpenDoor { door: Door::Entry }));
+    let r = h.records.last().unwrap();
+    assert_eq!((r.txn, r.outcome), (txn, Outcome::Referred));
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::JournalFailure));
+    // The journal works again: the referral lands and the gate recovers by itself.
+    h.ev(Event::Journaled { txn });
+    h.reach(Door::Entry, DoorPosition::Open);
+    h.occupancy(0);
+    h.reach(Door::Entry, DoorPosition::Closed);
+    assert_eq!(h.m.mode(), Mode::Ready);
+    assert_eq!(h.m.journal_backlog(), 0);
 }
