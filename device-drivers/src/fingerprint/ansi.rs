@@ -1,6 +1,6 @@
 //! ANSI INCITS 378-2004 and 378-2009 finger minutiae records (read only).
 //!
-//! 2004: `FMR\0`, `" 20\0"`, record length in 2 bytes (or 0x0000 followed by
+//! 2004: `FMR\0`, `" 20\0"` (some writers put `"020\0"`), record length in 2 bytes (or 0x0000 followed by
 //! 4 bytes), CBEFF product identifier (owner, type), capture equipment
 //! (4 compliance bits, 12-bit ID), image size and resolution, view count,
 //! reserved byte; views laid out as in ISO 19794-2:2005 but with extended
@@ -106,7 +106,7 @@ impl Ansi2004Record {
         check_magic(data)?;
         let mut r = Reader::new(data);
         let magic = r.bytes(8, "format identifier and version")?;
-        if magic != b"FMR\0 20\0" {
+        if magic != b"FMR\0 20\0" && magic != b"FMR\0020\0" {
             return Err(FormatError::UnsupportedVersion {
                 found: magic.get(4..).unwrap_or_default().to_vec(),
             });

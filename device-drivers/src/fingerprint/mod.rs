@@ -11,6 +11,8 @@ pub mod iso2005;
 pub mod iso2011;
 pub mod matcher;
 pub mod record;
+#[cfg(test)]
+mod tests;
 
 pub use ansi::{Ansi2004Record, Ansi2009Record, Ansi2009View};
 pub use card::{CardFormat, CardMinutia};
@@ -56,6 +58,7 @@ impl Record {
                     _ => Iso2005Record::parse(data).map(Record::Iso2005),
                 }
             }
+            Some(b"020\0") => Ansi2004Record::parse(data).map(Record::Ansi2004),
             Some(b"030\0") => {
                 if iso2011::looks_like_2011(data) {
                     Iso2011Record::parse(data).map(Record::Iso2011)
