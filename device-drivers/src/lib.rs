@@ -1,1 +1,2 @@
 //! Device traits and drivers for echannel gates.
+pub mod card;
