@@ -274,6 +274,54 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// A random source that replays scripted bytes, so tests can inject the nonces and keys of
+/// the ICAO worked examples. Once the script is used up it yields a counter pattern.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct ScriptedRng {
+    script: std::collections::VecDeque<u8>,
+    counter: u8,
+}
+
+#[cfg(test)]
+impl ScriptedRng {
+    /// Queue `bytes` to be returned next.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> &mut Self {
+        self.script.extend(bytes.iter().copied());
+        self
+    }
+}
+
+#[cfg(test)]
+impl rand_core::TryRng for ScriptedRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for d in dst {
+            *d = match self.script.pop_front() {
+                Some(b) => b,
+                None => {
+                    self.counter = self.counter.wrapping_add(0x3B);
+                    self.counter
+                }
+            };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl rand_core::TryCryptoRng for ScriptedRng {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! secure messaging, a virtual chip and the terminal-side read flow.
 
 pub mod apdu;
+pub mod bac;
 pub mod crypto;
 pub mod error;
 pub mod sm;
