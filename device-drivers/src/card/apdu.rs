@@ -453,7 +453,12 @@ mod tests {
             let c = CommandApdu::parse(&b).unwrap();
             assert_eq!(c.to_bytes().unwrap(), b, "{hex}");
         }
-        for bad in ["00A4", "00A4020C03011E", "00A4020C02011E0000", "00A40400000"] {
+        for bad in [
+            "00A4",
+            "00A4020C03011E",
+            "00A4020C02011E0000",
+            "00A40400000",
+        ] {
             let b = hex::decode(bad).unwrap_or_default();
             assert!(CommandApdu::parse(&b).is_err(), "{bad}");
         }

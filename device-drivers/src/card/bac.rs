@@ -237,7 +237,9 @@ impl BacChallenged {
         };
         let mac = crypto::mac_padded(CipherSuite::Tdes, &self.k_mac, e_ic)?;
         if !crypto::ct_eq(&mac, m_ic) {
-            return Err(CardError::BadMac("BAC chip authentication cryptogram".into()));
+            return Err(CardError::BadMac(
+                "BAC chip authentication cryptogram".into(),
+            ));
         }
         let r = crypto::cbc_decrypt(CipherSuite::Tdes, &self.k_enc, &[0; 8], e_ic)?;
         let (rnd_ic, rest) = r.split_at(8);
@@ -283,7 +285,8 @@ pub fn chip_authenticate(
     if !crypto::ct_eq(&mac, m_ifd) {
         return Err(SW_AUTH_FAILED);
     }
-    let s = crypto::cbc_decrypt(CipherSuite::Tdes, &k_enc, &[0; 8], e_ifd).map_err(|_| 0x6F00u16)?;
+    let s =
+        crypto::cbc_decrypt(CipherSuite::Tdes, &k_enc, &[0; 8], e_ifd).map_err(|_| 0x6F00u16)?;
     let (rnd_ifd, rest) = s.split_at(8);
     let (their_ic, k_ifd) = rest.split_at(8);
     if their_ic != rnd_ic {
@@ -293,7 +296,8 @@ pub fn chip_authenticate(
     r.extend_from_slice(rnd_ic);
     r.extend_from_slice(rnd_ifd);
     r.extend_from_slice(k_ic);
-    let e_ic = crypto::cbc_encrypt(CipherSuite::Tdes, &k_enc, &[0; 8], &r).map_err(|_| 0x6F00u16)?;
+    let e_ic =
+        crypto::cbc_encrypt(CipherSuite::Tdes, &k_enc, &[0; 8], &r).map_err(|_| 0x6F00u16)?;
     let m_ic = crypto::mac_padded(CipherSuite::Tdes, &k_mac, &e_ic).map_err(|_| 0x6F00u16)?;
     let mut out = e_ic;
     out.extend_from_slice(&m_ic);
@@ -341,16 +345,17 @@ mod tests {
             .unwrap();
         assert_eq!(
             step.external_authenticate().data,
-            h("72C29C2371CC9BDB65B779B8E8D37B29ECC154AA56A8799FAE2F498F76ED92F2\
-               5F1448EEA8AD90A7")
+            h(
+                "72C29C2371CC9BDB65B779B8E8D37B29ECC154AA56A8799FAE2F498F76ED92F2\
+               5F1448EEA8AD90A7"
+            )
         );
         assert_eq!(
             step.external_authenticate().to_bytes().unwrap()[..5],
             h("0082000028")[..]
         );
-        let chip = h(
-            "46B9342A41396CD7386BF5803104D7CEDC122B9132139BAF2EEDC94EE178534F2F2D235D074D7449",
-        );
+        let chip =
+            h("46B9342A41396CD7386BF5803104D7CEDC122B9132139BAF2EEDC94EE178534F2F2D235D074D7449");
         // the chip side reproduces the chip's printed cryptogram from its nonce and K.IC
         let (resp, chip_channel) = chip_authenticate(
             &specimen(),
@@ -393,7 +398,9 @@ mod tests {
         let mut rng = ScriptedRng::default();
         let challenge = ResponseApdu::new(h("4608F91988702212"), 0x9000);
         let wrong = MrzKey::new("L898902C", "690806", "940624").unwrap();
-        let step = BacInit::new(&wrong).challenged(&challenge, &mut rng).unwrap();
+        let step = BacInit::new(&wrong)
+            .challenged(&challenge, &mut rng)
+            .unwrap();
         let chip = chip_authenticate(
             &specimen(),
             &h("4608F91988702212").try_into().unwrap(),

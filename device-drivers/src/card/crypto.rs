@@ -152,18 +152,30 @@ pub fn cbc_encrypt(
     let bad = || KeyLengthError { got: key.len() };
     let bl = suite.block_len();
     Ok(match suite {
-        CipherSuite::Tdes => {
-            cbc_encrypt_with(&TdesEde2::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
-        CipherSuite::Aes128 => {
-            cbc_encrypt_with(&Aes128::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
-        CipherSuite::Aes192 => {
-            cbc_encrypt_with(&Aes192::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
-        CipherSuite::Aes256 => {
-            cbc_encrypt_with(&Aes256::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
+        CipherSuite::Tdes => cbc_encrypt_with(
+            &TdesEde2::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
+        CipherSuite::Aes128 => cbc_encrypt_with(
+            &Aes128::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
+        CipherSuite::Aes192 => cbc_encrypt_with(
+            &Aes192::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
+        CipherSuite::Aes256 => cbc_encrypt_with(
+            &Aes256::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
     })
 }
 
@@ -177,18 +189,30 @@ pub fn cbc_decrypt(
     let bad = || KeyLengthError { got: key.len() };
     let bl = suite.block_len();
     Ok(match suite {
-        CipherSuite::Tdes => {
-            cbc_decrypt_with(&TdesEde2::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
-        CipherSuite::Aes128 => {
-            cbc_decrypt_with(&Aes128::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
-        CipherSuite::Aes192 => {
-            cbc_decrypt_with(&Aes192::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
-        CipherSuite::Aes256 => {
-            cbc_decrypt_with(&Aes256::new_from_slice(key).map_err(|_| bad())?, iv, data, bl)
-        }
+        CipherSuite::Tdes => cbc_decrypt_with(
+            &TdesEde2::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
+        CipherSuite::Aes128 => cbc_decrypt_with(
+            &Aes128::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
+        CipherSuite::Aes192 => cbc_decrypt_with(
+            &Aes192::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
+        CipherSuite::Aes256 => cbc_decrypt_with(
+            &Aes256::new_from_slice(key).map_err(|_| bad())?,
+            iv,
+            data,
+            bl,
+        ),
     })
 }
 
@@ -217,10 +241,8 @@ where
     cmac::Cmac<C>: KeyInit + Mac,
     C: cmac::block_api::CmacCipher,
 {
-    let mut m =
-        <cmac::Cmac<C> as KeyInit>::new_from_slice(key).map_err(|_| KeyLengthError {
-            got: key.len(),
-        })?;
+    let mut m = <cmac::Cmac<C> as KeyInit>::new_from_slice(key)
+        .map_err(|_| KeyLengthError { got: key.len() })?;
     m.update(data);
     let full = m.finalize().into_bytes();
     let mut out = [0u8; 8];

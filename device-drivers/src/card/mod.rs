@@ -5,6 +5,7 @@ pub mod apdu;
 pub mod bac;
 pub mod crypto;
 pub mod error;
+pub mod pace;
 pub mod sm;
 pub mod transport;
 
