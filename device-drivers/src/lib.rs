@@ -1,5 +1,6 @@
 //! Device traits and drivers for echannel gates, and the hardware vocabulary they share
 //! with the controller.
 
+pub mod card;
 pub mod fingerprint;
 pub mod types;

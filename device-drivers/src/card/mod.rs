@@ -1,0 +1,12 @@
+//! Identity-document chips (ICAO Doc 9303 eMRTDs): APDUs, access control (BAC, PACE),
+//! secure messaging, a virtual chip and the terminal-side read flow.
+
+pub mod apdu;
+pub mod bac;
+pub mod crypto;
+pub mod error;
+pub mod pace;
+pub mod sm;
+pub mod transport;
+
+pub use error::CardError;
