@@ -1,1 +1,3 @@
 //! Device traits and drivers for echannel gates.
+
+pub mod card;
