@@ -1,12 +1,17 @@
 //! Identity-document chips (ICAO Doc 9303 eMRTDs): APDUs, access control (BAC, PACE),
-//! secure messaging, a virtual chip and the terminal-side read flow.
+//! secure messaging, the LDS data structures, passive authentication, a virtual chip and
+//! the terminal-side read flow.
 
 pub mod apdu;
 pub mod bac;
 pub mod crypto;
 pub mod error;
+pub mod lds;
+pub mod mrz;
+pub mod pa;
 pub mod pace;
 pub mod sm;
+pub mod tlv;
 pub mod transport;
 
 pub use error::CardError;

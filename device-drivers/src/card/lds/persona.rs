@@ -1,0 +1,1 @@
+//! Seeded test personas for the virtual chip.
