@@ -2,3 +2,4 @@
 //! journal, configuration and the tokio shell that drives them.
 
 pub mod machine;
+pub mod watchlist;
