@@ -29,7 +29,7 @@ const SIG_AT: usize = 304;
 const DOMAIN: &[u8] = b"echannel watchlist file v1\0";
 
 /// Whether a file is a full snapshot or a delta on top of a base version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FileKind {
     /// A complete list at one version.
     Snapshot,
@@ -53,6 +53,11 @@ impl ListId {
             )));
         }
         Ok(ListId(s.to_string()))
+    }
+
+    /// The pseudo list id used for verdicts that come from the staleness policy.
+    pub fn stale() -> Self {
+        ListId("stale".to_string())
     }
 
     /// The id as text.
@@ -256,6 +261,11 @@ impl<'a> Verified<'a> {
         let (o, l) = self.header.sections.get(i).copied().unwrap_or((0, 0));
         self.bytes.get(o as usize..(o + l) as usize).unwrap_or(&[])
     }
+}
+
+/// Decodes only the header (no layout, length or signature checks).
+pub fn decode_header(bytes: &[u8]) -> Result<Header, WatchlistError> {
+    Header::decode(bytes)
 }
 
 /// Decodes the header and checks the layout, without any cryptography.

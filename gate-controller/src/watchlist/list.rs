@@ -117,6 +117,15 @@ impl WatchList {
         self.overlay.len()
     }
 
+    /// `ok`, `pending` or `failed`: the state of the snapshot's body check.
+    pub fn integrity_state(&self) -> &'static str {
+        match self.integrity.load(Ordering::Acquire) {
+            INTEGRITY_OK => "ok",
+            INTEGRITY_FAILED => "failed",
+            _ => "pending",
+        }
+    }
+
     /// The base snapshot.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.base

@@ -24,6 +24,7 @@ pub use key::DocKey;
 pub use keys::{KeyId, PublicKey, SecretKey, TrustedKeys};
 pub use list::WatchList;
 pub use person::{PartialDate, PersonEntry, PersonQuery};
+pub use store::{ListStatus, OpenOptions, WatchlistStore};
 
 
 use std::path::Path;
@@ -81,6 +82,8 @@ pub enum MatchKind {
     Fuzzy,
     /// Not a real match: the list could not be trusted (integrity failure), refer to be safe.
     Integrity,
+    /// Not a real match: the lists are older than the staleness limit, refer everyone.
+    Stale,
 }
 
 /// One list entry matched.
