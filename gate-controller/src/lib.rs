@@ -15,3 +15,4 @@ pub mod record;
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
 /// drivers and the simulator.
 pub use device_drivers::types;
+pub mod watchlist;
