@@ -4,6 +4,7 @@
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
 //!   the property tests and by the simulator on every step;
+//! - [`watchlist`]: signed, memory-mapped watchlists with exact lookups;
 //! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary.
 
 pub mod decision;
@@ -11,8 +12,8 @@ pub mod invariants;
 pub mod machine;
 pub mod prompt;
 pub mod record;
+pub mod watchlist;
 
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
 /// drivers and the simulator.
 pub use device_drivers::types;
-pub mod watchlist;
