@@ -385,6 +385,7 @@ pub struct Machine {
     doors: [DoorCtl; 2],
     safety: [bool; 2],
     beams: [bool; 2],
+    last_beam: Option<Sensor>,
     occupancy: u8,
     emergency_input: bool,
     faults: BTreeSet<Device>,
@@ -425,6 +426,7 @@ impl Machine {
             doors: [DoorCtl::new(), DoorCtl::new()],
             safety: [false; 2],
             beams: [false; 2],
+            last_beam: None,
             occupancy: 0,
             emergency_input: false,
             faults: BTreeSet::new(),
@@ -508,7 +510,7 @@ impl Machine {
             Event::DocumentRead { result } => self.on_document_read(now, result),
             Event::WatchlistChecked { verdict } => self.on_watchlist(now, verdict),
             Event::Sensor { sensor, active } => self.on_sensor(now, sensor, active),
-            Event::Occupancy { persons } => self.occupancy = persons,
+            Event::Occupancy { persons } => self.on_occupancy(persons),
             Event::DoorReached { door, position } => self.on_door_reached(door, position),
             Event::FingerprintCaptured { result } => self.on_capture(now, result),
             Event::MatchDone { score } => self.on_match(now, score),
@@ -691,13 +693,48 @@ impl Machine {
             if pos == DoorPosition::Closed {
                 c.reversals = 0;
             }
+        } else if pos == DoorPosition::Open && c.at == Some(DoorPosition::Closed) {
+            // Opened without a command: someone forced it. Take it as open; the door
+            // steering drives it closed again once its safety sensor is clear, and the
+            // travel deadline turns a door that stays open into a door fault.
+            c.target = DoorPosition::Open;
+            c.at = Some(DoorPosition::Open);
+            c.deadline = None;
+            c.want = DoorPosition::Closed;
+            self.raise(
+                AlarmKind::ForcedDoor,
+                format!("{door:?} door opened without a command"),
+            );
+        }
+    }
+
+    fn on_occupancy(&mut self, persons: u8) {
+        let before = self.occupancy;
+        self.occupancy = persons;
+        // Someone came in from the far side: through the exit while a cleared traveller
+        // leaves, or into a lane that expects nobody.
+        let unexpected = match self.phase {
+            Phase::Exiting | Phase::ClosingExit => persons > before,
+            Phase::Ready | Phase::OutOfService | Phase::Held | Phase::Notice => persons > 0,
+            _ => false,
+        };
+        if unexpected && persons > before && self.last_beam == Some(Sensor::ExitBeam) {
+            self.raise(
+                AlarmKind::WrongWay,
+                "a person entered the lane from the exit side",
+            );
         }
     }
 
     fn on_sensor(&mut self, now: Time, sensor: Sensor, active: bool) {
         match sensor {
-            Sensor::EntryBeam => self.beams[0] = active,
-            Sensor::ExitBeam => self.beams[1] = active,
+            Sensor::EntryBeam | Sensor::ExitBeam => {
+                let i = usize::from(sensor == Sensor::ExitBeam);
+                self.beams[i] = active;
+                if active {
+                    self.last_beam = Some(sensor);
+                }
+            }
             Sensor::EntrySafety | Sensor::ExitSafety => {
                 let door = if sensor == Sensor::EntrySafety {
                     Door::Entry
@@ -1260,11 +1297,11 @@ impl Machine {
         self.show(Prompt::Emergency);
         self.set_phase(now, Phase::Emergency);
         // Release every door at once, whatever the other door does (invariant 3).
+        // Commanded even where the core believes the door open already (it may have
+        // been forced): an emergency release never relies on remembered state.
         for d in Door::ALL {
             self.doors[idx(d)].want = DoorPosition::Open;
-            if self.doors[idx(d)].target != DoorPosition::Open {
-                self.drive(d, DoorPosition::Open, now);
-            }
+            self.drive(d, DoorPosition::Open, now);
         }
     }
 

@@ -274,6 +274,10 @@ pub enum AlarmKind {
     WatchlistStale,
     /// The journal failed: nobody can be cleared.
     JournalFailure,
+    /// A door was opened without a command.
+    ForcedDoor,
+    /// Someone entered the lane from the exit side.
+    WrongWay,
 }
 
 /// Traveller-facing prompts (rendered in English and Chinese by [`crate::prompt`]).

@@ -410,3 +410,40 @@ fn a_failed_journal_write_keeps_the_exit_shut_and_refers() {
     assert_eq!(h.m.mode(), Mode::Ready);
     assert_eq!(h.m.journal_backlog(), 0);
 }
+
+#[test]
+fn a_door_opened_without_command_raises_a_forced_door_alarm_and_is_closed_again() {
+    let mut h = Harness::new();
+    let a = h.ev(Event::DoorReached {
+        door: Door::Exit,
+        position: DoorPosition::Open,
+    });
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::ForcedDoor));
+    assert!(a.contains(&Action::CloseDoor { door: Door::Exit }));
+    // It stays open: after the travel deadline the gate goes out of service.
+    h.wait(5_000);
+    assert_eq!(h.m.mode(), Mode::OutOfService);
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::DoorFault));
+}
+
+#[test]
+fn someone_coming_in_through_the_exit_raises_a_wrong_way_alarm() {
+    let mut h = Harness::new();
+    h.enter(valid_doc());
+    let txn = {
+        h.capture(0.9);
+        h.records.last().unwrap().txn
+    };
+    h.ev(Event::Journaled { txn });
+    h.reach(Door::Exit, DoorPosition::Open);
+    h.beam(Sensor::ExitBeam, true);
+    h.occupancy(0);
+    h.beam(Sensor::ExitBeam, false);
+    // Before the exit has closed, a person walks in from the far side.
+    h.beam(Sensor::ExitBeam, true);
+    h.occupancy(1);
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::WrongWay));
+    assert!(!h
+        .actions
+        .ends_with(&[Action::CloseDoor { door: Door::Exit }]));
+}
