@@ -90,9 +90,13 @@ pub struct Prepared {
     edges: Vec<Edge>,
     /// Start offset into `edges` per minutia (len = points + 1).
     offsets: Vec<u32>,
-    /// All edges with their origin, sorted by length (for candidate search).
-    by_len: Vec<(u16, Edge)>,
+    /// All edges with their origin, bucketed by reference angle
+    /// ([`ANGLE_BINS`] bins) and sorted by length within a bucket.
+    by_bin: Vec<Vec<(u16, Edge)>>,
 }
+
+/// Buckets of the reference-angle index (256 / 16 = 16 units = 22.5 degrees each).
+const ANGLE_BINS: usize = 16;
 
 #[inline]
 fn turn_u8(rad: f32) -> u8 {
@@ -167,23 +171,21 @@ impl Prepared {
             edges.extend(cand.iter().map(|&(_, j)| edge_between(&points, i, j)));
         }
         offsets.push(edges.len() as u32);
-        let mut by_len: Vec<(u16, Edge)> = Vec::with_capacity(edges.len());
+        let mut by_bin: Vec<Vec<(u16, Edge)>> = vec![Vec::new(); ANGLE_BINS];
         for i in 0..n {
             let (s, e) = (offsets[i] as usize, offsets[i + 1] as usize);
-            by_len.extend(
-                edges
-                    .get(s..e)
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|&x| (i as u16, x)),
-            );
+            for &x in edges.get(s..e).unwrap_or(&[]) {
+                by_bin[usize::from(x.ref_angle) * ANGLE_BINS / 256].push((i as u16, x));
+            }
         }
-        by_len.sort_by(|x, y| x.1.len.total_cmp(&y.1.len));
+        for bin in &mut by_bin {
+            bin.sort_by(|x, y| x.1.len.total_cmp(&y.1.len));
+        }
         Prepared {
             points,
             edges,
             offsets,
-            by_len,
+            by_bin,
         }
     }
 
@@ -284,17 +286,24 @@ impl AgreeTable {
     fn build(a: &Prepared, b: &Prepared, t: &Tol) -> Self {
         let nb = b.len();
         let mut raw: Vec<(u32, u16, u16, f32)> = Vec::with_capacity(a.edges.len() * 8);
-        let lens: Vec<f32> = b.by_len.iter().map(|x| x.1.len).collect();
+        let width = 256 / ANGLE_BINS;
+        let tol = t.angle.ceil() as usize;
         for i in 0..a.len() {
             for e in a.edges_of(i) {
                 let (lo, hi) = (t.low(e.len), t.high(e.len));
-                let start = lens.partition_point(|&l| l < lo);
-                for &(k, f) in b.by_len.iter().skip(start) {
-                    if f.len > hi {
-                        break;
-                    }
-                    if let Some(c) = t.cost(e, &f) {
-                        raw.push(((i * nb) as u32 + u32::from(k), e.to, f.to, c));
+                // Reference-angle bins overlapping [ref - tol, ref + tol], wrapping.
+                let first = (usize::from(e.ref_angle) + 256 - tol) % 256;
+                let nbins = ((first % width) + 2 * tol) / width + 1;
+                for step in 0..nbins.min(ANGLE_BINS) {
+                    let bin = &b.by_bin[(first / width + step) % ANGLE_BINS];
+                    let start = bin.partition_point(|x| x.1.len < lo);
+                    for &(k, f) in bin.iter().skip(start) {
+                        if f.len > hi {
+                            break;
+                        }
+                        if let Some(c) = t.cost(e, &f) {
+                            raw.push(((i * nb) as u32 + u32::from(k), e.to, f.to, c));
+                        }
                     }
                 }
             }
