@@ -106,7 +106,7 @@ impl Ansi2004Record {
         check_magic(data)?;
         let mut r = Reader::new(data);
         let magic = r.bytes(8, "format identifier and version")?;
-        if magic != b"FMR\0 20\0" && magic != b"FMR\0020\0" {
+        if magic != b"FMR\0 20\0" && magic != b"FMR\x00020\x00" {
             return Err(FormatError::UnsupportedVersion {
                 found: magic.get(4..).unwrap_or_default().to_vec(),
             });
@@ -151,7 +151,7 @@ impl Ansi2009Record {
         check_magic(data)?;
         let mut r = Reader::new(data);
         let magic = r.bytes(8, "format identifier and version")?;
-        if magic != b"FMR\0030\0" {
+        if magic != b"FMR\x00030\x00" {
             return Err(FormatError::UnsupportedVersion {
                 found: magic.get(4..).unwrap_or_default().to_vec(),
             });

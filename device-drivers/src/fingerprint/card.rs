@@ -50,7 +50,7 @@ pub struct CardMinutia {
 /// Parses the value of an on-card minutiae data object.
 pub fn parse_card(data: &[u8], format: CardFormat) -> Result<Vec<CardMinutia>, FormatError> {
     let n = format.minutia_len();
-    if data.len() % n != 0 {
+    if !data.len().is_multiple_of(n) {
         return Err(FormatError::BadLength {
             offset: 0,
             field: "card minutiae data",

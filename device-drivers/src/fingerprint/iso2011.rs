@@ -21,7 +21,7 @@ use super::record::{
 use serde::Serialize;
 
 /// Magic and version bytes of an ISO/IEC 19794-2:2011 record.
-pub const MAGIC_2011: [u8; 8] = *b"FMR\0030\0";
+pub const MAGIC_2011: [u8; 8] = *b"FMR\x00030\x00";
 
 /// Capture date and time (UTC) of a representation; 0xFF/0xFFFF fields mean "not given".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -8,27 +8,32 @@
 //!    scored by how many of their neighbour edges agree (greedy one-to-one
 //!    assignment within length and angle tolerances). The best pairs become
 //!    candidate *roots*.
-//! 2. **Consolidation by expansion.** From each root the pairing grows
-//!    breadth-first along agreeing edges, cheapest edge first, so that only
-//!    minutiae whose relations to already-paired minutiae agree are paired.
-//!    Because it only ever compares *local* geometry, elastic distortion that
-//!    bends the whole print does not break it, while the requirement that
-//!    pairs be chained by agreeing edges keeps spurious pairings apart.
-//! 3. **Score.** The largest consolidated pairing is scored by the number of
-//!    paired minutiae relative to the minutiae that lie in the overlapping
-//!    area of both prints (estimated through the rigid transform fitted to
-//!    the pairs), so partial overlap is not punished; the result is mapped
-//!    into `[0, 1]`.
+//! 2. **Consolidation by expansion.** From each root the pairing grows along
+//!    agreeing edges, cheapest edge first, so that only minutiae whose
+//!    relations to already-paired minutiae agree are paired. Every further
+//!    agreeing edge between two already-paired minutiae counts as *support*.
+//!    Because only *local* geometry is compared, elastic distortion that
+//!    bends the whole print does not break a pairing, while the requirement
+//!    that pairs be chained by agreeing edges keeps chance pairings small.
+//! 3. **Score.** The consolidation with the most support wins. Its evidence
+//!    is `support × paired / sqrt((overlap_a + c)(overlap_b + c))`, where the
+//!    overlaps count the minutiae of each print lying in the area both prints
+//!    cover (found through the rigid transform fitted to the pairs): missing
+//!    area is not held against a genuine pair, and the constant `c` keeps a
+//!    tiny overlap from looking like a perfect one. The evidence `e` is
+//!    mapped to `e / (e + 10)`, a score in `[0, 1)`.
 //!
 //! Coordinates are rescaled to 500 dpi (197 px/cm) from the templates'
 //! declared resolution, so templates from different sensors compare.
+//! Angles are held in 1/256 turn, so angle differences wrap for free.
 
 use super::{FormatError, Template};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::f32::consts::{PI, TAU};
+use std::f32::consts::TAU;
 
-/// Tunable parameters of the matcher; [`Params::default`] is the calibrated set.
+/// Tunable parameters of the matcher; [`Params::default`] is the set the
+/// calibration table belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
     /// Neighbours per minutia used to build edges.
@@ -37,20 +42,23 @@ pub struct Params {
     pub length_tolerance: f32,
     /// Relative edge length tolerance (fraction of the length).
     pub length_tolerance_rel: f32,
-    /// Angle tolerance in radians for the edge angles.
-    pub angle_tolerance: f32,
+    /// Angle tolerance for the two edge angles, in degrees.
+    pub angle_tolerance_deg: f32,
     /// Number of root pairs expanded.
     pub roots: usize,
+    /// Pseudo-count added to the overlap counts in the score.
+    pub overlap_prior: f32,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Params {
             neighbours: 8,
-            length_tolerance: 8.0,
-            length_tolerance_rel: 0.08,
-            angle_tolerance: PI / 8.0,
+            length_tolerance: 10.0,
+            length_tolerance_rel: 0.05,
+            angle_tolerance_deg: 16.0,
             roots: 30,
+            overlap_prior: 4.0,
         }
     }
 }
@@ -59,39 +67,57 @@ impl Default for Params {
 struct Point {
     x: f32,
     y: f32,
-    dir: f32,
+    /// Direction in 1/256 turn.
+    dir: u8,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Edge {
     to: u16,
     len: f32,
-    /// Edge direction relative to the origin minutia's direction.
-    ref_angle: f32,
-    /// Edge direction relative to the target minutia's direction.
-    nb_angle: f32,
+    /// Edge direction relative to the origin minutia's direction (1/256 turn).
+    ref_angle: u8,
+    /// Edge direction relative to the target minutia's direction (1/256 turn).
+    nb_angle: u8,
 }
 
-/// A template preprocessed for matching (positions at 500 dpi, neighbour edges).
+/// A template preprocessed for matching (positions at 500 dpi, neighbour
+/// edges sorted by length).
 #[derive(Debug, Clone)]
 pub struct Prepared {
     points: Vec<Point>,
-    /// `neighbours` edges per minutia, flattened.
+    /// Neighbour edges of every minutia, flattened, each run sorted by length.
     edges: Vec<Edge>,
     /// Start offset into `edges` per minutia (len = points + 1).
     offsets: Vec<u32>,
+    /// All edges with their origin, bucketed by reference angle
+    /// ([`ANGLE_BINS`] bins) and sorted by length within a bucket.
+    by_bin: Vec<Vec<(u16, Edge)>>,
+}
+
+/// Buckets of the reference-angle index (256 / 16 = 16 units = 22.5 degrees each).
+const ANGLE_BINS: usize = 16;
+
+#[inline]
+fn turn_u8(rad: f32) -> u8 {
+    ((rad * (256.0 / TAU)).round() as i32 & 0xff) as u8
 }
 
 #[inline]
-fn wrap(a: f32) -> f32 {
-    // Into (-PI, PI].
-    let mut a = a % TAU;
-    if a > PI {
-        a -= TAU;
-    } else if a <= -PI {
-        a += TAU;
+fn adiff(a: u8, b: u8) -> f32 {
+    f32::from((a.wrapping_sub(b) as i8).unsigned_abs())
+}
+
+fn edge_between(points: &[Point], i: usize, j: usize) -> Edge {
+    let a = points[i];
+    let b = points[j];
+    let e = turn_u8((b.y - a.y).atan2(b.x - a.x));
+    Edge {
+        to: j as u16,
+        len: (b.x - a.x).hypot(b.y - a.y),
+        ref_angle: e.wrapping_sub(a.dir),
+        nb_angle: e.wrapping_sub(b.dir),
     }
-    a
 }
 
 impl Prepared {
@@ -121,7 +147,7 @@ impl Prepared {
             .map(|m| Point {
                 x: f32::from(m.x) * sx,
                 y: -f32::from(m.y) * sy,
-                dir: m.radians(),
+                dir: m.angle,
             })
             .collect();
         let n = points.len();
@@ -134,32 +160,32 @@ impl Prepared {
             cand.clear();
             for (j, b) in points.iter().enumerate() {
                 if j != i {
-                    let d2 = (b.x - a.x).powi(2) + (b.y - a.y).powi(2);
-                    cand.push((d2, j));
+                    cand.push(((b.x - a.x).powi(2) + (b.y - a.y).powi(2), j));
                 }
             }
             if k < cand.len() {
-                cand.select_nth_unstable_by(k, |x, y| {
-                    x.0.partial_cmp(&y.0).unwrap_or(Ordering::Equal)
-                });
+                cand.select_nth_unstable_by(k, |x, y| x.0.total_cmp(&y.0));
                 cand.truncate(k);
             }
-            for &(d2, j) in cand.iter() {
-                let b = points[j];
-                let e = (b.y - a.y).atan2(b.x - a.x);
-                edges.push(Edge {
-                    to: j as u16,
-                    len: d2.sqrt(),
-                    ref_angle: wrap(e - a.dir),
-                    nb_angle: wrap(e - b.dir),
-                });
-            }
+            cand.sort_by(|x, y| x.0.total_cmp(&y.0));
+            edges.extend(cand.iter().map(|&(_, j)| edge_between(&points, i, j)));
         }
         offsets.push(edges.len() as u32);
+        let mut by_bin: Vec<Vec<(u16, Edge)>> = vec![Vec::new(); ANGLE_BINS];
+        for i in 0..n {
+            let (s, e) = (offsets[i] as usize, offsets[i + 1] as usize);
+            for &x in edges.get(s..e).unwrap_or(&[]) {
+                by_bin[usize::from(x.ref_angle) * ANGLE_BINS / 256].push((i as u16, x));
+            }
+        }
+        for bin in &mut by_bin {
+            bin.sort_by(|x, y| x.1.len.total_cmp(&y.1.len));
+        }
         Prepared {
             points,
             edges,
             offsets,
+            by_bin,
         }
     }
 
@@ -176,7 +202,7 @@ impl Prepared {
     fn edges_of(&self, i: usize) -> &[Edge] {
         let s = self.offsets[i] as usize;
         let e = self.offsets[i + 1] as usize;
-        &self.edges[s..e]
+        self.edges.get(s..e).unwrap_or(&[])
     }
 }
 
@@ -199,51 +225,137 @@ pub struct MatchDetails {
     pub count_b: usize,
 }
 
-/// Cost of matching edge `e` (probe) to `f` (candidate), or `None` when outside tolerance.
-#[inline]
-fn edge_cost(e: &Edge, f: &Edge, p: &Params) -> Option<f32> {
-    let tl = p.length_tolerance + p.length_tolerance_rel * e.len.max(f.len);
-    let dl = (e.len - f.len).abs();
-    if dl > tl {
-        return None;
-    }
-    let da = wrap(e.ref_angle - f.ref_angle).abs();
-    if da > p.angle_tolerance {
-        return None;
-    }
-    let db = wrap(e.nb_angle - f.nb_angle).abs();
-    if db > p.angle_tolerance {
-        return None;
-    }
-    Some(dl / tl + da / p.angle_tolerance + db / p.angle_tolerance)
+/// Tolerances resolved into the units the inner loops use.
+struct Tol {
+    abs: f32,
+    rel: f32,
+    angle: f32,
 }
 
-/// Local similarity of minutia `i` of `a` and `k` of `b`: greedy assignment of their edges.
-fn local_similarity(a: &Prepared, i: usize, b: &Prepared, k: usize, p: &Params) -> f32 {
-    let ea = a.edges_of(i);
-    let eb = b.edges_of(k);
-    let mut used: u64 = 0;
-    let mut sim = 0.0;
-    for e in ea {
-        let mut best = f32::MAX;
-        let mut best_j = usize::MAX;
-        for (j, f) in eb.iter().enumerate().take(64) {
-            if used & (1 << j) != 0 {
-                continue;
-            }
-            if let Some(c) = edge_cost(e, f, p) {
-                if c < best {
-                    best = c;
-                    best_j = j;
+impl Tol {
+    fn new(p: &Params) -> Self {
+        Tol {
+            abs: p.length_tolerance,
+            rel: p.length_tolerance_rel.clamp(0.0, 0.9),
+            angle: (p.angle_tolerance_deg * 256.0 / 360.0).max(0.5),
+        }
+    }
+
+    /// Lowest candidate length that can agree with an edge of length `l`.
+    #[inline]
+    fn low(&self, l: f32) -> f32 {
+        l * (1.0 - self.rel) - self.abs
+    }
+
+    /// Highest candidate length that can agree with an edge of length `l`.
+    #[inline]
+    fn high(&self, l: f32) -> f32 {
+        (l + self.abs) / (1.0 - self.rel)
+    }
+
+    /// Cost in `[0, 3)` of pairing edge `e` with `f`, or `None` outside tolerance.
+    #[inline]
+    fn cost(&self, e: &Edge, f: &Edge) -> Option<f32> {
+        let tl = self.abs + self.rel * e.len.max(f.len);
+        let dl = (e.len - f.len).abs();
+        if dl > tl {
+            return None;
+        }
+        let da = adiff(e.ref_angle, f.ref_angle);
+        if da > self.angle {
+            return None;
+        }
+        let db = adiff(e.nb_angle, f.nb_angle);
+        if db > self.angle {
+            return None;
+        }
+        Some(dl / tl + (da + db) / self.angle)
+    }
+}
+
+/// Every pair of agreeing edges of two templates, grouped by the pair of
+/// origin minutiae: `group(i, k)` lists `(j, l, cost)` for edges `i→j` of
+/// the first template agreeing with edges `k→l` of the second.
+struct AgreeTable {
+    nb: usize,
+    offsets: Vec<u32>,
+    items: Vec<(u16, u16, f32)>,
+}
+
+impl AgreeTable {
+    fn build(a: &Prepared, b: &Prepared, t: &Tol) -> Self {
+        let nb = b.len();
+        let mut raw: Vec<(u32, u16, u16, f32)> = Vec::with_capacity(a.edges.len() * 8);
+        let width = 256 / ANGLE_BINS;
+        let tol = t.angle.ceil() as usize;
+        for i in 0..a.len() {
+            for e in a.edges_of(i) {
+                let (lo, hi) = (t.low(e.len), t.high(e.len));
+                // Reference-angle bins overlapping [ref - tol, ref + tol], wrapping.
+                let first = (usize::from(e.ref_angle) + 256 - tol) % 256;
+                let nbins = ((first % width) + 2 * tol) / width + 1;
+                for step in 0..nbins.min(ANGLE_BINS) {
+                    let bin = &b.by_bin[(first / width + step) % ANGLE_BINS];
+                    let start = bin.partition_point(|x| x.1.len < lo);
+                    for &(k, f) in bin.iter().skip(start) {
+                        if f.len > hi {
+                            break;
+                        }
+                        if let Some(c) = t.cost(e, &f) {
+                            raw.push(((i * nb) as u32 + u32::from(k), e.to, f.to, c));
+                        }
+                    }
                 }
             }
         }
-        if best_j != usize::MAX {
-            used |= 1 << best_j;
-            sim += 1.0 - best / 3.0;
+        // Counting sort by origin pair.
+        let mut offsets = vec![0u32; a.len() * nb + 1];
+        for r in &raw {
+            offsets[r.0 as usize + 1] += 1;
+        }
+        for x in 1..offsets.len() {
+            offsets[x] += offsets[x - 1];
+        }
+        let mut fill = offsets.clone();
+        let mut items = vec![(0u16, 0u16, 0f32); raw.len()];
+        for r in raw {
+            let slot = &mut fill[r.0 as usize];
+            items[*slot as usize] = (r.1, r.2, r.3);
+            *slot += 1;
+        }
+        AgreeTable { nb, offsets, items }
+    }
+
+    fn group(&self, i: usize, k: usize) -> &[(u16, u16, f32)] {
+        let key = i * self.nb + k;
+        match (self.offsets.get(key), self.offsets.get(key + 1)) {
+            (Some(&s), Some(&e)) => self.items.get(s as usize..e as usize).unwrap_or(&[]),
+            _ => &[],
         }
     }
-    sim
+
+    /// Local similarity of minutiae `i` and `k`: greedy one-to-one assignment
+    /// of their agreeing edges, cheapest first, each worth `1 - cost/3`.
+    fn local_similarity(&self, i: usize, k: usize) -> f32 {
+        let g = self.group(i, k);
+        match g.len() {
+            0 => 0.0,
+            1 => 1.0 - g[0].2 / 3.0,
+            _ => {
+                let mut order: Vec<(u16, u16, f32)> = g.to_vec();
+                order.sort_by(|x, y| x.2.total_cmp(&y.2));
+                let mut sim = 0.0;
+                let mut taken: Vec<(u16, u16)> = Vec::with_capacity(order.len());
+                for (j, l, c) in order {
+                    if taken.iter().all(|&(tj, tl)| tj != j && tl != l) {
+                        taken.push((j, l));
+                        sim += 1.0 - c / 3.0;
+                    }
+                }
+                sim
+            }
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -256,7 +368,7 @@ impl Eq for Cand {}
 impl Ord for Cand {
     fn cmp(&self, o: &Self) -> Ordering {
         // Min-heap on cost.
-        o.cost.partial_cmp(&self.cost).unwrap_or(Ordering::Equal)
+        o.cost.total_cmp(&self.cost)
     }
 }
 impl PartialOrd for Cand {
@@ -278,24 +390,13 @@ struct Scratch {
 
 const NONE: u16 = u16::MAX;
 
-fn push_candidates(
-    a: &Prepared,
-    b: &Prepared,
-    ia: usize,
-    ib: usize,
-    p: &Params,
-    heap: &mut BinaryHeap<Cand>,
-) {
-    for e in a.edges_of(ia) {
-        for f in b.edges_of(ib) {
-            if let Some(c) = edge_cost(e, f, p) {
-                heap.push(Cand {
-                    cost: c,
-                    a: e.to,
-                    b: f.to,
-                });
-            }
-        }
+fn push_candidates(table: &AgreeTable, ia: usize, ib: usize, heap: &mut BinaryHeap<Cand>) {
+    for &(j, l, c) in table.group(ia, ib) {
+        heap.push(Cand {
+            cost: c,
+            a: j,
+            b: l,
+        });
     }
 }
 
@@ -303,7 +404,7 @@ fn expand(
     a: &Prepared,
     b: &Prepared,
     root: (usize, usize),
-    p: &Params,
+    table: &AgreeTable,
     s: &mut Scratch,
 ) -> Expansion {
     s.pair_a.clear();
@@ -316,7 +417,7 @@ fn expand(
     s.pair_a[root.0] = root.1 as u16;
     s.pair_b[root.1] = root.0 as u16;
     pairs.push((root.0 as u16, root.1 as u16));
-    push_candidates(a, b, root.0, root.1, p, &mut s.heap);
+    push_candidates(table, root.0, root.1, &mut s.heap);
     while let Some(c) = s.heap.pop() {
         let (ia, ib) = (usize::from(c.a), usize::from(c.b));
         let pa = s.pair_a[ia];
@@ -325,7 +426,7 @@ fn expand(
             s.pair_a[ia] = c.b;
             s.pair_b[ib] = c.a;
             pairs.push((c.a, c.b));
-            push_candidates(a, b, ia, ib, p, &mut s.heap);
+            push_candidates(table, ia, ib, &mut s.heap);
         } else if pa == c.b {
             support += 1;
         }
@@ -333,9 +434,9 @@ fn expand(
     Expansion { pairs, support }
 }
 
-/// Least-squares rigid transform (rotation + translation) mapping b onto a.
+/// Least-squares rigid transform (cos, sin, tx, ty) mapping b onto a.
 fn fit_rigid(a: &Prepared, b: &Prepared, pairs: &[(u16, u16)]) -> (f32, f32, f32, f32) {
-    let n = pairs.len() as f32;
+    let n = pairs.len().max(1) as f32;
     let (mut ax, mut ay, mut bx, mut by) = (0.0, 0.0, 0.0, 0.0);
     for &(i, k) in pairs {
         let pa = a.points[usize::from(i)];
@@ -367,7 +468,7 @@ fn fit_rigid(a: &Prepared, b: &Prepared, pairs: &[(u16, u16)]) -> (f32, f32, f32
 
 /// Convex hull (monotone chain), counter-clockwise.
 fn hull(mut pts: Vec<(f32, f32)>) -> Vec<(f32, f32)> {
-    pts.sort_by(|p, q| p.partial_cmp(q).unwrap_or(Ordering::Equal));
+    pts.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.total_cmp(&q.1)));
     if pts.len() < 3 {
         return pts;
     }
@@ -398,17 +499,18 @@ fn inside(h: &[(f32, f32)], q: (f32, f32), margin: f32) -> bool {
         return h.iter().any(|p| (p.0 - q.0).hypot(p.1 - q.1) <= margin);
     }
     let mut worst = f32::MAX;
-    for i in 0..h.len() {
-        let a = h[i];
+    for (i, &a) in h.iter().enumerate() {
         let b = h[(i + 1) % h.len()];
         let (ex, ey) = (b.0 - a.0, b.1 - a.1);
         let l = ex.hypot(ey).max(1e-6);
         // Signed distance to the edge line; positive inside for CCW hulls.
-        let d = (ex * (q.1 - a.1) - ey * (q.0 - a.0)) / l;
-        worst = worst.min(d);
+        worst = worst.min((ex * (q.1 - a.1) - ey * (q.0 - a.0)) / l);
     }
     worst >= -margin
 }
+
+/// Margin around each print's minutiae hull that still counts as covered (pixels at 500 dpi).
+const HULL_MARGIN: f32 = 15.0;
 
 /// Compares two prepared templates.
 pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails {
@@ -420,11 +522,13 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
     if a.len() < 2 || b.len() < 2 {
         return d;
     }
+    let t = Tol::new(p);
+    let table = AgreeTable::build(a, b, &t);
     // 1. Local similarities, keep the best roots.
     let mut roots: Vec<(f32, u16, u16)> = Vec::with_capacity(a.len() * b.len());
     for i in 0..a.len() {
         for k in 0..b.len() {
-            let s = local_similarity(a, i, b, k, p);
+            let s = table.local_similarity(i, k);
             if s > 0.0 {
                 roots.push((s, i as u16, k as u16));
             }
@@ -434,11 +538,9 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
     if nroots == 0 {
         return d;
     }
-    roots.select_nth_unstable_by(nroots - 1, |x, y| {
-        y.0.partial_cmp(&x.0).unwrap_or(Ordering::Equal)
-    });
+    roots.select_nth_unstable_by(nroots - 1, |x, y| y.0.total_cmp(&x.0));
     roots.truncate(nroots);
-    // 2. Expand each root, keep the largest consolidation.
+    // 2. Expand each root, keep the best supported consolidation.
     let mut s = Scratch {
         pair_a: Vec::new(),
         pair_b: Vec::new(),
@@ -446,12 +548,11 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
     };
     let mut best: Option<Expansion> = None;
     for &(_, i, k) in &roots {
-        let e = expand(a, b, (usize::from(i), usize::from(k)), p, &mut s);
-        let better = match &best {
-            None => true,
-            Some(bb) => (e.pairs.len(), e.support) > (bb.pairs.len(), bb.support),
-        };
-        if better {
+        let e = expand(a, b, (usize::from(i), usize::from(k)), &table, &mut s);
+        if best
+            .as_ref()
+            .is_none_or(|bb| (e.support, e.pairs.len()) > (bb.support, bb.pairs.len()))
+        {
             best = Some(e);
         }
     }
@@ -468,33 +569,30 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
             .collect();
         let ha = hull(a.points.iter().map(|q| (q.x, q.y)).collect());
         let hb = hull(tb.clone());
-        const MARGIN: f32 = 15.0;
-        d.overlap_b = tb.iter().filter(|&&q| inside(&ha, q, MARGIN)).count();
+        d.overlap_b = tb.iter().filter(|&&q| inside(&ha, q, HULL_MARGIN)).count();
         d.overlap_a = a
             .points
             .iter()
-            .filter(|q| inside(&hb, (q.x, q.y), MARGIN))
+            .filter(|q| inside(&hb, (q.x, q.y), HULL_MARGIN))
             .count();
     } else {
         d.overlap_a = a.len();
         d.overlap_b = b.len();
     }
-    d.score = score_of(&d);
+    d.score = score_of(&d, p);
     d
 }
 
-/// Maps the consolidation to a similarity in `[0, 1]`.
-fn score_of(d: &MatchDetails) -> f32 {
-    let m = d.paired as f32;
+/// Maps a consolidation to a similarity in `[0, 1)`.
+fn score_of(d: &MatchDetails, p: &Params) -> f32 {
     if d.paired < 2 {
         return 0.0;
     }
-    let na = (d.overlap_a.max(d.paired) as f32).max(8.0);
-    let nb = (d.overlap_b.max(d.paired) as f32).max(8.0);
-    let frac = m * m / (na * nb);
-    // Saturating evidence term: more paired minutiae = more certainty.
-    let evidence = 1.0 - (-m / 8.0).exp();
-    (frac.sqrt() * evidence).clamp(0.0, 1.0)
+    let m = d.paired as f32;
+    let na = d.overlap_a.max(d.paired) as f32 + p.overlap_prior;
+    let nb = d.overlap_b.max(d.paired) as f32 + p.overlap_prior;
+    let evidence = d.support as f32 * m / (na * nb).sqrt();
+    (evidence / (evidence + 10.0)).clamp(0.0, 1.0)
 }
 
 /// Compares two templates with the default parameters.

@@ -11,6 +11,7 @@ pub mod iso2005;
 pub mod iso2011;
 pub mod matcher;
 pub mod record;
+pub mod synth;
 #[cfg(test)]
 mod tests;
 
@@ -42,7 +43,7 @@ impl Record {
     ///
     /// `FMR\0 20\0` is ISO 19794-2:2005 when bytes 8..12 hold a 4-byte
     /// length (high half zero, low half at least 24), ANSI 378-2004
-    /// otherwise; `FMR\0030\0` is ISO 19794-2:2011 when the representation
+    /// otherwise; `FMR\x00030\x00` is ISO 19794-2:2011 when the representation
     /// lengths tile the declared record length, ANSI 378-2009 otherwise.
     pub fn parse(data: &[u8]) -> Result<Record, FormatError> {
         iso2005::check_magic(data)?;
