@@ -3,9 +3,11 @@
 
 pub mod apdu;
 pub mod bac;
+pub mod chip;
 pub mod crypto;
 pub mod error;
 pub mod pace;
+pub mod reader;
 pub mod sm;
 pub mod transport;
 
