@@ -88,6 +88,8 @@ pub struct ChipConfig {
     pub extended_length: bool,
     /// Quirk: answer `6700` to MSE:Set AT or SELECT that carry an Le.
     pub reject_le_on_mse_and_select: bool,
+    /// Whether READ BINARY by short file identifier (P1 = `80 | SFI`) is accepted.
+    pub short_file_ids: bool,
     /// Data groups readable only after terminal authentication (answer `6982`), e.g. DG3.
     pub protected_dgs: Vec<u8>,
     /// The link model.
@@ -105,6 +107,7 @@ impl ChipConfig {
             bac: true,
             extended_length: true,
             reject_le_on_mse_and_select: true,
+            short_file_ids: true,
             protected_dgs: Vec::new(),
             link: LinkModel::default(),
         }
@@ -390,6 +393,9 @@ impl<R: CryptoRng> VirtualChip<R> {
     fn read_binary(&mut self, cmd: &CommandApdu, secure: bool) -> ResponseApdu {
         let sw = |s: u16| ResponseApdu::new(vec![], s);
         let (fid, offset) = if cmd.p1 & 0x80 != 0 {
+            if !self.config.short_file_ids {
+                return sw(SW_WRONG_P1P2);
+            }
             let fid = 0x0100 | u16::from(cmd.p1 & 0x1F);
             let files = if self.app_selected {
                 &self.app_files
