@@ -10,5 +10,9 @@ pub mod pace;
 pub mod reader;
 pub mod sm;
 pub mod transport;
+pub mod vpcd;
+
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 
 pub use error::CardError;

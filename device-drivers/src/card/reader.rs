@@ -571,7 +571,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(104);
         for pace in [
             None,
-            Some(PaceInfo::ecdh_gm(CipherSuite::Aes256, PaceCurve::P384)),
+            Some(PaceInfo::ecdh_gm(CipherSuite::Aes256, PaceCurve::P256)),
         ] {
             let total = {
                 let mut c = chip(pace.clone(), 5);
