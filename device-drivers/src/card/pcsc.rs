@@ -92,9 +92,19 @@ impl PcscTransport {
 
 impl CardTransport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        self.card
+        let r = self
+            .card
             .transmit(apdu, &mut self.buf)
             .map(<[u8]>::to_vec)
-            .map_err(map_err)
+            .map_err(map_err)?;
+        if r.len() < 2 {
+            // No status word: the card went mute (vpcd reports a closed card socket this
+            // way). Ask the reader; a card that is still present yet mute counts as removed.
+            return Err(match self.card.status2_owned() {
+                Err(e) if map_err(e.clone()) != TransportError::CardRemoved => map_err(e),
+                _ => TransportError::CardRemoved,
+            });
+        }
+        Ok(r)
     }
 }
