@@ -101,7 +101,7 @@ impl CardTransport for PcscTransport {
             // No status word: the card went mute (vpcd reports a closed card socket this
             // way). Ask the reader; a card that is still present yet mute counts as removed.
             return Err(match self.card.status2_owned() {
-                Err(e) if map_err(e.clone()) != TransportError::CardRemoved => map_err(e),
+                Err(e) if map_err(e) != TransportError::CardRemoved => map_err(e),
                 _ => TransportError::CardRemoved,
             });
         }
