@@ -295,6 +295,7 @@ impl<R: CryptoRng> VirtualChip<R> {
         match (cmd.cla & !0x10, cmd.ins) {
             (0x00, 0xA4) => self.select(cmd),
             (0x00, 0xB0) => self.read_binary(cmd, secure),
+            (0x00, 0xB1) => self.read_binary_odd(cmd, secure),
             (0x00, 0x84) => {
                 let n = cmd.le.unwrap_or(0);
                 if n != 8 {
@@ -444,6 +445,59 @@ impl<R: CryptoRng> VirtualChip<R> {
             SW_OK
         };
         ResponseApdu::new(data, status)
+    }
+
+    /// READ BINARY with odd INS: current EF (P1-P2 = 0000), offset in DO'54', data in DO'53'.
+    fn read_binary_odd(&mut self, cmd: &CommandApdu, secure: bool) -> ResponseApdu {
+        let sw = |s: u16| ResponseApdu::new(vec![], s);
+        if cmd.p1 != 0 || cmd.p2 != 0 {
+            return sw(SW_WRONG_P1P2);
+        }
+        let offset = match super::apdu::tlv_first(&cmd.data) {
+            Some((0x54, v, n)) if n == cmd.data.len() && !v.is_empty() && v.len() <= 3 => {
+                v.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+            }
+            _ => return sw(SW_WRONG_DATA),
+        };
+        let Some(le) = cmd.le else {
+            return sw(SW_WRONG_LENGTH);
+        };
+        // the DO'53' header (up to 4 bytes) counts against Le
+        let hdr = if le < 0x80 + 2 {
+            2
+        } else if le <= 0xFF + 3 {
+            3
+        } else {
+            4
+        };
+        let Some(want) = le.checked_sub(hdr).filter(|w| *w > 0) else {
+            return sw(SW_WRONG_LENGTH);
+        };
+        let Some(fid) = self.current_ef else {
+            return sw(0x6986);
+        };
+        let file = if self.app_selected {
+            if !secure {
+                return sw(SW_SECURITY_NOT_SATISFIED);
+            }
+            self.app_files.get(&fid)
+        } else {
+            self.mf_files.get(&fid)
+        };
+        let Some(file) = file else {
+            return sw(SW_FILE_NOT_FOUND);
+        };
+        if offset > file.len() {
+            return sw(SW_WRONG_OFFSET);
+        }
+        let end = offset.saturating_add(want).min(file.len());
+        let data = file.get(offset..end).unwrap_or_default();
+        let status = if data.len() < want {
+            SW_END_OF_FILE
+        } else {
+            SW_OK
+        };
+        ResponseApdu::new(super::apdu::tlv_encode(0x53, data), status)
     }
 
     fn mse_set_at(&mut self, cmd: &CommandApdu) -> ResponseApdu {

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use rand_core::CryptoRng;
 
 use super::apdu::{
-    exchange, tlv_first, tlv_total_len, CommandApdu, LinkStats, ResponseApdu, EXTENDED_MAX_LE,
-    SW_END_OF_FILE, SW_FILE_NOT_FOUND, SW_OK, SW_SECURITY_NOT_SATISFIED, SW_WRONG_LENGTH,
+    exchange, tlv_encode, tlv_first, tlv_total_len, CommandApdu, LinkStats, ResponseApdu,
+    EXTENDED_MAX_LE, SW_END_OF_FILE, SW_FILE_NOT_FOUND, SW_OK, SW_SECURITY_NOT_SATISFIED,
+    SW_WRONG_LENGTH,
 };
 use super::bac::{self, AccessKey, BacInit};
 use super::chip::{dg_fid, EMRTD_AID, FID_CARD_ACCESS, FID_COM, FID_SOD};
@@ -33,6 +34,8 @@ pub struct ReadOptions {
     pub mse_parameter_id: bool,
     /// Try extended-length READ BINARY first (falls back to [`SAFE_CHUNK`] when refused).
     pub extended_length: bool,
+    /// Largest chunk for extended READ BINARY (halved while the chip refuses it).
+    pub extended_chunk: usize,
     /// Chunk size for short READ BINARY (at most 231 under SM; [`SAFE_CHUNK`] by default).
     pub short_chunk: usize,
     /// Start each file with READ BINARY by short file identifier (saves the SELECT).
@@ -46,6 +49,7 @@ impl Default for ReadOptions {
             prefer_pace: true,
             mse_parameter_id: false,
             extended_length: true,
+            extended_chunk: 32_768,
             short_chunk: SAFE_CHUNK,
             short_file_identifiers: true,
         }
@@ -102,6 +106,7 @@ struct Session<'t> {
     stats: LinkStats,
     sm: Option<SecureChannel>,
     extended: bool,
+    extended_chunk: usize,
     short_chunk: usize,
     use_sfi: bool,
 }
@@ -131,19 +136,43 @@ impl Session<'_> {
     ) -> Result<ResponseApdu, CardError> {
         let [p1, p2] = match sfi {
             Some(sfi) => [0x80 | (sfi & 0x1F), 0],
-            None => u16::try_from(offset)
-                .ok()
-                .filter(|o| *o <= 0x7FFF)
-                .ok_or_else(|| {
-                    CardError::ProtocolViolation(format!(
-                        "file longer than 32767 bytes (offset {offset}) needs READ BINARY with odd INS"
-                    ))
-                })?
-                .to_be_bytes(),
+            None if offset > 0x7FFF => return self.read_chunk_odd(offset, le),
+            None => (offset as u16).to_be_bytes(),
         };
         let mut cmd = CommandApdu::new(0x00, 0xB0, p1, p2).with_le(le);
         cmd.force_extended = le > 256;
         self.send(&cmd)
+    }
+
+    /// READ BINARY with odd INS (`B1`) for offsets beyond 32767: the offset goes in DO'54',
+    /// the data comes back in DO'53' (whose header counts against Le).
+    fn read_chunk_odd(&mut self, offset: usize, le: usize) -> Result<ResponseApdu, CardError> {
+        let off = u32::try_from(offset)
+            .map_err(|_| CardError::ProtocolViolation(format!("offset {offset} too large")))?;
+        let bytes = off.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count().min(2);
+        let data = tlv_encode(0x54, bytes.get(skip..).unwrap_or_default());
+        // room for the DO'53' header, within the chunk limit in force
+        let cap = if self.extended {
+            self.extended_chunk
+        } else {
+            self.short_chunk
+        };
+        let le = (le + 4).min(cap.max(le));
+        let mut cmd = CommandApdu::new(0x00, 0xB1, 0x00, 0x00)
+            .with_data(data)
+            .with_le(le);
+        cmd.force_extended = le > 256;
+        let r = self.send(&cmd)?;
+        if r.data.is_empty() {
+            return Ok(r);
+        }
+        match tlv_first(&r.data) {
+            Some((0x53, v, n)) if n == r.data.len() => Ok(ResponseApdu::new(v.to_vec(), r.sw)),
+            _ => Err(CardError::ProtocolViolation(
+                "READ BINARY (odd INS) answer is not a DO'53'".into(),
+            )),
+        }
     }
 
     /// Read one chunk, falling back from extended to short reads when the chip refuses.
@@ -155,7 +184,7 @@ impl Session<'_> {
     ) -> Result<Vec<u8>, CardError> {
         loop {
             let le = if self.extended {
-                want.clamp(1, EXTENDED_MAX_LE)
+                want.clamp(1, self.extended_chunk)
             } else {
                 want.clamp(1, self.short_chunk)
             };
@@ -163,7 +192,13 @@ impl Session<'_> {
             match r.sw {
                 SW_OK | SW_END_OF_FILE if !r.data.is_empty() => return Ok(r.data),
                 SW_WRONG_LENGTH | 0x6D00 | 0x6E00 if le > self.short_chunk => {
-                    self.extended = false;
+                    // Too long for this chip: halve the extended chunk, then give up on
+                    // extended length altogether.
+                    if le / 2 > 256 {
+                        self.extended_chunk = le / 2;
+                    } else {
+                        self.extended = false;
+                    }
                 }
                 sw if sw & 0xFF00 == 0x6C00 && le > 1 => {
                     let xx = usize::from((sw & 0xFF) as u8);
@@ -189,7 +224,7 @@ impl Session<'_> {
     /// (one APDU less), else SELECT then READ BINARY. `Ok(None)` when there is no such file.
     fn read_file(&mut self, fid: u16) -> Result<Option<Vec<u8>>, CardError> {
         let first_want = if self.extended {
-            EXTENDED_MAX_LE
+            self.extended_chunk
         } else {
             self.short_chunk
         };
@@ -337,6 +372,7 @@ pub fn read_document<R: CryptoRng + ?Sized>(
         stats: LinkStats::default(),
         sm: None,
         extended: opts.extended_length,
+        extended_chunk: opts.extended_chunk.clamp(257, EXTENDED_MAX_LE),
         short_chunk: opts.short_chunk.clamp(1, 231),
         use_sfi: opts.short_file_identifiers,
     };
@@ -719,6 +755,46 @@ mod tests {
         }
         assert!(figures[0] <= 1.25, "extended-length ratio {}", figures[0]);
         assert!(figures[1] > figures[0]);
+    }
+
+    #[test]
+    fn files_beyond_32k_are_read_with_odd_ins() {
+        let mut rng = StdRng::seed_from_u64(109);
+        for (extended, pace) in [
+            (
+                true,
+                Some(PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256)),
+            ),
+            (false, None),
+        ] {
+            let mut c = chip(pace, 10);
+            let big = blob(0x75, 70_000, 4);
+            c.set_file(dg_fid(2), big.clone());
+            let opts = ReadOptions {
+                extended_length: extended,
+                ..ReadOptions::default()
+            };
+            let r = read_document(&mut c, &mrz(), &opts, &mut rng).unwrap();
+            assert_eq!(r.data_groups.get(&2), Some(&big));
+        }
+    }
+
+    #[test]
+    fn extended_chunk_shrinks_to_what_the_chip_takes() {
+        let mut rng = StdRng::seed_from_u64(110);
+        let pace = Some(PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256));
+        let mut cfg = ChipConfig::new(specimen_key(), pace);
+        cfg.link.max_apdu_size = 2_100;
+        let mut c = VirtualChip::new(cfg, StdRng::seed_from_u64(11));
+        c.set_file(FID_COM, hex::decode(EF_COM).unwrap());
+        c.set_file(dg_fid(1), dg1());
+        c.set_file(dg_fid(2), blob(0x75, 15_000, 2));
+        c.set_file(FID_SOD, blob(0x77, 1_800, 9));
+        let r = read_document(&mut c, &mrz(), &ReadOptions::default(), &mut rng).unwrap();
+        check_files(&r);
+        // 32768 → 16384 → ... → 2048 refused, 1024-byte chunks after that: far fewer APDUs
+        // than 223-byte chunks (≈ 76)
+        assert!(r.stats.apdus < 45, "{}", r.stats.apdus);
     }
 
     #[test]
