@@ -464,6 +464,66 @@ mod tests {
         }
     }
 
+    /// A scripted card: checks each command and answers the next response.
+    struct Script(std::collections::VecDeque<(Vec<u8>, Vec<u8>)>);
+
+    impl CardTransport for Script {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            let (want, resp) = self.0.pop_front().ok_or(TransportError::CardRemoved)?;
+            assert_eq!(hex::encode_upper(apdu), hex::encode_upper(want));
+            Ok(resp)
+        }
+    }
+
+    fn script(pairs: &[(&str, &str)]) -> Script {
+        Script(pairs.iter().map(|(c, r)| (h(c), h(r))).collect())
+    }
+
+    #[test]
+    fn get_response_chaining() {
+        let mut t = script(&[
+            ("00B0000000", "AABB6104"),
+            ("00C0000004", "CCDDEEFF6102"),
+            ("00C0000002", "11229000"),
+        ]);
+        let mut st = LinkStats::default();
+        let r = exchange_raw(&mut t, &mut st, &h("00B0000000")).unwrap();
+        assert_eq!(r, ResponseApdu::new(h("AABBCCDDEEFF1122"), 0x9000));
+        assert_eq!(st.apdus, 3);
+        assert_eq!(st.bytes_out, 15);
+        assert_eq!(st.bytes_in, 4 + 6 + 4);
+        assert!(t.0.is_empty());
+    }
+
+    #[test]
+    fn wrong_length_retry() {
+        let mut t = script(&[("00B0000000", "6C12"), ("00B0000012", "01029000")]);
+        let mut st = LinkStats::default();
+        let r = exchange_raw(&mut t, &mut st, &h("00B0000000")).unwrap();
+        assert_eq!(r, ResponseApdu::new(h("0102"), 0x9000));
+        // a case-3 command is never "corrected"
+        let mut t = script(&[("00A4020C02011E", "6C00")]);
+        let r = exchange_raw(&mut t, &mut st, &h("00A4020C02011E")).unwrap();
+        assert_eq!(r.sw, 0x6C00);
+        // a card that loses itself in 61xx forever is cut off
+        struct Loop;
+        impl CardTransport for Loop {
+            fn transmit(&mut self, _: &[u8]) -> Result<Vec<u8>, TransportError> {
+                Ok(vec![0x61, 0x01])
+            }
+        }
+        assert!(matches!(
+            exchange_raw(&mut Loop, &mut st, &h("00B0000000")),
+            Err(ExchangeError::Looping)
+        ));
+        // removal mid-chain
+        let mut t = script(&[("00B0000000", "AABB6104")]);
+        assert!(matches!(
+            exchange_raw(&mut t, &mut st, &h("00B0000000")),
+            Err(ExchangeError::Transport(TransportError::CardRemoved))
+        ));
+    }
+
     #[test]
     fn tlv_helpers() {
         let b = h("8709019FF0EC34F9922651990290008E08AD55CC17140B2DED");

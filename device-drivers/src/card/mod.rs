@@ -4,14 +4,20 @@
 
 pub mod apdu;
 pub mod bac;
+pub mod chip;
 pub mod crypto;
 pub mod error;
 pub mod lds;
 pub mod mrz;
 pub mod pa;
 pub mod pace;
+pub mod reader;
 pub mod sm;
 pub mod tlv;
 pub mod transport;
+pub mod vpcd;
+
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 
 pub use error::CardError;

@@ -99,7 +99,7 @@ impl SecureChannel {
     }
 
     fn decrypt(&self, cryptogram: &[u8]) -> Result<Vec<u8>, CardError> {
-        if cryptogram.is_empty() || cryptogram.len() % self.suite.block_len() != 0 {
+        if cryptogram.is_empty() || !cryptogram.len().is_multiple_of(self.suite.block_len()) {
             return Err(CardError::ProtocolViolation(format!(
                 "cryptogram of {} bytes is not whole blocks",
                 cryptogram.len()
