@@ -234,6 +234,11 @@ fn bad(what: &'static str, offset: usize, detail: impl Into<String>) -> PaError 
     }
 }
 
+/// A signature that does not verify under the given key and scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("signature does not verify")]
+pub struct SignatureMismatch;
+
 /// Digest algorithms used by ICAO 9303.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum HashAlg {
@@ -274,7 +279,7 @@ impl HashAlg {
     }
 
     /// Output length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             HashAlg::Sha1 => 20,
             HashAlg::Sha224 => 28,
@@ -709,7 +714,7 @@ impl PublicKey {
         message: &[u8],
         signature: &[u8],
         der_ecdsa: bool,
-    ) -> Result<(), ()> {
+    ) -> Result<(), SignatureMismatch> {
         let digest = scheme.hash().digest(message);
         self.verify_prehash(scheme, &digest, signature, der_ecdsa)
     }
@@ -721,7 +726,7 @@ impl PublicKey {
         digest: &[u8],
         signature: &[u8],
         der_ecdsa: bool,
-    ) -> Result<(), ()> {
+    ) -> Result<(), SignatureMismatch> {
         match (self, scheme) {
             (PublicKey::Rsa(k), SignatureScheme::RsaPkcs1(h)) => {
                 let padding = match h {
@@ -731,7 +736,8 @@ impl PublicKey {
                     HashAlg::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
                     HashAlg::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
                 };
-                k.verify(padding, digest, signature).map_err(|_| ())
+                k.verify(padding, digest, signature)
+                    .map_err(|_| SignatureMismatch)
             }
             (PublicKey::Rsa(k), SignatureScheme::RsaPss { hash, salt_len }) => {
                 let r = match hash {
@@ -761,12 +767,12 @@ impl PublicKey {
                         signature,
                     ),
                 };
-                r.map_err(|_| ())
+                r.map_err(|_| SignatureMismatch)
             }
             (PublicKey::Ec { curve, point }, SignatureScheme::Ecdsa(_)) => {
                 ecdsa_verify(*curve, point, digest, signature, der_ecdsa)
             }
-            _ => Err(()),
+            _ => Err(SignatureMismatch),
         }
     }
 }
@@ -774,14 +780,16 @@ impl PublicKey {
 macro_rules! ec_verify {
     ($c:ty, $point:expr, $digest:expr, $sig:expr, $der:expr) => {{
         use ecdsa::signature::hazmat::PrehashVerifier;
-        let vk = ecdsa::VerifyingKey::<$c>::from_sec1_bytes($point).map_err(|_| ())?;
+        let vk =
+            ecdsa::VerifyingKey::<$c>::from_sec1_bytes($point).map_err(|_| SignatureMismatch)?;
         let sig = if $der {
             ecdsa::Signature::<$c>::from_der($sig)
         } else {
             ecdsa::Signature::<$c>::from_slice($sig)
         }
-        .map_err(|_| ())?;
-        vk.verify_prehash($digest, &sig).map_err(|_| ())
+        .map_err(|_| SignatureMismatch)?;
+        vk.verify_prehash($digest, &sig)
+            .map_err(|_| SignatureMismatch)
     }};
 }
 
@@ -791,7 +799,7 @@ fn ecdsa_verify(
     digest: &[u8],
     sig: &[u8],
     der: bool,
-) -> Result<(), ()> {
+) -> Result<(), SignatureMismatch> {
     match curve {
         Curve::P256 => ec_verify!(p256::NistP256, point, digest, sig, der),
         Curve::P384 => ec_verify!(p384::NistP384, point, digest, sig, der),
@@ -900,12 +908,21 @@ impl SignedData {
         let version = it
             .next()
             .ok_or_else(|| bad(what, sd.offset, "no version"))?;
-        small_uint(what, &version)?;
+        if !matches!(small_uint(what, &version)?, 1 | 3) {
+            return Err(bad(
+                what,
+                version.offset,
+                "SignedData version must be 1 or 3",
+            ));
+        }
         let digests = it
             .next()
             .filter(|t| t.tag.0 == 0x31)
             .ok_or_else(|| bad(what, sd.offset, "no digestAlgorithms SET"))?;
-        let _ = digests;
+        let mut digest_oids = Vec::new();
+        for d in digests.children().map_err(&e)? {
+            digest_oids.push(parse_algorithm_identifier(what, d.raw)?.0);
+        }
         let eci = it
             .next()
             .filter(|t| t.tag.0 == 0x30)
@@ -956,11 +973,16 @@ impl SignedData {
                 format!("expected exactly one SignerInfo, found {}", infos.len()),
             ));
         };
+        if si.tag.0 != 0x30 {
+            return Err(bad(what, si.offset, "SignerInfo is not a SEQUENCE"));
+        }
         let mut sk = si.children().map_err(&e)?.into_iter().peekable();
         let v = sk
             .next()
             .ok_or_else(|| bad(what, si.offset, "SignerInfo has no version"))?;
-        small_uint(what, &v)?;
+        if !matches!(small_uint(what, &v)?, 1 | 3) {
+            return Err(bad(what, v.offset, "SignerInfo version must be 1 or 3"));
+        }
         let sid = sk
             .next()
             .ok_or_else(|| bad(what, si.offset, "SignerInfo has no sid"))?;
@@ -993,6 +1015,13 @@ impl SignedData {
             what: "digest algorithm",
             oid: doid.to_string(),
         })?;
+        if !digest_oids.contains(&doid) {
+            return Err(bad(
+                what,
+                digests.offset,
+                "digestAlgorithms does not list the signer's digest algorithm",
+            ));
+        }
         let mut signed_attrs = None;
         let mut message_digest = None;
         let mut content_type_attr = None;
@@ -1094,7 +1123,7 @@ impl SignedData {
             None => &self.content,
         };
         key.verify(self.signature_scheme, signed, &self.signature, true)
-            .map_err(|()| PaError::BadSignature {
+            .map_err(|_| PaError::BadSignature {
                 what: what.to_string(),
             })
     }
@@ -1160,7 +1189,7 @@ impl LdsSecurityObject {
                 .ok()
                 .filter(|n| (1..=16).contains(n))
                 .ok_or_else(|| bad(W, h.offset, format!("data-group number {n} out of range")))?;
-            if val.tag.0 != 0x04 || val.value.len() != hash_algorithm.len() {
+            if val.tag.0 != 0x04 || val.value.len() != hash_algorithm.output_len() {
                 return Err(bad(
                     W,
                     val.offset,
@@ -1724,7 +1753,7 @@ pub fn verify_active_authentication(
                 oid: o.to_string(),
             }))?;
             key.verify(SignatureScheme::Ecdsa(hash), challenge, response, false)
-                .map_err(|()| AaError::BadSignature)
+                .map_err(|_| AaError::BadSignature)
         }
     }
 }
@@ -1780,7 +1809,7 @@ fn iso9796_2_verify(key: &rsa::PublicKey, m2: &[u8], sig: &[u8]) -> Result<(), A
     }
     let h_start = m
         .len()
-        .checked_sub(trailer_len + hash.len())
+        .checked_sub(trailer_len + hash.output_len())
         .ok_or(AaError::BadSignature)?;
     let m1 = m.get(1..h_start).ok_or(AaError::BadSignature)?;
     let h = m
@@ -1812,12 +1841,11 @@ pub fn sign_active_authentication(
             } else {
                 vec![iso9796_hash_id(hash), 0xCC]
             };
-            let m1_len =
-                n_len
-                    .checked_sub(1 + hash.len() + trailer.len())
-                    .ok_or(pki::PkiError::Crypto(
-                        "RSA key too small for ISO 9796-2".into(),
-                    ))?;
+            let m1_len = n_len
+                .checked_sub(1 + hash.output_len() + trailer.len())
+                .ok_or(pki::PkiError::Crypto(
+                    "RSA key too small for ISO 9796-2".into(),
+                ))?;
             let m1: Vec<u8> = m1_seed.iter().copied().cycle().take(m1_len).collect();
             if m1.len() != m1_len {
                 return Err(pki::PkiError::Crypto("empty ISO 9796-2 nonce seed".into()));

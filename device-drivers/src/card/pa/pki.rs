@@ -359,7 +359,7 @@ pub fn sign_cms(
             &[tlv::encode(0x06, o.as_bytes()), tlv::encode(0x31, &value)],
         )
     };
-    let mut attrs = vec![
+    let mut attrs = [
         attr(
             oids::CONTENT_TYPE,
             tlv::encode(0x06, content_type.as_bytes()),
