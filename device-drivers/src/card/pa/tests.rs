@@ -599,3 +599,51 @@ proptest::proptest! {
         let _ = PublicKey::from_spki("fuzz", &data);
     }
 }
+
+#[test]
+fn pa_valid_with_fresh_p384_chain() {
+    let ck = SigningKey::generate_p384();
+    let csca = Issued {
+        cert_der: pki::issue(
+            &CertSpec {
+                subject: "CN=P-384 CSCA,C=UT".into(),
+                serial: 1,
+                not_before: pki::jan1(2025),
+                not_after: pki::jan1(2040),
+                ca: true,
+            },
+            &ck,
+            None,
+        )
+        .unwrap(),
+        key: ck,
+    };
+    let dk = SigningKey::generate_p384();
+    let ds = Issued {
+        cert_der: pki::issue(
+            &CertSpec {
+                subject: "CN=P-384 DS,C=UT".into(),
+                serial: 2,
+                not_before: pki::jan1(2025),
+                not_after: pki::jan1(2030),
+                ca: false,
+            },
+            &dk,
+            Some(&csca),
+        )
+        .unwrap(),
+        key: dk,
+    };
+    let p = PersonaBuilder::new(1)
+        .hash(HashAlg::Sha384)
+        .build(&ds)
+        .unwrap();
+    let mut store = TrustStore::new();
+    store.add_der(&csca.cert_der, "p384").unwrap();
+    let r = verify(Some(sod(&p)), &p.data_groups(), Some(&store), now());
+    assert_eq!(r.status, PaStatus::Valid, "{}", r.detail);
+    assert_eq!(r.signature_scheme.as_deref(), Some("ECDSA-WITH-SHA384"));
+    // The P-256 test CSCA does not vouch for it.
+    let r = verify(Some(sod(&p)), &p.data_groups(), Some(&trust()), now());
+    assert_eq!(r.status, PaStatus::Untrusted);
+}
