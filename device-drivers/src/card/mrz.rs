@@ -614,9 +614,9 @@ impl MrzDate {
     /// Full year for a date of birth: the latest century that does not put it after `today`.
     pub fn birth_year(&self, today: (u16, u8, u8)) -> u16 {
         let century = today.0 - today.0 % 100;
-        let candidate = century + u16::from(self.yy);
+        let candidate = century.saturating_add(u16::from(self.yy));
         if (candidate, self.mm, self.dd) > today {
-            candidate - 100
+            candidate.saturating_sub(100)
         } else {
             candidate
         }
@@ -625,11 +625,11 @@ impl MrzDate {
     /// Full year for an expiry date: within 50 years behind to 49 years ahead of `today`.
     pub fn expiry_year(&self, today: (u16, u8, u8)) -> u16 {
         let century = today.0 - today.0 % 100;
-        let candidate = century + u16::from(self.yy);
-        if candidate + 50 <= today.0 {
-            candidate + 100
-        } else if candidate >= today.0 + 50 {
-            candidate - 100
+        let candidate = century.saturating_add(u16::from(self.yy));
+        if candidate.saturating_add(50) <= today.0 {
+            candidate.saturating_add(100)
+        } else if candidate >= today.0.saturating_add(50) {
+            candidate.saturating_sub(100)
         } else {
             candidate
         }
