@@ -41,6 +41,14 @@ fn key(seed: u64, i: u64) -> DocKey {
     DocKey::new(&s, &d).expect("valid synthetic key")
 }
 
+/// A fast synthetic key for the 1 M tests: the mix is a bijection, so uniformly
+/// random 128-bit values stand for distinct documents (the string path is covered
+/// by the smaller tests and the key unit tests).
+fn fast_key(seed: u64, i: u64) -> DocKey {
+    let a = splitmix(seed.wrapping_mul(0x1000_0000_01b3) ^ splitmix(i));
+    DocKey::from_mixed((u128::from(a) << 64) | u128::from(splitmix(a)))
+}
+
 fn action_of(i: u64) -> (Action, &'static str) {
     if i % 7 == 0 {
         (Action::Hold, "STOLEN")
@@ -58,6 +66,10 @@ fn trusted(k: &SecretKey) -> TrustedKeys {
 }
 
 fn build_snapshot(path: &Path, k: &SecretKey, n: u64, version: u64) {
+    build_snapshot_with(path, k, n, version, key)
+}
+
+fn build_snapshot_with(path: &Path, k: &SecretKey, n: u64, version: u64, key: fn(u64, u64) -> DocKey) {
     let mut b = SnapshotBuilder::new(ListId::new("sltd").expect("id"), version, 1_000);
     b.reserve(n as usize);
     for i in 0..n {
@@ -81,27 +93,27 @@ fn million_entries_members_found_nonmembers_not_and_deltas_apply() {
     let dir = tempfile::tempdir().expect("tmp");
     let k = sk(1);
     let p = dir.path().join("s.wl");
-    build_snapshot(&p, &k, MILLION, 1);
+    build_snapshot_with(&p, &k, MILLION, 1, fast_key);
     let snap = Arc::new(Snapshot::open(&p, &trusted(&k)).expect("open"));
     assert_eq!(snap.len(), MILLION as usize);
     let list = WatchList::from_snapshot(snap);
     for i in 0..MILLION {
-        let v = list.lookup_document(key(1, i));
+        let v = list.lookup_document(fast_key(1, i));
         let (a, r) = action_of(i);
         assert_eq!(verdict_action(&v), Some((a, r.to_string())), "member {i}");
     }
     for i in 0..MILLION {
-        assert_eq!(list.lookup_document(key(2, i)), Verdict::Clear, "non-member {i}");
+        assert_eq!(list.lookup_document(fast_key(2, i)), Verdict::Clear, "non-member {i}");
     }
     // Delta: remove 100 k members, add 100 k new, change 10 k existing.
     let dp = dir.path().join("d.wl");
     let mut d = DeltaBuilder::new(ListId::new("sltd").expect("id"), 1, 2, 2_000);
     for i in 0..100_000 {
-        d.remove_document(key(1, i));
-        d.add_document(key(3, i), Action::Hold, "NEW").expect("add");
+        d.remove_document(fast_key(1, i));
+        d.add_document(fast_key(3, i), Action::Hold, "NEW").expect("add");
     }
     for i in 100_000..110_000 {
-        d.add_document(key(1, i), Action::Hold, "UPGRADED").expect("add");
+        d.add_document(fast_key(1, i), Action::Hold, "UPGRADED").expect("add");
     }
     d.write(&dp, &k).expect("write delta");
     let delta = Delta::open(&dp, &trusted(&k)).expect("delta");
@@ -109,19 +121,19 @@ fn million_entries_members_found_nonmembers_not_and_deltas_apply() {
     assert_eq!(l2.version(), 2);
     assert_eq!(l2.doc_count(), MILLION);
     for i in 0..100_000 {
-        assert_eq!(l2.lookup_document(key(1, i)), Verdict::Clear, "removed {i}");
-        assert_eq!(verdict_action(&l2.lookup_document(key(3, i))), Some((Action::Hold, "NEW".into())));
+        assert_eq!(l2.lookup_document(fast_key(1, i)), Verdict::Clear, "removed {i}");
+        assert_eq!(verdict_action(&l2.lookup_document(fast_key(3, i))), Some((Action::Hold, "NEW".into())));
     }
     for i in 100_000..110_000 {
-        assert_eq!(verdict_action(&l2.lookup_document(key(1, i))), Some((Action::Hold, "UPGRADED".into())));
+        assert_eq!(verdict_action(&l2.lookup_document(fast_key(1, i))), Some((Action::Hold, "UPGRADED".into())));
     }
     for i in (110_000..MILLION).step_by(13) {
         let (a, r) = action_of(i);
-        assert_eq!(verdict_action(&l2.lookup_document(key(1, i))), Some((a, r.to_string())));
+        assert_eq!(verdict_action(&l2.lookup_document(fast_key(1, i))), Some((a, r.to_string())));
     }
     // The old version is untouched.
-    assert_eq!(verdict_action(&list.lookup_document(key(1, 5))), Some((Action::Refer, "LOST".into())));
-    assert_eq!(list.lookup_document(key(3, 5)), Verdict::Clear);
+    assert_eq!(verdict_action(&list.lookup_document(fast_key(1, 5))), Some((Action::Refer, "LOST".into())));
+    assert_eq!(list.lookup_document(fast_key(3, 5)), Verdict::Clear);
     // A delta for another base is refused.
     assert!(matches!(l2.apply(&delta), Err(WatchlistError::NotApplicable { base: 1, current: 2 })));
     // Tampering with the big file is caught too (a few positions; the dense sweep is below).
