@@ -1,4 +1,5 @@
 //! Device traits and drivers for echannel gates, and the hardware vocabulary they share
 //! with the controller.
 
+pub mod sim;
 pub mod types;

@@ -4,13 +4,15 @@
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
 //!   the property tests and by the simulator on every step;
-//! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary.
+//! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary;
+//! - [`sim_bridge`]: signals and commands of the simulated lane as machine events/actions.
 
 pub mod decision;
 pub mod invariants;
 pub mod machine;
 pub mod prompt;
 pub mod record;
+pub mod sim_bridge;
 
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
 /// drivers and the simulator.
