@@ -3,4 +3,5 @@
 
 pub mod card;
 pub mod fingerprint;
+pub mod sim;
 pub mod types;

@@ -6,6 +6,8 @@
 //!   the property tests and by the simulator on every step;
 //! - [`watchlist`]: signed, memory-mapped watchlists with exact lookups;
 //! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary.
+//! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary;
+//! - [`sim_bridge`]: signals and commands of the simulated lane as machine events/actions.
 
 pub mod decision;
 pub mod invariants;
@@ -13,6 +15,7 @@ pub mod machine;
 pub mod prompt;
 pub mod record;
 pub mod watchlist;
+pub mod sim_bridge;
 
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
 /// drivers and the simulator.
