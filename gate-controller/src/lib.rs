@@ -1,11 +1,13 @@
 //! echannel gate controller.
 //!
+//! - [`api`]: the HTTP API, operator console and traveller display served by `gated`;
 //! - [`machine`]: the pure, deterministic state machine (no clock, no I/O);
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
 //!   the property tests and by the simulator on every step;
 //! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary.
 
+pub mod api;
 pub mod decision;
 pub mod invariants;
 pub mod machine;
