@@ -97,6 +97,7 @@ pub fn router(link: GateLink, config: &ApiConfig) -> Router {
         .route("/display", get(|| asset(DISPLAY_HTML, "text/html; charset=utf-8")))
         .route("/display/events", get(display_events))
         .route("/display.js", get(|| asset(DISPLAY_JS, "text/javascript; charset=utf-8")))
+        .route("/display.css", get(|| asset(DISPLAY_CSS, "text/css; charset=utf-8")))
         .route("/", get(|| asset(CONSOLE_HTML, "text/html; charset=utf-8")))
         .route("/console.js", get(|| asset(CONSOLE_JS, "text/javascript; charset=utf-8")))
         .route("/console.css", get(|| asset(CONSOLE_CSS, "text/css; charset=utf-8")))
@@ -138,6 +139,7 @@ const CONSOLE_JS: &str = include_str!("assets/console.js");
 const CONSOLE_CSS: &str = include_str!("assets/console.css");
 const DISPLAY_HTML: &str = include_str!("assets/display.html");
 const DISPLAY_JS: &str = include_str!("assets/display.js");
+const DISPLAY_CSS: &str = include_str!("assets/display.css");
 
 async fn asset(body: &'static str, ctype: &'static str) -> Response {
     (
