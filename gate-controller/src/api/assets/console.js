@@ -107,7 +107,7 @@
   // ---- one gate ------------------------------------------------------------------
   class Gate {
     constructor(base) {
-      this.base = base; // "" for this gate, else "http://host:port"
+      this.base = base; // "" for this gate, else a peer base URL from the config
       this.id = null;
       this.lastEventId = null;
       this.alarms = new Map(); // kind -> <li>
