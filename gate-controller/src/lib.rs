@@ -1,5 +1,6 @@
 //! echannel gate controller.
 //!
+//! - [`api`]: the HTTP API, operator console and traveller display served by `gated`;
 //! - [`machine`]: the pure, deterministic state machine (no clock, no I/O);
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
@@ -9,6 +10,7 @@
 //! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary;
 //! - [`sim_bridge`]: signals and commands of the simulated lane as machine events/actions.
 
+pub mod api;
 pub mod decision;
 pub mod invariants;
 pub mod machine;

@@ -1,0 +1,208 @@
+//! The `[api]` configuration: where to listen, who may log in, which peer gates the
+//! console shows.
+//!
+//! ```toml
+//! [api]
+//! listen = "0.0.0.0:8080"
+//! # Other gates of the control point, shown on this gate's console (their own API base URL).
+//! peers = ["http://10.0.0.12:8080", "http://10.0.0.13:8080"]
+//!
+//! # Tokens are stored as the lower-case hex SHA-256 of the secret:
+//! #   printf %s 'the-secret' | sha256sum
+//! [[api.tokens]]
+//! user = "alice"
+//! role = "operator"      # viewer | operator | supervisor
+//! sha256 = "…64 hex digits…"
+//! ```
+
+use super::auth::is_sha256_hex;
+use crate::record::Role;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// API server configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Users allowed in, with their role and token hash.
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    /// Base URLs (`http://host:port`) of the other gates shown on this gate's console.
+    /// The console's browser talks to each gate directly, so every gate must share the
+    /// operators' tokens (and the browser must reach every gate).
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Failed logins allowed at once from one address (default 5).
+    #[serde(default = "default_burst")]
+    pub login_burst: u32,
+    /// Failed logins regained per minute per address (default 6).
+    #[serde(default = "default_refill")]
+    pub login_refill_per_minute: u32,
+}
+
+fn default_burst() -> u32 {
+    5
+}
+fn default_refill() -> u32 {
+    6
+}
+
+/// One user's token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// User name (journaled with every command).
+    pub user: String,
+    /// What the user may do.
+    pub role: Role,
+    /// Lower-case hex SHA-256 of the bearer token.
+    pub sha256: String,
+}
+
+/// A configuration value that cannot work, naming the key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `tokens[i].sha256` is not 64 hex digits.
+    #[error("api.tokens[{index}].sha256 (user '{user}') is not a SHA-256 in hex (64 hex digits)")]
+    BadHash {
+        /// Entry index.
+        index: usize,
+        /// User of the entry.
+        user: String,
+    },
+    /// `tokens[i].user` is empty or repeated.
+    #[error("api.tokens[{index}].user '{user}' is empty or used twice")]
+    BadUser {
+        /// Entry index.
+        index: usize,
+        /// The name.
+        user: String,
+    },
+    /// `peers[i]` is not an http(s) base URL.
+    #[error("api.peers[{index}] = '{url}' is not an http:// or https:// base URL")]
+    BadPeer {
+        /// Entry index.
+        index: usize,
+        /// The value.
+        url: String,
+    },
+    /// `login_burst` or `login_refill_per_minute` is 0.
+    #[error("api.{key} must be at least 1")]
+    Zero {
+        /// The key.
+        key: &'static str,
+    },
+}
+
+impl ApiConfig {
+    /// A config listening on `listen` with no users and no peers.
+    pub fn new(listen: SocketAddr) -> ApiConfig {
+        ApiConfig {
+            listen,
+            tokens: Vec::new(),
+            peers: Vec::new(),
+            login_burst: default_burst(),
+            login_refill_per_minute: default_refill(),
+        }
+    }
+
+    /// Checks the values serde cannot check.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for (index, t) in self.tokens.iter().enumerate() {
+            if t.user.trim().is_empty() || !seen.insert(t.user.as_str()) {
+                return Err(ConfigError::BadUser {
+                    index,
+                    user: t.user.clone(),
+                });
+            }
+            if !is_sha256_hex(&t.sha256) {
+                return Err(ConfigError::BadHash {
+                    index,
+                    user: t.user.clone(),
+                });
+            }
+        }
+        for (index, url) in self.peers.iter().enumerate() {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            let ok = rest.is_some_and(|r| {
+                let host = r.trim_end_matches('/');
+                !host.is_empty()
+                    && !host.contains(['/', '?', '#', ' ', '"', '\'', '<', '>', '\\'])
+            });
+            if !ok {
+                return Err(ConfigError::BadPeer {
+                    index,
+                    url: url.clone(),
+                });
+            }
+        }
+        if self.login_burst == 0 {
+            return Err(ConfigError::Zero { key: "login_burst" });
+        }
+        if self.login_refill_per_minute == 0 {
+            return Err(ConfigError::Zero {
+                key: "login_refill_per_minute",
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a user whose token is `token` (hashes it); for tests and demos.
+    pub fn with_token(mut self, user: &str, role: Role, token: &str) -> ApiConfig {
+        self.tokens.push(TokenEntry {
+            user: user.to_owned(),
+            role,
+            sha256: super::auth::token_hash(token),
+        });
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example_and_rejects_unknown_keys() {
+        let ok: ApiConfig = toml::from_str(&format!(
+            "listen = \"127.0.0.1:8080\"\npeers = [\"http://10.0.0.12:8080\"]\n\
+             [[tokens]]\nuser = \"alice\"\nrole = \"operator\"\nsha256 = \"{}\"\n",
+            "ab".repeat(32)
+        ))
+        .expect("valid config");
+        assert_eq!(ok.tokens[0].role, Role::Operator);
+        assert_eq!(ok.login_burst, 5);
+        assert!(ok.validate().is_ok());
+        let err = toml::from_str::<ApiConfig>("listen = \"127.0.0.1:1\"\nlisten_tls = true\n")
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("listen_tls"), "{err}");
+        let err = toml::from_str::<ApiConfig>(
+            "listen = \"127.0.0.1:1\"\n[[tokens]]\nuser=\"a\"\nrole=\"admin\"\nsha256=\"\"\n",
+        )
+        .expect_err("unknown role");
+        assert!(err.to_string().contains("admin"), "{err}");
+    }
+
+    #[test]
+    fn validate_names_the_bad_key() {
+        let base = ApiConfig::new("127.0.0.1:0".parse().expect("addr"));
+        let mut c = base.clone().with_token("a", Role::Viewer, "t");
+        c.tokens[0].sha256 = "xyz".into();
+        assert!(matches!(c.validate(), Err(ConfigError::BadHash { index: 0, .. })));
+        let c = base
+            .clone()
+            .with_token("a", Role::Viewer, "t")
+            .with_token("a", Role::Operator, "u");
+        assert!(matches!(c.validate(), Err(ConfigError::BadUser { index: 1, .. })));
+        let mut c = base.clone();
+        c.peers = vec!["ftp://x".into()];
+        assert!(c.validate().unwrap_err().to_string().contains("api.peers[0]"));
+        c.peers = vec!["http://10.0.0.1:8080/".into(), "https://gate-3".into()];
+        assert!(c.validate().is_ok());
+    }
+}
