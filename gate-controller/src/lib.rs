@@ -11,6 +11,7 @@ pub mod invariants;
 pub mod machine;
 pub mod prompt;
 pub mod record;
+pub mod upstream;
 
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
 /// drivers and the simulator.
