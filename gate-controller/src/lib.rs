@@ -18,6 +18,7 @@ pub mod prompt;
 pub mod record;
 pub mod watchlist;
 pub mod sim_bridge;
+pub mod upstream;
 
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
 /// drivers and the simulator.
