@@ -17,8 +17,8 @@ use device_drivers::card::pcsc::{list_readers, wait_for_card, PcscTransport};
 use device_drivers::card::reader::{read_document, AccessControl, ReadOptions};
 use device_drivers::card::vpcd::{self, VpcdEnd};
 use device_drivers::card::CardError;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand10::rngs::StdRng;
+use rand10::SeedableRng;
 
 fn tlv(tag: u8, v: &[u8]) -> Vec<u8> {
     let mut o = vec![tag];

@@ -891,8 +891,8 @@ mod tests {
 
     #[test]
     fn curves_and_suites_agree_and_wrong_password_fails() {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        use rand10::SeedableRng;
+        let mut rng = rand10::rngs::StdRng::seed_from_u64(7);
         let key = AccessKey::can("123456").unwrap();
         // every curve and every suite at least once (the full product is slow in debug)
         for (curve, suite) in [
@@ -910,7 +910,7 @@ mod tests {
                     (AccessKey::can("654321").unwrap(), false),
                 ] {
                     let mut chip = ChipPace::new(&info, &key).unwrap();
-                    let mut ask = |cmd: &CommandApdu, rng: &mut rand::rngs::StdRng| match chip
+                    let mut ask = |cmd: &CommandApdu, rng: &mut rand10::rngs::StdRng| match chip
                         .general_authenticate(&cmd.data, cmd.cla & 0x10 != 0, rng)
                     {
                         Ok(ChipPaceAnswer::Continue(d)) => ResponseApdu::new(d, 0x9000),

@@ -439,8 +439,8 @@ mod tests {
     use crate::card::bac::MrzKey;
     use crate::card::chip::{ChipConfig, Fault, LinkModel, VirtualChip};
     use crate::card::pace::PaceInfo;
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
+    use rand10::rngs::StdRng;
+    use rand10::SeedableRng;
 
     const EF_COM: &str = "60145F0104303130365F36063034303030305C026175";
 

@@ -185,8 +185,8 @@ mod tests {
     use super::*;
     use crate::card::bac::MrzKey;
     use crate::card::chip::{ChipConfig, Fault};
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
+    use rand10::rngs::StdRng;
+    use rand10::SeedableRng;
     use std::net::TcpListener;
 
     /// A fake vpcd driver on a local port: checks framing, control messages and removal.
