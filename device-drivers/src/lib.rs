@@ -2,5 +2,6 @@
 //! with the controller.
 
 pub mod card;
+pub mod devices;
 pub mod fingerprint;
 pub mod types;
