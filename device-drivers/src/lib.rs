@@ -4,4 +4,5 @@
 pub mod card;
 pub mod devices;
 pub mod fingerprint;
+pub mod sim;
 pub mod types;

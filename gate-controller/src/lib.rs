@@ -8,7 +8,8 @@
 //! - [`journal`]: the durable SQLite journal of movement records and events;
 //! - [`runtime`]: the tokio shell that drives the machine with real devices and time;
 //! - [`watchlist`]: signed, memory-mapped watchlists with exact lookups;
-//! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary.
+//! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary;
+//! - [`sim_bridge`]: signals and commands of the simulated lane as machine events/actions.
 
 pub mod config;
 pub mod decision;
@@ -18,6 +19,7 @@ pub mod machine;
 pub mod prompt;
 pub mod record;
 pub mod runtime;
+pub mod sim_bridge;
 pub mod watchlist;
 
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the

@@ -1,4 +1,166 @@
 //! `gate-sim`: hardware simulator, scenario runner and demo.
-fn main() -> anyhow::Result<()> {
-    Ok(())
+
+use clap::{Parser, Subcommand};
+use gate_sim::run::{run, Timing};
+use gate_sim::scenario::Scenario;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "gate-sim", version, about = "echannel hardware simulator, scenario runner and demo")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario in virtual time and check its expectations and the invariants.
+    Run {
+        /// Scenario file (TOML; see docs/scenarios.md).
+        scenario: PathBuf,
+        /// Seed (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print exactly one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Add wall-clock figures (the output is then no longer reproducible).
+        #[arg(long)]
+        timing: bool,
+    },
+    /// Run simulated gates in real time with a stream of travellers until Ctrl-C.
+    Demo {
+        /// Number of gates.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        gates: u16,
+        /// Port of the status page on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Speed factor: 2 runs twice as fast as real time.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run {
+            scenario,
+            seed,
+            json,
+            timing,
+        } => run_cmd(&scenario, seed, json, timing),
+        Cmd::Demo {
+            gates,
+            port,
+            speed,
+            seed,
+        } => {
+            if !(speed.is_finite() && speed > 0.0 && speed <= 1000.0) {
+                eprintln!("gate-sim demo: --speed must be a number in (0, 1000], got {speed}");
+                return ExitCode::from(2);
+            }
+            match gate_sim::demo::run(usize::from(gates), port, speed, seed) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("gate-sim demo: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn run_cmd(path: &std::path::Path, seed: Option<u64>, json: bool, timing: bool) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gate-sim run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = seed.unwrap_or(scenario.seed);
+    let started = std::time::Instant::now();
+    let mut report = match run(scenario, seed) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gate-sim run: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    if timing {
+        let wall = started.elapsed().as_secs_f64();
+        report.timing = Some(Timing {
+            wall_ms: wall * 1000.0,
+            transits_per_s: report.transits as f64 / wall.max(1e-9),
+            inputs_per_s: report.per_gate.iter().map(|g| g.inputs).sum::<u64>() as f64
+                / wall.max(1e-9),
+        });
+    }
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("gate-sim run: cannot render the report: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        print_human(&report);
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "gate-sim run: scenario {} FAILED with seed {} ({} expectation(s) failed, {} invariant violation(s)); replay: gate-sim run {} --seed {}",
+            report.scenario,
+            report.seed,
+            report.expectations.failed,
+            report.invariant_violations,
+            path.display(),
+            report.seed
+        );
+        ExitCode::from(1)
+    }
+}
+
+fn print_human(r: &gate_sim::run::Report) {
+    println!(
+        "scenario {} seed {}: {} gate(s), {} traveller(s), {} transit(s) in {:.1} s virtual",
+        r.scenario, r.seed, r.gates, r.travellers, r.transits, r.virtual_duration_s
+    );
+    let o = &r.outcomes;
+    println!(
+        "  outcomes: cleared {} referred {} held {} aborted {}",
+        o.cleared, o.referred, o.held, o.aborted
+    );
+    if !r.alarms.is_empty() {
+        let a: Vec<String> = r.alarms.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("  alarms: {}", a.join(", "));
+    }
+    for c in &r.checks {
+        let mark = if c.passed { "ok  " } else { "FAIL" };
+        println!("  {mark} {}: want {}, got {}", c.expect, c.want, c.got);
+    }
+    for v in &r.violations {
+        println!(
+            "  VIOLATION gate {} invariant {} at {} ms: {}",
+            v.gate, v.invariant, v.at_ms, v.detail
+        );
+    }
+    if let Some(t) = &r.timing {
+        println!(
+            "  timing: {:.1} ms wall, {:.0} transits/s, {:.0} inputs/s",
+            t.wall_ms, t.transits_per_s, t.inputs_per_s
+        );
+    }
+    println!(
+        "  expectations: {} passed, {} failed; invariant violations: {}",
+        r.expectations.passed, r.expectations.failed, r.invariant_violations
+    );
 }

@@ -891,8 +891,8 @@ mod tests {
 
     #[test]
     fn every_curve_and_suite_agree_and_wrong_password_fails() {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        use rand010::SeedableRng;
+        let mut rng = rand010::rngs::StdRng::seed_from_u64(7);
         let key = AccessKey::can("123456").unwrap();
         for curve in [
             PaceCurve::P256,
@@ -912,7 +912,7 @@ mod tests {
                     (AccessKey::can("654321").unwrap(), false),
                 ] {
                     let mut chip = ChipPace::new(&info, &key).unwrap();
-                    let mut ask = |cmd: &CommandApdu, rng: &mut rand::rngs::StdRng| match chip
+                    let mut ask = |cmd: &CommandApdu, rng: &mut rand010::rngs::StdRng| match chip
                         .general_authenticate(&cmd.data, cmd.cla & 0x10 != 0, rng)
                     {
                         Ok(ChipPaceAnswer::Continue(d)) => ResponseApdu::new(d, 0x9000),

@@ -1,0 +1,198 @@
+//! A pure, seeded model of one gate lane: doors, beams, safety sensors, the document
+//! reader, the fingerprint scanner and matcher, and the travellers who use them.
+//!
+//! No clock, no I/O, no threads: the driver passes `now` in, exactly like the state
+//! machine. The same [`World`] therefore serves `gate-sim run` in virtual time and
+//! `gated` / `gate-sim demo` in real time:
+//!
+//! ```text
+//! loop {
+//!     let t = min(machine.poll_timeout(), world.next_wakeup(), ...);   // sleep until t
+//!     for s in world.advance_to(t) { machine.handle(t, event_of(s)) }
+//!     machine.handle_timeout(t);
+//!     while let Some(a) = machine.poll_action() { world.command(t, command_of(a)) }
+//! }
+//! ```
+//!
+//! Every random draw comes from one ChaCha generator seeded at [`World::new`], so a seed
+//! and the same sequence of calls replay a run exactly.
+
+mod params;
+mod traveller;
+mod world;
+
+pub use params::{MsRange, Params, ParamsError, ScoreDist};
+pub use traveller::{
+    generate_document, Behaviour, Companion, Fate, Listing, TravellerId, TravellerSpec,
+};
+pub use world::{DoorView, Stream, TravellerView, World};
+
+use crate::types::{
+    CaptureFailure, CaptureInfo, Device, Document, Door, DoorPosition, ReadFailure, Sensor,
+};
+use serde::{Deserialize, Serialize};
+
+/// What the traveller display shows, as the simulated travellers understand it. The names
+/// equal the controller's prompt names (`present_document`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cue {
+    /// Place your document on the reader.
+    PresentDocument,
+    /// Reading, keep the document on the reader.
+    ReadingDocument,
+    /// Please enter.
+    Enter,
+    /// Only one person at a time.
+    OnePersonOnly,
+    /// Place your thumb on the scanner.
+    PlaceThumb,
+    /// Try again.
+    TryAgain,
+    /// Please wait.
+    PleaseWait,
+    /// Please proceed.
+    Proceed,
+    /// Please go to the counter.
+    GoToCounter,
+    /// Please wait for an officer.
+    WaitForOfficer,
+    /// Out of service.
+    OutOfService,
+    /// Emergency: leave the lane.
+    Emergency,
+}
+
+impl Cue {
+    /// Parses a prompt name (`"present_document"`, ...); `None` for an unknown one.
+    pub fn from_code(code: &str) -> Option<Cue> {
+        serde_json::from_value(serde_json::Value::String(code.to_string())).ok()
+    }
+}
+
+/// Commands from the gate to the simulated devices (the machine's device actions).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorldCommand {
+    /// Drive a door open.
+    OpenDoor {
+        /// Which door.
+        door: Door,
+    },
+    /// Drive a door closed.
+    CloseDoor {
+        /// Which door.
+        door: Door,
+    },
+    /// Read the document lying on the reader.
+    ReadDocument,
+    /// Abandon the read in progress.
+    CancelRead,
+    /// Capture a thumbprint.
+    Capture {
+        /// Attempt number, from 1.
+        attempt: u8,
+    },
+    /// Abandon the capture in progress.
+    CancelCapture,
+    /// Compare the last capture with the enrolled thumbs.
+    Match {
+        /// Attempt number.
+        attempt: u8,
+    },
+    /// Show a prompt on the traveller display.
+    Display {
+        /// The prompt.
+        cue: Cue,
+    },
+}
+
+/// What the simulated devices report; each maps to exactly one state-machine event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Signal {
+    /// A document was placed on the reader (by `traveller`; the machine ignores who).
+    DocumentPresented {
+        /// Who presented it.
+        traveller: TravellerId,
+    },
+    /// The chip read finished.
+    DocumentRead {
+        /// The document, or why it could not be read.
+        result: Result<Document, ReadFailure>,
+    },
+    /// A binary sensor changed.
+    Sensor {
+        /// Which sensor.
+        sensor: Sensor,
+        /// Whether it is now active.
+        active: bool,
+    },
+    /// The number of people in the mantrap changed.
+    Occupancy {
+        /// Persons counted.
+        persons: u8,
+    },
+    /// A door reached a position.
+    DoorReached {
+        /// Which door.
+        door: Door,
+        /// Where it arrived.
+        position: DoorPosition,
+    },
+    /// A capture finished.
+    FingerprintCaptured {
+        /// Metadata, or why no template was produced.
+        result: Result<CaptureInfo, CaptureFailure>,
+    },
+    /// The simulated matcher's best score for the last capture.
+    MatchDone {
+        /// Score, 0..1.
+        score: f32,
+    },
+    /// The emergency input changed.
+    Emergency {
+        /// Whether emergency is signalled.
+        active: bool,
+    },
+    /// A device failed.
+    DeviceFault {
+        /// Device.
+        device: Device,
+        /// Detail.
+        detail: String,
+    },
+    /// A device works again.
+    DeviceRecovered {
+        /// Device.
+        device: Device,
+    },
+}
+
+/// Something that happens to the lane at a scheduled time, whatever the travellers do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Injection {
+    /// The fingerprint scanner goes offline for `for_ms`.
+    ScannerOffline {
+        /// Duration.
+        for_ms: u64,
+    },
+    /// The document reader goes offline for `for_ms`.
+    ReaderOffline {
+        /// Duration.
+        for_ms: u64,
+    },
+    /// A door's motor does not move for `for_ms` (commands are remembered, carried out after).
+    DoorStuck {
+        /// Which door.
+        door: Door,
+        /// Duration.
+        for_ms: u64,
+    },
+    /// The emergency input becomes active, and clears after `for_ms` if given.
+    Emergency {
+        /// Duration, or `None` to stay active.
+        for_ms: Option<u64>,
+    },
+}

@@ -1,0 +1,1486 @@
+//! The world itself: a timer queue, door motors, bodies moving along the lane, the
+//! travellers' minds, and the devices that answer the gate's commands.
+//!
+//! Geometry: positions are micrometres along the lane, the entry door's plane at 0, the
+//! exit door's plane at the lane length. A body is an interval `[c - len/2, c + len/2]`
+//! around its centre `c`. A beam at `p` is broken while a body strictly covers `p`; a
+//! door's safety sensor watches from 5 cm outside the door to `safety_zone_m` inside; a
+//! person is counted in the mantrap while their centre lies strictly between the doors.
+//! Nobody steps into a door's zone unless that door is fully open, and nobody in a zone is
+//! pushed: the safety sensor tells the gate not to close on them.
+
+use super::params::{MsRange, Params, ParamsError, ScoreDist};
+use super::traveller::{
+    generate_document, Behaviour, Companion, Fate, Listing, TravellerId, TravellerSpec,
+};
+use super::{Cue, Injection, Signal, WorldCommand};
+use crate::types::{
+    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, ReadFailure,
+    Sensor, Time,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+const UM: f64 = 1_000_000.0;
+/// How far outside the door plane its safety field reaches.
+const OUTSIDE_FIELD_UM: i64 = 50_000;
+/// Where a traveller in a queue waits at the reader: front 30 cm before the entry door.
+const READER_FRONT_UM: i64 = -300_000;
+/// The turns-back traveller walks in until their front is this far past the entry.
+const TURN_BACK_FRONT_UM: i64 = 700_000;
+/// Pause before the turns-back traveller walks out again.
+const TURN_BACK_PAUSE_MS: u64 = 500;
+/// A generated arrival is skipped while this many people already queue.
+const MAX_QUEUE: usize = 30;
+
+fn um(m: f64) -> i64 {
+    (m * UM).round() as i64
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mind {
+    Scheduled,
+    Queued,
+    SteppingUp,
+    AtReader,
+    Entering,
+    TurningIn,
+    Pausing,
+    Standing,
+    LeavingForward { emergency: bool },
+    LeavingBack,
+    Gone,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CMind {
+    Waiting,
+    Following,
+    SteppingBack,
+    PushingThrough,
+    Gone,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Body {
+    c: i64,
+    target: i64,
+    /// Micrometres per millisecond (= mm/s).
+    speed: i64,
+}
+
+#[derive(Clone, Debug)]
+struct Tailgater {
+    kind: Companion,
+    mind: CMind,
+    body: Body,
+    gap: i64,
+    passed_exit: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Traveller {
+    spec: TravellerSpec,
+    document: Option<Document>,
+    listing: Option<Listing>,
+    fate: Fate,
+    mind: Mind,
+    body: Body,
+    reaction: MsRange,
+    entered: bool,
+    presented: bool,
+    present_token: u64,
+    read_started: bool,
+    companion: Option<Tailgater>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DoorMove {
+    Still,
+    Moving {
+        to: DoorPosition,
+        from: u64,
+        since: Time,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct DoorSim {
+    /// Travel done from closed, in ms of motor time (`0` closed, `travel` open).
+    pos: u64,
+    commanded: DoorPosition,
+    motion: DoorMove,
+    stuck: u32,
+    token: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Timer {
+    Arrive(u32),
+    StreamArrival,
+    StepUp(u32),
+    Think(u32),
+    RepresentCheck(u32, u64),
+    TurnBack(u32),
+    DoorArrive(Door, u64),
+    DoorFeedback(Door),
+    ReadDone(u64, Option<u32>),
+    CaptureDone(u64, Result<CaptureInfo, CaptureFailure>, Option<f32>),
+    MatchDone(f32),
+    Inject(Injection),
+    DeviceBack(Device),
+    DoorUnstuck(Door),
+    EmergencyOff,
+}
+
+/// A continuous stream of generated travellers (for real-time demos and `gated`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stream {
+    /// Mean time between arrivals (exponentially distributed gaps).
+    pub mean_gap_ms: u64,
+    /// Behaviours with integer weights.
+    pub mix: Vec<(Behaviour, u32)>,
+}
+
+/// A read-only view of one traveller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TravellerView {
+    /// Identifier.
+    pub id: TravellerId,
+    /// Name from the scenario, if any.
+    pub name: Option<String>,
+    /// Behaviour.
+    pub behaviour: Behaviour,
+    /// The document carried (known from arrival on).
+    pub document: Option<Document>,
+    /// How the visit ended so far.
+    pub fate: Fate,
+    /// Whether a tailgating companion reached the far side of the exit door.
+    pub companion_passed_exit: bool,
+}
+
+/// State of one simulated door, for status pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DoorView {
+    /// How far open, 0 (closed) ..= 1000 (open).
+    pub open_permille: u16,
+    /// Position last commanded.
+    pub commanded: DoorPosition,
+    /// Whether its motor is stuck.
+    pub stuck: bool,
+}
+
+/// The seeded model of one lane. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct World {
+    p: Params,
+    rng: ChaCha8Rng,
+    now: Time,
+    seq: u64,
+    timers: BTreeMap<(Time, u64), Timer>,
+    travellers: Vec<Traveller>,
+    queue: VecDeque<u32>,
+    current: Option<u32>,
+    in_lane: Vec<u32>,
+    doors: [DoorSim; 2],
+    display: Option<Cue>,
+    // sensors as last reported
+    beams: [bool; 2],
+    safety: [bool; 2],
+    occupancy: u8,
+    // devices
+    reader_token: u64,
+    capture_token: u64,
+    last_score: Option<f32>,
+    offline: BTreeMap<Device, u32>,
+    emergency: bool,
+    stream: Option<Stream>,
+    listings: HashMap<DocumentKey, Listing>,
+    // geometry in micrometres
+    len: i64,
+    half: i64,
+    zone: i64,
+    stand_c: i64,
+}
+
+fn di(door: Door) -> usize {
+    match door {
+        Door::Entry => 0,
+        Door::Exit => 1,
+    }
+}
+
+fn uniform<R: Rng>(rng: &mut R, r: MsRange) -> u64 {
+    if r.0 >= r.1 {
+        r.0
+    } else {
+        rng.gen_range(r.0..=r.1)
+    }
+}
+
+fn normal<R: Rng>(rng: &mut R, d: ScoreDist) -> f32 {
+    // Box–Muller; u1 in (0, 1] so that ln(u1) is finite.
+    let u1: f64 = 1.0 - rng.gen::<f64>();
+    let u2: f64 = rng.gen::<f64>();
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    (d.mean + d.sd * z).clamp(0.0, 1.0) as f32
+}
+
+impl World {
+    /// A lane with both doors closed, nobody in it, the display blank, everything online.
+    pub fn new(params: Params, seed: u64) -> Result<World, ParamsError> {
+        params.validate()?;
+        let len = um(params.lane_length_m);
+        let half = um(params.body_length_m) / 2;
+        let zone = um(params.safety_zone_m);
+        let stand_c = um(params.stand_at_m) - half;
+        let door = DoorSim {
+            pos: 0,
+            commanded: DoorPosition::Closed,
+            motion: DoorMove::Still,
+            stuck: 0,
+            token: 0,
+        };
+        Ok(World {
+            p: params,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now: Time(0),
+            seq: 0,
+            timers: BTreeMap::new(),
+            travellers: Vec::new(),
+            queue: VecDeque::new(),
+            current: None,
+            in_lane: Vec::new(),
+            doors: [door.clone(), door],
+            display: None,
+            beams: [false; 2],
+            safety: [false; 2],
+            occupancy: 0,
+            reader_token: 0,
+            capture_token: 0,
+            last_score: None,
+            offline: BTreeMap::new(),
+            emergency: false,
+            stream: None,
+            listings: HashMap::new(),
+            len,
+            half,
+            zone,
+            stand_c,
+        })
+    }
+
+    /// The parameters in force.
+    pub fn params(&self) -> &Params {
+        &self.p
+    }
+
+    // ---- driver API ------------------------------------------------------------------
+
+    /// A traveller who joins the queue at `at`.
+    pub fn add_traveller(&mut self, at: Time, spec: TravellerSpec) -> TravellerId {
+        let id = self.travellers.len() as u32;
+        let slow = spec.behaviour == Behaviour::Slow;
+        let speed = if slow {
+            self.p.slow_walk_speed_mps * 1000.0
+        } else {
+            self.p.walk_speed_mps * 1000.0 * self.rng.gen_range(0.85..1.15)
+        };
+        let speed = (speed.round() as i64).max(1);
+        let reaction = if slow {
+            self.p.slow_reaction_ms
+        } else {
+            self.p.reaction_ms
+        };
+        let companion = spec.behaviour.tailgated().map(|kind| {
+            let (g0, g1) = self.p.tailgate_gap_m;
+            let gap = if g0 >= g1 {
+                um(g0)
+            } else {
+                um(self.rng.gen_range(g0..g1))
+            };
+            Tailgater {
+                kind,
+                mind: CMind::Waiting,
+                body: Body {
+                    c: 0,
+                    target: 0,
+                    speed,
+                },
+                gap,
+                passed_exit: false,
+            }
+        });
+        self.travellers.push(Traveller {
+            spec,
+            document: None,
+            listing: None,
+            fate: Fate::Pending,
+            mind: Mind::Scheduled,
+            body: Body {
+                c: 0,
+                target: 0,
+                speed,
+            },
+            reaction,
+            entered: false,
+            presented: false,
+            present_token: 0,
+            read_started: false,
+            companion,
+        });
+        self.schedule(at, Timer::Arrive(id));
+        TravellerId(id)
+    }
+
+    /// Starts (or with `None` stops) a continuous stream of generated travellers from `now`.
+    pub fn set_stream(&mut self, now: Time, stream: Option<Stream>) {
+        self.timers.retain(|_, t| *t != Timer::StreamArrival);
+        let start = stream.is_some();
+        self.stream = stream;
+        if start {
+            let gap = self.stream_gap();
+            self.schedule(now.plus(gap), Timer::StreamArrival);
+        }
+    }
+
+    /// Schedules something to happen to the lane at `at`.
+    pub fn inject(&mut self, at: Time, injection: Injection) {
+        self.schedule(at, Timer::Inject(injection));
+    }
+
+    /// Carries out a command from the gate at `now`.
+    pub fn command(&mut self, now: Time, command: WorldCommand) {
+        let now = now.max(self.now);
+        match command {
+            WorldCommand::OpenDoor { door } => self.drive(now, door, DoorPosition::Open),
+            WorldCommand::CloseDoor { door } => self.drive(now, door, DoorPosition::Closed),
+            WorldCommand::ReadDocument => self.read(now),
+            WorldCommand::CancelRead => self.reader_token += 1,
+            WorldCommand::Capture { .. } => self.capture(now),
+            WorldCommand::CancelCapture => self.capture_token += 1,
+            WorldCommand::Match { .. } => {
+                let score = self.last_score.take().unwrap_or(0.0);
+                self.schedule(now.plus(self.p.match_ms), Timer::MatchDone(score));
+            }
+            WorldCommand::Display { cue } => {
+                if self.display != Some(cue) {
+                    self.display = Some(cue);
+                    for i in self.in_lane.clone() {
+                        let r = uniform(&mut self.rng, self.travellers[i as usize].reaction);
+                        self.schedule(now.plus(r), Timer::Think(i));
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the world next needs [`World::advance_to`], if ever without further commands.
+    pub fn next_wakeup(&self) -> Option<Time> {
+        let timer = self.timers.keys().next().map(|k| k.0);
+        let tick = self.moving().then(|| {
+            let t = self.p.tick_ms;
+            Time((self.now.0 / t + 1) * t)
+        });
+        match (timer, tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs the world up to `now` and returns what the devices reported, in order.
+    pub fn advance_to(&mut self, now: Time) -> Vec<Signal> {
+        let mut out = Vec::new();
+        while let Some(t) = self.next_wakeup() {
+            if t > now {
+                break;
+            }
+            self.step(t, &mut out);
+        }
+        if now > self.now {
+            self.step(now, &mut out);
+        }
+        out
+    }
+
+    // ---- views -----------------------------------------------------------------------
+
+    /// The time of the last step.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// What the display shows.
+    pub fn display(&self) -> Option<Cue> {
+        self.display
+    }
+
+    /// People waiting in the queue (not yet at the reader).
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// People in the mantrap as last reported.
+    pub fn occupancy(&self) -> u8 {
+        self.occupancy
+    }
+
+    /// Sensor state as last reported.
+    pub fn sensor(&self, sensor: Sensor) -> bool {
+        match sensor {
+            Sensor::EntryBeam => self.beams[0],
+            Sensor::ExitBeam => self.beams[1],
+            Sensor::EntrySafety => self.safety[0],
+            Sensor::ExitSafety => self.safety[1],
+        }
+    }
+
+    /// A door's state at `now`.
+    pub fn door(&self, door: Door, now: Time) -> DoorView {
+        let d = &self.doors[di(door)];
+        let travel = self.p.door_travel_ms;
+        DoorView {
+            open_permille: (self.door_pos(door, now).min(travel) * 1000 / travel) as u16,
+            commanded: d.commanded,
+            stuck: d.stuck > 0,
+        }
+    }
+
+    /// One traveller.
+    pub fn traveller(&self, id: TravellerId) -> Option<TravellerView> {
+        let t = self.travellers.get(id.0 as usize)?;
+        Some(TravellerView {
+            id,
+            name: t.spec.name.clone(),
+            behaviour: t.spec.behaviour,
+            document: t.document.clone(),
+            fate: t.fate,
+            companion_passed_exit: t.companion.as_ref().is_some_and(|c| c.passed_exit),
+        })
+    }
+
+    /// Number of travellers added so far.
+    pub fn traveller_count(&self) -> usize {
+        self.travellers.len()
+    }
+
+    /// The watchlist entry of a document this world generated for a listed traveller.
+    pub fn listing(&self, key: &DocumentKey) -> Option<&Listing> {
+        self.listings.get(key)
+    }
+
+    // ---- timers & steps --------------------------------------------------------------
+
+    fn schedule(&mut self, at: Time, timer: Timer) {
+        self.seq += 1;
+        self.timers.insert((at, self.seq), timer);
+    }
+
+    fn step(&mut self, t: Time, out: &mut Vec<Signal>) {
+        self.move_bodies(t);
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > t {
+                break;
+            }
+            let timer = entry.remove();
+            self.fire(t, timer, out);
+        }
+        self.settle(t, out);
+    }
+
+    fn fire(&mut self, now: Time, timer: Timer, out: &mut Vec<Signal>) {
+        match timer {
+            Timer::Arrive(i) => self.arrive(now, i),
+            Timer::StreamArrival => {
+                if let Some(b) = self.stream_pick() {
+                    if self.queue.len() < MAX_QUEUE {
+                        self.add_traveller(now, TravellerSpec::new(b));
+                    }
+                }
+                let gap = self.stream_gap();
+                self.schedule(now.plus(gap), Timer::StreamArrival);
+            }
+            Timer::StepUp(i) => {
+                let half = self.half;
+                let t = &mut self.travellers[i as usize];
+                t.mind = Mind::AtReader;
+                t.body.c = READER_FRONT_UM - half;
+                t.body.target = t.body.c;
+                if let Some(c) = t.companion.as_mut() {
+                    c.body.c = READER_FRONT_UM - 3 * half - c.gap;
+                    c.body.target = c.body.c;
+                }
+                self.in_lane.push(i);
+                let r = uniform(&mut self.rng, self.travellers[i as usize].reaction);
+                self.schedule(now.plus(r), Timer::Think(i));
+            }
+            Timer::Think(i) => self.think(now, i, out),
+            Timer::RepresentCheck(i, token) => {
+                let t = &mut self.travellers[i as usize];
+                if t.present_token == token && t.presented && !t.read_started {
+                    t.presented = false;
+                    let r = uniform(&mut self.rng, t.reaction);
+                    self.schedule(now.plus(r), Timer::Think(i));
+                }
+            }
+            Timer::TurnBack(i) => {
+                let t = &mut self.travellers[i as usize];
+                if t.mind == Mind::Pausing {
+                    t.mind = Mind::LeavingBack;
+                    t.body.target = -OUTSIDE_FIELD_UM - 4 * self.half;
+                }
+            }
+            Timer::DoorArrive(door, token) => {
+                let d = &mut self.doors[di(door)];
+                if let DoorMove::Moving { to, .. } = d.motion {
+                    if d.token == token {
+                        d.motion = DoorMove::Still;
+                        d.pos = match to {
+                            DoorPosition::Open => self.p.door_travel_ms,
+                            DoorPosition::Closed => 0,
+                        };
+                        out.push(Signal::DoorReached { door, position: to });
+                    }
+                }
+            }
+            Timer::DoorFeedback(door) => {
+                let d = &self.doors[di(door)];
+                let at = match d.pos {
+                    0 => Some(DoorPosition::Closed),
+                    p if p >= self.p.door_travel_ms => Some(DoorPosition::Open),
+                    _ => None,
+                };
+                if d.motion == DoorMove::Still {
+                    if let Some(position) = at.filter(|a| *a == d.commanded) {
+                        out.push(Signal::DoorReached { door, position });
+                    }
+                }
+            }
+            Timer::ReadDone(token, who) => {
+                if token == self.reader_token {
+                    let result = self.read_result(who);
+                    out.push(Signal::DocumentRead { result });
+                }
+            }
+            Timer::CaptureDone(token, result, score) => {
+                if token == self.capture_token {
+                    self.last_score = score;
+                    out.push(Signal::FingerprintCaptured { result });
+                }
+            }
+            Timer::MatchDone(score) => out.push(Signal::MatchDone { score }),
+            Timer::Inject(inj) => self.apply(now, inj, out),
+            Timer::DeviceBack(device) => {
+                let n = self.offline.entry(device).or_insert(0);
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.offline.remove(&device);
+                    out.push(Signal::DeviceRecovered { device });
+                }
+            }
+            Timer::DoorUnstuck(door) => {
+                let d = &mut self.doors[di(door)];
+                d.stuck = d.stuck.saturating_sub(1);
+                if d.stuck == 0 {
+                    let to = d.commanded;
+                    self.drive(now, door, to);
+                }
+            }
+            Timer::EmergencyOff => {
+                if self.emergency {
+                    self.emergency = false;
+                    out.push(Signal::Emergency { active: false });
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, now: Time, inj: Injection, out: &mut Vec<Signal>) {
+        let offline = |w: &mut World, device: Device, for_ms: u64, out: &mut Vec<Signal>| {
+            let n = w.offline.entry(device).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                out.push(Signal::DeviceFault {
+                    device,
+                    detail: format!("simulated: offline for {for_ms} ms"),
+                });
+            }
+            w.schedule(now.plus(for_ms), Timer::DeviceBack(device));
+        };
+        match inj {
+            Injection::ScannerOffline { for_ms } => {
+                self.capture_token += 1;
+                offline(self, Device::FingerprintScanner, for_ms, out);
+            }
+            Injection::ReaderOffline { for_ms } => {
+                self.reader_token += 1;
+                offline(self, Device::DocumentReader, for_ms, out);
+            }
+            Injection::DoorStuck { door, for_ms } => {
+                let pos = self.door_pos(door, now);
+                let d = &mut self.doors[di(door)];
+                d.pos = pos;
+                d.motion = DoorMove::Still;
+                d.token += 1;
+                d.stuck += 1;
+                self.schedule(now.plus(for_ms), Timer::DoorUnstuck(door));
+            }
+            Injection::Emergency { for_ms } => {
+                if !self.emergency {
+                    self.emergency = true;
+                    out.push(Signal::Emergency { active: true });
+                }
+                if let Some(ms) = for_ms {
+                    self.schedule(now.plus(ms), Timer::EmergencyOff);
+                }
+            }
+        }
+    }
+
+    // ---- devices ---------------------------------------------------------------------
+
+    fn door_pos(&self, door: Door, now: Time) -> u64 {
+        let d = &self.doors[di(door)];
+        match d.motion {
+            DoorMove::Still => d.pos,
+            DoorMove::Moving { to, from, since } => {
+                let moved = now.since(since);
+                match to {
+                    DoorPosition::Open => (from + moved).min(self.p.door_travel_ms),
+                    DoorPosition::Closed => from.saturating_sub(moved),
+                }
+            }
+        }
+    }
+
+    fn door_open(&self, door: Door, now: Time) -> bool {
+        let d = &self.doors[di(door)];
+        d.commanded == DoorPosition::Open && self.door_pos(door, now) >= self.p.door_travel_ms
+    }
+
+    fn drive(&mut self, now: Time, door: Door, to: DoorPosition) {
+        let pos = self.door_pos(door, now);
+        let travel = self.p.door_travel_ms;
+        let d = &mut self.doors[di(door)];
+        d.pos = pos;
+        d.commanded = to;
+        d.token += 1;
+        d.motion = DoorMove::Still;
+        let remaining = match to {
+            DoorPosition::Open => travel - pos.min(travel),
+            DoorPosition::Closed => pos,
+        };
+        if remaining == 0 {
+            self.schedule(now.plus(self.p.io_latency_ms), Timer::DoorFeedback(door));
+        } else if d.stuck == 0 {
+            d.motion = DoorMove::Moving {
+                to,
+                from: pos,
+                since: now,
+            };
+            let token = d.token;
+            self.schedule(now.plus(remaining), Timer::DoorArrive(door, token));
+        }
+    }
+
+    fn at_reader(&self) -> Option<u32> {
+        self.current
+            .filter(|i| self.travellers[*i as usize].mind == Mind::AtReader)
+    }
+
+    fn read(&mut self, now: Time) {
+        if self.offline.contains_key(&Device::DocumentReader) {
+            return;
+        }
+        self.reader_token += 1;
+        let who = self
+            .at_reader()
+            .filter(|i| self.travellers[*i as usize].presented);
+        let delay = match who {
+            Some(i) => {
+                self.travellers[i as usize].read_started = true;
+                uniform(&mut self.rng, self.p.chip_read_ms)
+            }
+            None => self.p.no_card_ms,
+        };
+        self.schedule(now.plus(delay), Timer::ReadDone(self.reader_token, who));
+    }
+
+    fn read_result(&self, who: Option<u32>) -> Result<Document, ReadFailure> {
+        let fail = |code: &str, detail: &str| {
+            Err(ReadFailure {
+                code: code.into(),
+                detail: detail.into(),
+            })
+        };
+        let Some(i) = who else {
+            return fail("no_card", "no document on the reader");
+        };
+        let t = &self.travellers[i as usize];
+        if t.mind != Mind::AtReader {
+            return fail("card_removed", "the document was taken off the reader");
+        }
+        if t.spec.behaviour == Behaviour::UnreadableChip {
+            return fail("no_answer", "the chip did not answer");
+        }
+        match &t.document {
+            Some(d) => Ok(d.clone()),
+            None => fail("no_card", "no document on the reader"),
+        }
+    }
+
+    fn capture(&mut self, now: Time) {
+        if self.offline.contains_key(&Device::FingerprintScanner) {
+            return;
+        }
+        self.capture_token += 1;
+        self.last_score = None;
+        let len = self.len;
+        let who = self.current.filter(|i| {
+            let t = &self.travellers[*i as usize];
+            matches!(t.mind, Mind::Entering | Mind::Standing) && t.body.c > 0 && t.body.c < len
+        });
+        let token = self.capture_token;
+        let Some(i) = who else {
+            let at = now.plus(self.p.scanner_timeout_ms);
+            self.schedule(
+                at,
+                Timer::CaptureDone(token, Err(CaptureFailure::NoFinger), None),
+            );
+            return;
+        };
+        let (behaviour, reaction, walk) = {
+            let t = &self.travellers[i as usize];
+            let walk = (t.body.target - t.body.c).unsigned_abs() / t.body.speed.max(1) as u64;
+            (t.spec.behaviour, t.reaction, walk)
+        };
+        let delay =
+            walk + uniform(&mut self.rng, reaction) + uniform(&mut self.rng, self.p.capture_ms);
+        let poor = match behaviour {
+            Behaviour::PoorQuality => self.p.poor_quality_capture_prob,
+            _ => self.p.poor_capture_prob,
+        };
+        let (result, score) = if self.rng.gen_bool(poor) {
+            if self.rng.gen_bool(0.5) {
+                (Err(CaptureFailure::Poor), None)
+            } else {
+                let info = CaptureInfo {
+                    quality: self.rng.gen_range(5..20),
+                    minutiae: self.rng.gen_range(4..12),
+                };
+                (Ok(info), None)
+            }
+        } else {
+            let info = CaptureInfo {
+                quality: self.rng.gen_range(40..=95),
+                minutiae: self.rng.gen_range(20..=60),
+            };
+            let dist = if behaviour == Behaviour::WrongFinger {
+                self.p.impostor
+            } else {
+                self.p.genuine
+            };
+            (Ok(info), Some(normal(&mut self.rng, dist)))
+        };
+        let timer = if delay > self.p.scanner_timeout_ms {
+            (
+                self.p.scanner_timeout_ms,
+                Err(CaptureFailure::NoFinger),
+                None,
+            )
+        } else {
+            (delay, result, score)
+        };
+        self.schedule(
+            now.plus(timer.0),
+            Timer::CaptureDone(token, timer.1, timer.2),
+        );
+    }
+
+    // ---- travellers ------------------------------------------------------------------
+
+    fn stream_gap(&mut self) -> u64 {
+        let mean = self.stream.as_ref().map_or(1_000, |s| s.mean_gap_ms.max(1)) as f64;
+        let u: f64 = 1.0 - self.rng.gen::<f64>();
+        ((-u.ln() * mean).round() as u64).max(1)
+    }
+
+    fn stream_pick(&mut self) -> Option<Behaviour> {
+        let s = self.stream.as_ref()?;
+        let total: u64 = s.mix.iter().map(|(_, w)| u64::from(*w)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut x = self.rng.gen_range(0..total);
+        for (b, w) in &s.mix {
+            let w = u64::from(*w);
+            if x < w {
+                return Some(*b);
+            }
+            x -= w;
+        }
+        None
+    }
+
+    fn arrive(&mut self, now: Time, i: u32) {
+        let behaviour = self.travellers[i as usize].spec.behaviour;
+        let doc = match self.travellers[i as usize].spec.document.clone() {
+            Some(d) => d,
+            None => generate_document(&mut self.rng, behaviour, now),
+        };
+        let listing = match behaviour {
+            Behaviour::WatchlistHold => Some(Listing {
+                hold: true,
+                reason: "SLTD".into(),
+            }),
+            Behaviour::WatchlistRefer => Some(Listing {
+                hold: false,
+                reason: "LOST".into(),
+            }),
+            _ => None,
+        };
+        if let Some(l) = &listing {
+            let key = DocumentKey {
+                issuing_state: doc.issuing_state.clone(),
+                document_number: doc.document_number.clone(),
+            };
+            self.listings.insert(key, l.clone());
+        }
+        let t = &mut self.travellers[i as usize];
+        t.document = Some(doc);
+        t.listing = listing;
+        t.mind = Mind::Queued;
+        self.queue.push_back(i);
+    }
+
+    /// A traveller decides what to do given the display and where they are.
+    fn think(&mut self, now: Time, i: u32, out: &mut Vec<Signal>) {
+        let Some(cue) = self.display else { return };
+        let half = self.half;
+        let len = self.len;
+        let out_target = -OUTSIDE_FIELD_UM - 4 * half;
+        let far_target = len + OUTSIDE_FIELD_UM + 4 * half;
+        let stand = self.stand_c;
+        let mut represent = None;
+        {
+            let t = &mut self.travellers[i as usize];
+            let b = t.spec.behaviour;
+            match t.mind {
+                Mind::AtReader => {
+                    if !t.read_started {
+                        if cue == Cue::PresentDocument && !t.presented {
+                            t.presented = true;
+                            t.present_token += 1;
+                            represent = Some(t.present_token);
+                            out.push(Signal::DocumentPresented {
+                                traveller: TravellerId(i),
+                            });
+                        }
+                    } else {
+                        match cue {
+                            Cue::Enter => match b {
+                                Behaviour::NeverEnters => {}
+                                Behaviour::TurnsBack => {
+                                    t.mind = Mind::TurningIn;
+                                    t.body.target = TURN_BACK_FRONT_UM - half;
+                                }
+                                _ => {
+                                    t.mind = Mind::Entering;
+                                    t.body.target = stand;
+                                }
+                            },
+                            Cue::PresentDocument
+                            | Cue::GoToCounter
+                            | Cue::OutOfService
+                            | Cue::Emergency => {
+                                t.mind = Mind::LeavingBack;
+                                t.body.target = out_target;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Mind::Entering | Mind::Standing | Mind::TurningIn | Mind::Pausing => match cue {
+                    Cue::Proceed if matches!(t.mind, Mind::Entering | Mind::Standing) => {
+                        t.mind = Mind::LeavingForward { emergency: false };
+                        t.body.target = far_target;
+                    }
+                    Cue::Emergency => {
+                        if t.body.c > len / 2 {
+                            t.mind = Mind::LeavingForward { emergency: true };
+                            t.body.target = far_target;
+                        } else {
+                            t.mind = Mind::LeavingBack;
+                            t.body.target = out_target;
+                        }
+                    }
+                    Cue::GoToCounter | Cue::PresentDocument | Cue::OutOfService => {
+                        t.mind = Mind::LeavingBack;
+                        t.body.target = out_target;
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+            // The companion of a tailgating pair.
+            let leader_mind = t.mind;
+            if let Some(c) = t.companion.as_mut() {
+                let inside = c.body.c > 0 && c.body.c < len;
+                match (c.mind, leader_mind) {
+                    (CMind::Waiting, Mind::Entering | Mind::TurningIn) => {
+                        c.mind = CMind::Following;
+                    }
+                    (CMind::Following, _) if inside => match cue {
+                        Cue::OnePersonOnly if c.kind == Companion::StepsBack => {
+                            c.mind = CMind::SteppingBack;
+                            c.body.target = out_target;
+                        }
+                        Cue::GoToCounter | Cue::PresentDocument | Cue::OutOfService => {
+                            c.mind = CMind::SteppingBack;
+                            c.body.target = out_target;
+                        }
+                        Cue::Emergency => {
+                            if c.body.c > len / 2 {
+                                c.mind = CMind::PushingThrough;
+                                c.body.target = far_target;
+                            } else {
+                                c.mind = CMind::SteppingBack;
+                                c.body.target = out_target;
+                            }
+                        }
+                        Cue::Proceed if c.kind == Companion::Stubborn => {
+                            c.mind = CMind::PushingThrough;
+                            c.body.target = far_target;
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+        if let Some(token) = represent {
+            let at = now.plus(self.p.represent_ms);
+            self.schedule(at, Timer::RepresentCheck(i, token));
+        }
+    }
+
+    // ---- physics ---------------------------------------------------------------------
+
+    /// Door zones `[lo, hi]` in micrometres.
+    fn zones(&self) -> [(Door, i64, i64); 2] {
+        [
+            (Door::Entry, -OUTSIDE_FIELD_UM, self.zone),
+            (
+                Door::Exit,
+                self.len - self.zone,
+                self.len + OUTSIDE_FIELD_UM,
+            ),
+        ]
+    }
+
+    /// Where a body at `c` heading for `to` may get to, stopping at closed doors' zones.
+    fn limit(&self, c: i64, to: i64, now: Time) -> i64 {
+        let h = self.half;
+        let mut to = to;
+        for (door, lo, hi) in self.zones() {
+            if self.door_open(door, now) {
+                continue;
+            }
+            if to > c && c + h <= lo && to + h > lo {
+                to = lo - h;
+            }
+            if to < c && c - h >= hi && to - h < hi {
+                to = hi + h;
+            }
+        }
+        to
+    }
+
+    fn wants_to_move(&self, b: &Body, now: Time) -> bool {
+        if b.c == b.target {
+            return false;
+        }
+        let toward = if b.target > b.c { b.c + 1 } else { b.c - 1 };
+        self.limit(b.c, toward, now) != b.c
+    }
+
+    fn moving(&self) -> bool {
+        self.in_lane.iter().any(|i| {
+            let t = &self.travellers[*i as usize];
+            (t.mind != Mind::Gone && self.wants_to_move(&t.body, self.now))
+                || t.companion
+                    .as_ref()
+                    .is_some_and(|c| c.mind != CMind::Gone && self.wants_to_move(&c.body, self.now))
+        })
+    }
+
+    /// Moves a body for `dt` ms, with the doors as they stand at the start of the interval.
+    fn move_body(&self, b: Body, dt: u64) -> Body {
+        if b.c == b.target || dt == 0 {
+            return b;
+        }
+        let step = b.speed.saturating_mul(dt as i64);
+        let to = if b.target > b.c {
+            (b.c + step).min(b.target)
+        } else {
+            (b.c - step).max(b.target)
+        };
+        Body {
+            c: self.limit(b.c, to, self.now),
+            ..b
+        }
+    }
+
+    fn move_bodies(&mut self, t: Time) {
+        if t <= self.now {
+            return;
+        }
+        let dt = t.since(self.now);
+        for k in 0..self.in_lane.len() {
+            let i = self.in_lane[k] as usize;
+            let body = self.move_body(self.travellers[i].body, dt);
+            self.travellers[i].body = body;
+            if let Some(c) = self.travellers[i].companion.clone() {
+                let cb = self.move_body(c.body, dt);
+                if let Some(c) = self.travellers[i].companion.as_mut() {
+                    c.body = cb;
+                }
+            }
+        }
+        self.now = t;
+    }
+
+    /// Applies what motion led to: arrivals, departures, followers, the next traveller,
+    /// then reports sensor changes.
+    fn settle(&mut self, now: Time, out: &mut Vec<Signal>) {
+        let len = self.len;
+        let h = self.half;
+        let mut turned = Vec::new();
+        for k in 0..self.in_lane.len() {
+            let i = self.in_lane[k];
+            let t = &mut self.travellers[i as usize];
+            if t.body.c > 0 && t.body.c < len && t.mind != Mind::Gone {
+                t.entered = true;
+            }
+            match t.mind {
+                Mind::Entering if t.body.c == t.body.target => t.mind = Mind::Standing,
+                Mind::TurningIn if t.body.c == t.body.target => {
+                    t.mind = Mind::Pausing;
+                    turned.push(i);
+                }
+                Mind::LeavingForward { emergency } if t.body.c - h > len + OUTSIDE_FIELD_UM => {
+                    t.mind = Mind::Gone;
+                    t.fate = if emergency {
+                        Fate::EmergencyExit
+                    } else {
+                        Fate::PassedExit
+                    };
+                }
+                Mind::LeavingBack if t.body.c + h < -OUTSIDE_FIELD_UM => {
+                    t.mind = Mind::Gone;
+                    t.fate = if t.entered {
+                        Fate::CameBack
+                    } else {
+                        Fate::LeftAtReader
+                    };
+                }
+                _ => {}
+            }
+            let leader = (t.mind, t.body);
+            if let Some(c) = t.companion.as_mut() {
+                match c.mind {
+                    CMind::Following => {
+                        if matches!(leader.0, Mind::LeavingBack | Mind::Gone) && c.body.c <= 0 {
+                            c.mind = CMind::SteppingBack;
+                            c.body.target = -OUTSIDE_FIELD_UM - 4 * h;
+                        } else if matches!(leader.0, Mind::LeavingForward { .. }) && c.body.c <= 0 {
+                            // Shut out: gives up.
+                            c.mind = CMind::SteppingBack;
+                            c.body.target = -OUTSIDE_FIELD_UM - 4 * h;
+                        } else {
+                            c.body.target = leader.1.c - 2 * h - c.gap;
+                        }
+                    }
+                    CMind::Waiting if matches!(leader.0, Mind::LeavingBack | Mind::Gone) => {
+                        c.mind = CMind::Gone;
+                    }
+                    CMind::SteppingBack if c.body.c + h < -OUTSIDE_FIELD_UM => c.mind = CMind::Gone,
+                    CMind::PushingThrough if c.body.c - h > len + OUTSIDE_FIELD_UM => {
+                        c.mind = CMind::Gone;
+                        c.passed_exit = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for i in turned {
+            self.schedule(now.plus(TURN_BACK_PAUSE_MS), Timer::TurnBack(i));
+        }
+        // The traveller at the reader is done with it once walking away from the reader.
+        if let Some(i) = self.current {
+            if matches!(
+                self.travellers[i as usize].mind,
+                Mind::LeavingForward { .. } | Mind::LeavingBack | Mind::Gone
+            ) {
+                self.current = None;
+            }
+        }
+        let travellers = &self.travellers;
+        self.in_lane.retain(|i| {
+            let t = &travellers[*i as usize];
+            t.mind != Mind::Gone || t.companion.as_ref().is_some_and(|c| c.mind != CMind::Gone)
+        });
+        if self.current.is_none() {
+            if let Some(i) = self.queue.pop_front() {
+                self.current = Some(i);
+                self.travellers[i as usize].mind = Mind::SteppingUp;
+                let d = uniform(&mut self.rng, self.p.step_up_ms);
+                self.schedule(now.plus(d), Timer::StepUp(i));
+            }
+        }
+        self.scan(out);
+    }
+
+    fn scan(&mut self, out: &mut Vec<Signal>) {
+        let h = self.half;
+        let len = self.len;
+        let zones = self.zones();
+        let mut beams = [false; 2];
+        let mut safety = [false; 2];
+        let mut occupancy = 0u8;
+        let mut look = |c: i64| {
+            let (lo, hi) = (c - h, c + h);
+            if lo < 0 && hi > 0 {
+                beams[0] = true;
+            }
+            if lo < len && hi > len {
+                beams[1] = true;
+            }
+            for (k, (_, zlo, zhi)) in zones.iter().enumerate() {
+                if lo < *zhi && hi > *zlo {
+                    safety[k] = true;
+                }
+            }
+            if c > 0 && c < len {
+                occupancy = occupancy.saturating_add(1);
+            }
+        };
+        for i in &self.in_lane {
+            let t = &self.travellers[*i as usize];
+            if matches!(t.mind, Mind::Gone | Mind::SteppingUp | Mind::Queued) {
+            } else {
+                look(t.body.c);
+            }
+            if let Some(c) = &t.companion {
+                if !matches!(c.mind, CMind::Gone) && t.mind != Mind::SteppingUp {
+                    look(c.body.c);
+                }
+            }
+        }
+        for (k, sensor) in [Sensor::EntryBeam, Sensor::ExitBeam]
+            .into_iter()
+            .enumerate()
+        {
+            if beams[k] != self.beams[k] {
+                self.beams[k] = beams[k];
+                out.push(Signal::Sensor {
+                    sensor,
+                    active: beams[k],
+                });
+            }
+        }
+        for (k, sensor) in [Sensor::EntrySafety, Sensor::ExitSafety]
+            .into_iter()
+            .enumerate()
+        {
+            if safety[k] != self.safety[k] {
+                self.safety[k] = safety[k];
+                out.push(Signal::Sensor {
+                    sensor,
+                    active: safety[k],
+                });
+            }
+        }
+        if occupancy != self.occupancy {
+            self.occupancy = occupancy;
+            out.push(Signal::Occupancy { persons: occupancy });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-26T12:00:00Z.
+    const T0: Time = Time(1_795_694_400_000);
+
+    /// Steps the world from wakeup to wakeup until `want` matches a signal (or `limit_ms`
+    /// passes); returns the time it matched and the signal.
+    fn until_sig(
+        w: &mut World,
+        limit_ms: u64,
+        want: impl Fn(&Signal) -> bool,
+    ) -> Option<(Time, Signal)> {
+        let end = w.now().plus(limit_ms);
+        while let Some(t) = w.next_wakeup() {
+            if t > end {
+                break;
+            }
+            if let Some(s) = w.advance_to(t).into_iter().find(&want) {
+                return Some((t, s));
+            }
+        }
+        None
+    }
+
+    fn until(w: &mut World, limit_ms: u64, want: impl Fn(&Signal) -> bool) -> Option<Time> {
+        until_sig(w, limit_ms, want).map(|(t, _)| t)
+    }
+
+    fn world(seed: u64) -> World {
+        let mut w = World::new(Params::default(), seed).expect("valid params");
+        w.advance_to(T0);
+        w.command(
+            T0,
+            WorldCommand::Display {
+                cue: Cue::PresentDocument,
+            },
+        );
+        w
+    }
+
+    fn cmd(w: &mut World, c: WorldCommand) {
+        let now = w.now();
+        w.command(now, c);
+    }
+
+    /// Plays the gate's part for one traveller up to the capture; returns the capture result.
+    fn walk_in(w: &mut World) -> Signal {
+        assert!(until(w, 10_000, |s| matches!(s, Signal::DocumentPresented { .. })).is_some());
+        cmd(w, WorldCommand::ReadDocument);
+        let t = until(w, 5_000, |s| {
+            matches!(s, Signal::DocumentRead { result: Ok(_) })
+        });
+        let t = t.expect("a read");
+        let read = t.since(T0);
+        assert!(read >= 1_500, "{read}");
+        cmd(w, WorldCommand::Display { cue: Cue::Enter });
+        cmd(w, WorldCommand::OpenDoor { door: Door::Entry });
+        let opened = until(w, 2_000, |s| {
+            *s == Signal::DoorReached {
+                door: Door::Entry,
+                position: DoorPosition::Open,
+            }
+        });
+        assert_eq!(opened.map(|o| o.since(t)), Some(1_200));
+        assert!(until(w, 10_000, |s| *s == Signal::Occupancy { persons: 1 }).is_some());
+        assert!(until(w, 5_000, |s| {
+            *s == Signal::Sensor {
+                sensor: Sensor::EntrySafety,
+                active: false,
+            }
+        })
+        .is_some());
+        assert!(!w.sensor(Sensor::EntryBeam));
+        cmd(w, WorldCommand::CloseDoor { door: Door::Entry });
+        assert!(until(w, 2_000, |s| matches!(s, Signal::DoorReached { .. })).is_some());
+        cmd(w, WorldCommand::Capture { attempt: 1 });
+        cmd(
+            w,
+            WorldCommand::Display {
+                cue: Cue::PlaceThumb,
+            },
+        );
+        let got = until_sig(w, 10_000, |s| {
+            matches!(s, Signal::FingerprintCaptured { .. })
+        });
+        got.expect("a capture").1
+    }
+
+    fn score(w: &mut World) -> f32 {
+        cmd(w, WorldCommand::Match { attempt: 1 });
+        let end = w.now().plus(1_000);
+        while let Some(t) = w.next_wakeup() {
+            if t > end {
+                break;
+            }
+            for s in w.advance_to(t) {
+                if let Signal::MatchDone { score } = s {
+                    return score;
+                }
+            }
+        }
+        panic!("no match result");
+    }
+
+    #[test]
+    fn a_normal_traveller_walks_through_with_the_gate_playing_along() {
+        let mut w = world(7);
+        let id = w.add_traveller(T0, TravellerSpec::named("anna", Behaviour::Normal));
+        let cap = walk_in(&mut w);
+        assert_eq!(w.occupancy(), 1);
+        if let Signal::FingerprintCaptured { result: Ok(info) } = cap {
+            assert!(info.quality >= 40);
+            let s = score(&mut w);
+            assert!(s > 0.2, "genuine score {s}");
+        }
+        cmd(&mut w, WorldCommand::Display { cue: Cue::Proceed });
+        cmd(&mut w, WorldCommand::OpenDoor { door: Door::Exit });
+        assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 0 }).is_some());
+        assert!(until(&mut w, 10_000, |s| {
+            *s == Signal::Sensor {
+                sensor: Sensor::ExitSafety,
+                active: false,
+            }
+        })
+        .is_some());
+        assert_eq!(w.traveller(id).map(|t| t.fate), Some(Fate::PassedExit));
+    }
+
+    #[test]
+    fn nobody_walks_through_a_closed_door() {
+        let mut w = world(3);
+        let id = w.add_traveller(T0, TravellerSpec::new(Behaviour::Normal));
+        assert!(until(&mut w, 10_000, |s| matches!(
+            s,
+            Signal::DocumentPresented { .. }
+        ))
+        .is_some());
+        cmd(&mut w, WorldCommand::ReadDocument);
+        assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
+        cmd(&mut w, WorldCommand::Display { cue: Cue::Enter });
+        // The entry never opens: no beam, no safety, nobody inside, ever.
+        let seen = until(&mut w, 30_000, |s| {
+            matches!(s, Signal::Sensor { .. } | Signal::Occupancy { .. })
+        });
+        assert_eq!(seen, None);
+        assert_eq!(w.traveller(id).map(|t| t.fate), Some(Fate::Pending));
+        // Once it opens they walk in.
+        cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
+        assert!(until(&mut w, 5_000, |s| *s == Signal::Occupancy { persons: 1 }).is_some());
+    }
+
+    #[test]
+    fn a_stuck_door_does_not_move_until_released() {
+        let mut w = world(1);
+        w.inject(
+            T0.plus(100),
+            Injection::DoorStuck {
+                door: Door::Exit,
+                for_ms: 5_000,
+            },
+        );
+        w.advance_to(T0.plus(200));
+        cmd(&mut w, WorldCommand::OpenDoor { door: Door::Exit });
+        let t = until(&mut w, 10_000, |s| matches!(s, Signal::DoorReached { .. }));
+        assert_eq!(t, Some(T0.plus(5_100 + 1_200)));
+    }
+
+    #[test]
+    fn faults_and_emergency_are_reported_at_their_times() {
+        let mut w = world(1);
+        w.inject(T0.plus(1_000), Injection::ScannerOffline { for_ms: 2_000 });
+        w.inject(T0.plus(1_500), Injection::ScannerOffline { for_ms: 2_000 });
+        w.inject(T0.plus(4_000), Injection::Emergency { for_ms: Some(500) });
+        let mut log = Vec::new();
+        while let Some(t) = w.next_wakeup() {
+            for s in w.advance_to(t) {
+                log.push((t.since(T0), s));
+            }
+        }
+        let fault = Device::FingerprintScanner;
+        assert_eq!(
+            log,
+            vec![
+                (
+                    1_000,
+                    Signal::DeviceFault {
+                        device: fault,
+                        detail: "simulated: offline for 2000 ms".into()
+                    }
+                ),
+                (3_500, Signal::DeviceRecovered { device: fault }),
+                (4_000, Signal::Emergency { active: true }),
+                (4_500, Signal::Emergency { active: false }),
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_finger_scores_stay_below_genuine_ones() {
+        let mut w = World::new(Params::default(), 11).expect("params");
+        let mut genuine = Vec::new();
+        let mut impostor = Vec::new();
+        for _ in 0..2_000 {
+            genuine.push(normal(&mut w.rng, w.p.genuine));
+            impostor.push(normal(&mut w.rng, w.p.impostor));
+        }
+        let above = |v: &[f32]| v.iter().filter(|s| **s >= 0.5).count();
+        // Genuine: ~2 % below 0.5; impostor: ~0.02 % above.
+        assert!(above(&genuine) > 1_900, "{}", above(&genuine));
+        assert!(above(&impostor) < 5, "{}", above(&impostor));
+    }
+
+    #[test]
+    fn a_tailgater_breaks_occupancy_two_and_steps_back_when_told() {
+        let mut w = world(5);
+        let id = w.add_traveller(T0, TravellerSpec::new(Behaviour::Tailgater));
+        assert!(until(&mut w, 10_000, |s| matches!(
+            s,
+            Signal::DocumentPresented { .. }
+        ))
+        .is_some());
+        cmd(&mut w, WorldCommand::ReadDocument);
+        assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
+        cmd(&mut w, WorldCommand::Display { cue: Cue::Enter });
+        cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
+        assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 2 }).is_some());
+        cmd(
+            &mut w,
+            WorldCommand::Display {
+                cue: Cue::OnePersonOnly,
+            },
+        );
+        assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 1 }).is_some());
+        assert!(until(&mut w, 10_000, |s| {
+            *s == Signal::Sensor {
+                sensor: Sensor::EntrySafety,
+                active: false,
+            }
+        })
+        .is_some());
+        assert_eq!(w.traveller(id).map(|t| t.fate), Some(Fate::Pending));
+    }
+
+    #[test]
+    fn the_same_seed_and_calls_replay_exactly() {
+        let run = |seed| {
+            let mut w = world(seed);
+            for k in 0..5 {
+                w.add_traveller(T0.plus(k * 500), TravellerSpec::new(Behaviour::Normal));
+            }
+            w.set_stream(
+                T0,
+                Some(Stream {
+                    mean_gap_ms: 2_000,
+                    mix: vec![(Behaviour::Normal, 1)],
+                }),
+            );
+            let mut log = Vec::new();
+            for _ in 0..200 {
+                let Some(t) = w.next_wakeup() else { break };
+                for s in w.advance_to(t) {
+                    if matches!(s, Signal::DocumentPresented { .. }) {
+                        w.command(t, WorldCommand::ReadDocument);
+                    }
+                    log.push((t, format!("{s:?}")));
+                }
+            }
+            log
+        };
+        assert_eq!(run(9), run(9));
+        assert_ne!(run(9), run(10));
+    }
+}

@@ -1,0 +1,12 @@
+//! gate-sim: the hardware simulator, scenario runner and demo of echannel.
+//!
+//! - [`scenario`]: scenario files (TOML, `deny_unknown_fields`);
+//! - [`gate`]: one simulated gate (state machine + invariant checker + lane world +
+//!   in-memory journal and watchlist);
+//! - [`run`]: the virtual-time runner behind `gate-sim run`;
+//! - [`demo`]: the real-time control point behind `gate-sim demo`.
+
+pub mod demo;
+pub mod gate;
+pub mod run;
+pub mod scenario;

@@ -1,0 +1,590 @@
+//! `gate-sim run`: every gate of a scenario in one virtual-time event loop. The loop
+//! always jumps to the earliest of the machines' deadlines, the worlds' wakeups, the
+//! in-memory journal/watchlist answers and the scenario's scheduled items; the invariant
+//! checker sees every input of every gate.
+
+use crate::gate::{Gate, Watchlist};
+use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario};
+use device_drivers::sim::{generate_document, Behaviour, Fate, Injection, TravellerId, TravellerSpec};
+use device_drivers::types::{DocumentKey, Time};
+use gate_controller::machine::{Config, Event};
+use gate_controller::record::{Actor, Outcome};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Virtual start of every run: 2026-11-26T08:00:00Z in Unix milliseconds.
+pub const START: Time = Time(1_795_680_000_000);
+
+/// Most violations listed one by one in the report.
+const MAX_LISTED: usize = 20;
+/// A run that handles this many inputs at one instant is stuck.
+const MAX_INPUTS_PER_INSTANT: u32 = 100_000;
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn ms(s: f64) -> u64 {
+    (s * 1000.0).round() as u64
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Arrival(Behaviour),
+    Command { gate: Option<usize>, event: Event },
+}
+
+/// Outcome counts in the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Outcomes {
+    /// Cleared.
+    pub cleared: u64,
+    /// Referred.
+    pub referred: u64,
+    /// Held.
+    pub held: u64,
+    /// Aborted.
+    pub aborted: u64,
+}
+
+/// Expectation tally.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Expectations met.
+    pub passed: u64,
+    /// Expectations not met.
+    pub failed: u64,
+}
+
+/// One expectation and what the run showed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Dotted key in the scenario.
+    pub expect: String,
+    /// What was expected.
+    pub want: String,
+    /// What happened.
+    pub got: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// One invariant violation in the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ViolationReport {
+    /// Gate index.
+    pub gate: usize,
+    /// Invariant: 1..=7 from DESIGN.md, or `P1` (nobody reaches the far side without a
+    /// clear decision of their own).
+    pub invariant: String,
+    /// Virtual milliseconds from the start.
+    pub at_ms: u64,
+    /// What happened.
+    pub detail: String,
+}
+
+/// Per-gate figures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GateReport {
+    /// Gate index.
+    pub gate: usize,
+    /// Transits started.
+    pub transits: u64,
+    /// Outcome counts.
+    pub outcomes: Outcomes,
+    /// Coarse state at the end.
+    pub state: String,
+    /// Machine inputs handled.
+    pub inputs: u64,
+}
+
+/// Wall-clock figures (only with `--timing`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Timing {
+    /// Wall time of the run.
+    pub wall_ms: f64,
+    /// Transits per second of wall time.
+    pub transits_per_s: f64,
+    /// Machine inputs per second of wall time.
+    pub inputs_per_s: f64,
+}
+
+/// The report of `gate-sim run` (the JSON keys are a contract; see CONTRACT.md).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Transits started over all gates.
+    pub transits: u64,
+    /// Outcome records over all gates.
+    pub outcomes: Outcomes,
+    /// Expectations met and not met.
+    pub expectations: Tally,
+    /// Number of invariant violations.
+    pub invariant_violations: u64,
+    /// Number of gates.
+    pub gates: usize,
+    /// Travellers planned (listed and generated).
+    pub travellers: u64,
+    /// Travellers still queued or in a lane when the run ended.
+    pub unfinished_travellers: u64,
+    /// Virtual time from the start to the end of the run, in seconds.
+    pub virtual_duration_s: f64,
+    /// Whether the run stopped at `max_duration_s` with work left.
+    pub hit_time_limit: bool,
+    /// Alarms raised, by kind.
+    pub alarms: BTreeMap<String, u64>,
+    /// Each expectation with what happened.
+    pub checks: Vec<Check>,
+    /// The first violations in detail.
+    pub violations: Vec<ViolationReport>,
+    /// Per-gate figures.
+    pub per_gate: Vec<GateReport>,
+    /// Wall-clock figures, only with `--timing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+impl Report {
+    /// Whether every expectation held and no invariant broke.
+    pub fn ok(&self) -> bool {
+        self.expectations.failed == 0 && self.invariant_violations == 0
+    }
+}
+
+/// A prepared run of one scenario with one seed.
+pub struct Run {
+    scenario: Scenario,
+    seed: u64,
+    /// The gates.
+    pub gates: Vec<Gate>,
+    watchlist: Watchlist,
+    ops: BTreeMap<(Time, u64), Op>,
+    seq: u64,
+    named: BTreeMap<String, (usize, TravellerId)>,
+    planned: u64,
+    end: Time,
+    rng: ChaCha8Rng,
+}
+
+fn outcome_key(o: Outcome) -> usize {
+    Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0)
+}
+
+impl Run {
+    /// Builds the gates and schedules everything the scenario lists.
+    pub fn new(scenario: Scenario, seed: u64) -> anyhow::Result<Run> {
+        let mut cfg = Config::default();
+        cfg.timeouts = scenario.timeouts.clone();
+        if let Some(t) = scenario.policy.biometric_threshold {
+            cfg.policy.biometric_threshold = t;
+        }
+        if let Some(n) = scenario.policy.max_attempts {
+            cfg.policy.max_attempts = n;
+        }
+        if let Some(a) = scenario.policy.min_age {
+            cfg.policy.min_age = a;
+        }
+        let mut gates = Vec::with_capacity(scenario.gates);
+        for g in 0..scenario.gates {
+            let wseed = splitmix(seed ^ splitmix(g as u64 + 1));
+            let gate = Gate::new(
+                g,
+                cfg.clone(),
+                scenario.world.clone(),
+                wseed,
+                START,
+                scenario.journal_commit_ms,
+                scenario.watchlist_latency_ms,
+                0,
+            )?;
+            gates.push(gate);
+        }
+        let mut run = Run {
+            end: START.plus(ms(scenario.max_duration_s)),
+            seed,
+            gates,
+            watchlist: Watchlist::default(),
+            ops: BTreeMap::new(),
+            seq: 0,
+            named: BTreeMap::new(),
+            planned: 0,
+            rng: ChaCha8Rng::seed_from_u64(splitmix(seed)),
+            scenario,
+        };
+        run.schedule_all();
+        Ok(run)
+    }
+
+    fn op(&mut self, at: Time, op: Op) {
+        self.seq += 1;
+        self.ops.insert((at, self.seq), op);
+    }
+
+    fn gates_of(&self, gate: Option<usize>) -> Vec<usize> {
+        match gate {
+            Some(g) => vec![g],
+            None => (0..self.gates.len()).collect(),
+        }
+    }
+
+    fn schedule_all(&mut self) {
+        let s = self.scenario.clone();
+        for w in &s.watchlist {
+            let key = DocumentKey {
+                issuing_state: w.issuing_state.clone(),
+                document_number: w.document_number.clone(),
+            };
+            self.watchlist
+                .insert(key, w.action == ListAction::Hold, w.reason.clone());
+        }
+        for t in &s.travellers {
+            let at = START.plus(ms(t.at_s));
+            let mut spec = TravellerSpec::new(t.behaviour);
+            spec.name = t.name.clone();
+            if t.document_number.is_some() || t.issuing_state.is_some() {
+                let mut doc = generate_document(&mut self.rng, t.behaviour, at);
+                if let Some(n) = &t.document_number {
+                    doc.document_number = n.clone();
+                }
+                if let Some(st) = &t.issuing_state {
+                    doc.issuing_state = st.clone();
+                    doc.nationality = st.clone();
+                }
+                spec.document = Some(doc);
+            }
+            let id = self.gates[t.gate].world.add_traveller(at, spec);
+            self.planned += 1;
+            if let Some(n) = &t.name {
+                self.named.insert(n.clone(), (t.gate, id));
+            }
+        }
+        if let Some(tr) = &s.traffic {
+            let mix: Vec<(Behaviour, u32)> = if tr.mix.is_empty() {
+                vec![(Behaviour::Normal, 1)]
+            } else {
+                tr.mix
+                    .iter()
+                    .filter_map(|(k, w)| behaviour_named(k).map(|b| (b, *w)))
+                    .collect()
+            };
+            let total: u64 = mix.iter().map(|(_, w)| u64::from(*w)).sum();
+            let mean_gap = 3_600_000.0 / tr.rate_per_hour;
+            let mut t = ms(tr.start_s) as f64;
+            for _ in 0..tr.count {
+                let u: f64 = 1.0 - self.rng.gen::<f64>();
+                t += -u.ln() * mean_gap;
+                let mut x = self.rng.gen_range(0..total.max(1));
+                let mut pick = Behaviour::Normal;
+                for (b, w) in &mix {
+                    if x < u64::from(*w) {
+                        pick = *b;
+                        break;
+                    }
+                    x -= u64::from(*w);
+                }
+                self.op(START.plus(t.round() as u64), Op::Arrival(pick));
+                self.planned += 1;
+            }
+        }
+        for f in &s.faults {
+            let at = START.plus(ms(f.at_s));
+            let for_ms = ms(f.for_s);
+            let inj = match (f.kind, f.door) {
+                (FaultKind::ScannerOffline, _) => Injection::ScannerOffline { for_ms },
+                (FaultKind::ReaderOffline, _) => Injection::ReaderOffline { for_ms },
+                (FaultKind::DoorStuck, Some(door)) => Injection::DoorStuck { door, for_ms },
+                (FaultKind::DoorStuck, None) => continue,
+            };
+            for g in self.gates_of(f.gate) {
+                self.gates[g].world.inject(at, inj.clone());
+            }
+        }
+        for e in &s.emergencies {
+            let at = START.plus(ms(e.at_s));
+            let inj = Injection::Emergency {
+                for_ms: e.for_s.map(ms),
+            };
+            for g in self.gates_of(e.gate) {
+                self.gates[g].world.inject(at, inj.clone());
+            }
+        }
+        for c in &s.commands {
+            let Some(command) = c.operator_command() else {
+                continue;
+            };
+            let actor = Actor {
+                user: c.user.clone(),
+                role: c.role,
+                reason: c.reason.clone(),
+            };
+            let event = Event::Operator { command, actor };
+            self.op(
+                START.plus(ms(c.at_s)),
+                Op::Command {
+                    gate: c.gate,
+                    event,
+                },
+            );
+        }
+    }
+
+    fn next_time(&self) -> Option<Time> {
+        let gates = self.gates.iter().filter_map(Gate::wakeup).min();
+        let ops = self.ops.keys().next().map(|k| k.0);
+        match (gates, ops) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs to the end (nothing left to do, or the duration limit) and reports.
+    pub fn execute(mut self) -> anyhow::Result<Report> {
+        let mut last = START;
+        let mut same = 0u32;
+        let mut hit_limit = false;
+        while let Some(t) = self.next_time() {
+            if t > self.end {
+                hit_limit = true;
+                break;
+            }
+            if t == last {
+                same += 1;
+                if same > MAX_INPUTS_PER_INSTANT {
+                    anyhow::bail!(
+                        "the simulation made no progress at {} ms (seed {}): please report this",
+                        t.since(START),
+                        self.seed
+                    );
+                }
+            } else {
+                same = 0;
+                last = t;
+            }
+            for g in 0..self.gates.len() {
+                if self.gates[g].wakeup().is_some_and(|w| w <= t) {
+                    self.gates[g].step(t, &self.watchlist);
+                }
+            }
+            while let Some(entry) = self.ops.first_entry() {
+                if entry.key().0 > t {
+                    break;
+                }
+                match entry.remove() {
+                    Op::Arrival(b) => {
+                        let g = (0..self.gates.len())
+                            .min_by_key(|g| (self.gates[*g].load(), *g))
+                            .unwrap_or(0);
+                        self.gates[g].world.add_traveller(t, TravellerSpec::new(b));
+                    }
+                    Op::Command { gate, event } => {
+                        for g in self.gates_of(gate) {
+                            self.gates[g].feed(t, event.clone(), &self.watchlist);
+                        }
+                    }
+                }
+            }
+        }
+        let end = if hit_limit { self.end } else { last };
+        for g in &mut self.gates {
+            g.finish(end);
+        }
+        Ok(self.report(end, hit_limit))
+    }
+
+    fn report(&self, end: Time, hit_limit: bool) -> Report {
+        let mut outcomes = [0u64; 4];
+        let mut transits = 0;
+        let mut alarms: BTreeMap<String, u64> = BTreeMap::new();
+        let mut violations = Vec::new();
+        let mut per_gate = Vec::new();
+        let mut unfinished = 0u64;
+        let mut added = 0u64;
+        for g in &self.gates {
+            for (k, n) in g.outcomes.iter().enumerate() {
+                outcomes[k] += n;
+            }
+            transits += g.transits;
+            for (a, n) in &g.alarms {
+                let name = serde_json::to_value(a)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                *alarms.entry(name).or_insert(0) += n;
+            }
+            for v in &g.violations {
+                violations.push(ViolationReport {
+                    gate: v.gate,
+                    invariant: v.violation.invariant.to_string(),
+                    at_ms: v.at.since(START),
+                    detail: v.violation.detail.clone(),
+                });
+            }
+            for k in 0..g.world.traveller_count() {
+                let id = TravellerId(k as u32);
+                let Some(view) = g.world.traveller(id) else {
+                    continue;
+                };
+                added += 1;
+                let outcome = g.traveller_outcome.get(&id).copied();
+                if view.fate == Fate::Pending {
+                    unfinished += 1;
+                }
+                if view.fate == Fate::PassedExit && outcome != Some(Outcome::Cleared) {
+                    violations.push(ViolationReport {
+                        gate: g.index,
+                        invariant: "P1".into(),
+                        at_ms: end.since(START),
+                        detail: format!(
+                            "traveller {} ({}) passed the exit with outcome {:?}",
+                            k,
+                            view.behaviour.as_str(),
+                            outcome
+                        ),
+                    });
+                }
+                if view.companion_passed_exit {
+                    violations.push(ViolationReport {
+                        gate: g.index,
+                        invariant: "P1".into(),
+                        at_ms: end.since(START),
+                        detail: format!("the tailgater of traveller {k} passed the exit"),
+                    });
+                }
+            }
+            let o = |x: usize| g.outcomes[x];
+            per_gate.push(GateReport {
+                gate: g.index,
+                transits: g.transits,
+                outcomes: Outcomes {
+                    cleared: o(0),
+                    referred: o(1),
+                    held: o(2),
+                    aborted: o(3),
+                },
+                state: g.machine.mode().as_str().into(),
+                inputs: g.inputs,
+            });
+        }
+        unfinished += self.planned.saturating_sub(added);
+        let duration_s = end.since(START) as f64 / 1000.0;
+        let checks = self.checks(&outcomes, transits, &alarms, duration_s, hit_limit, unfinished);
+        let failed = checks.iter().filter(|c| !c.passed).count() as u64;
+        let invariant_violations = violations.len() as u64;
+        violations.truncate(MAX_LISTED);
+        Report {
+            scenario: self.scenario.name().to_string(),
+            seed: self.seed,
+            transits,
+            outcomes: Outcomes {
+                cleared: outcomes[0],
+                referred: outcomes[1],
+                held: outcomes[2],
+                aborted: outcomes[3],
+            },
+            expectations: Tally {
+                passed: checks.len() as u64 - failed,
+                failed,
+            },
+            invariant_violations,
+            gates: self.gates.len(),
+            travellers: self.planned,
+            unfinished_travellers: unfinished,
+            virtual_duration_s: duration_s,
+            hit_time_limit: hit_limit,
+            alarms,
+            checks,
+            violations,
+            per_gate,
+            timing: None,
+        }
+    }
+
+    fn checks(
+        &self,
+        outcomes: &[u64; 4],
+        transits: u64,
+        alarms: &BTreeMap<String, u64>,
+        duration_s: f64,
+        hit_limit: bool,
+        unfinished: u64,
+    ) -> Vec<Check> {
+        let e = &self.scenario.expect;
+        let mut checks = Vec::new();
+        for o in Outcome::ALL {
+            if let Some(c) = e.outcomes.get(o) {
+                let n = outcomes[outcome_key(o)];
+                checks.push(Check {
+                    expect: format!("outcomes.{}", o.as_str()),
+                    want: c.describe(),
+                    got: n.to_string(),
+                    passed: c.accepts(n),
+                });
+            }
+        }
+        if let Some(c) = e.transits {
+            checks.push(Check {
+                expect: "transits".into(),
+                want: c.describe(),
+                got: transits.to_string(),
+                passed: c.accepts(transits),
+            });
+        }
+        for (name, want) in &e.travellers {
+            let got = self
+                .named
+                .get(name)
+                .and_then(|(g, id)| self.gates[*g].traveller_outcome.get(id))
+                .map_or("none", |o| o.as_str());
+            checks.push(Check {
+                expect: format!("travellers.{name}"),
+                want: want.clone(),
+                got: got.into(),
+                passed: got == want,
+            });
+        }
+        for (kind, c) in &e.alarms {
+            let n = alarms.get(kind).copied().unwrap_or(0);
+            checks.push(Check {
+                expect: format!("alarms.{kind}"),
+                want: c.describe(),
+                got: n.to_string(),
+                passed: c.accepts(n),
+            });
+        }
+        if let Some(max) = e.max_duration_s {
+            let done = !hit_limit && unfinished == 0;
+            checks.push(Check {
+                expect: "max_duration_s".into(),
+                want: format!("all travellers done within {max} s"),
+                got: if done {
+                    format!("done after {duration_s} s")
+                } else {
+                    format!("{unfinished} traveller(s) unfinished after {duration_s} s")
+                },
+                passed: done && duration_s <= max,
+            });
+        }
+        if e.all_done {
+            checks.push(Check {
+                expect: "all_done".into(),
+                want: "0 unfinished travellers".into(),
+                got: format!("{unfinished} unfinished"),
+                passed: unfinished == 0,
+            });
+        }
+        checks
+    }
+}
+
+/// Runs `scenario` with `seed`.
+pub fn run(scenario: Scenario, seed: u64) -> anyhow::Result<Report> {
+    Run::new(scenario, seed)?.execute()
+}

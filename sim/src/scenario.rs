@@ -1,0 +1,700 @@
+//! Scenario files: what happens on the simulated control point (gates, travellers,
+//! generated traffic, watchlist entries, faults, emergencies, operator commands) and what
+//! the run is expected to show. Unknown keys are rejected; every error names the key.
+//! The format is documented in `docs/scenarios.md`.
+
+use device_drivers::sim::{Behaviour, Params};
+use device_drivers::types::Door;
+use gate_controller::machine::Timeouts;
+use gate_controller::record::{AlarmKind, OperatorCommand, Outcome, Role};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use thiserror::Error;
+
+/// Why a scenario file was refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not fit the schema.
+    #[error("scenario {path}: {detail}")]
+    Syntax {
+        /// File.
+        path: String,
+        /// Location and problem.
+        detail: String,
+    },
+    /// A value is out of range or inconsistent with the rest of the file.
+    #[error("scenario {path}: key `{key}`: {problem}")]
+    Invalid {
+        /// File.
+        path: String,
+        /// Dotted key.
+        key: String,
+        /// What is wrong and what is expected.
+        problem: String,
+    },
+}
+
+/// An expected count: an exact number or a `{ min, max }` range (either bound optional).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Count {
+    /// Exactly this many.
+    Exact(u64),
+    /// Within bounds.
+    Range {
+        /// At least.
+        min: Option<u64>,
+        /// At most.
+        max: Option<u64>,
+    },
+}
+
+impl Count {
+    /// Whether `n` satisfies the expectation.
+    pub fn accepts(self, n: u64) -> bool {
+        match self {
+            Count::Exact(e) => n == e,
+            Count::Range { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+        }
+    }
+    /// Human form: `= 3`, `>= 1`, `1..=3`.
+    pub fn describe(self) -> String {
+        match self {
+            Count::Exact(e) => format!("= {e}"),
+            Count::Range {
+                min: Some(a),
+                max: Some(b),
+            } => format!("{a}..={b}"),
+            Count::Range { min: Some(a), .. } => format!(">= {a}"),
+            Count::Range { max: Some(b), .. } => format!("<= {b}"),
+            Count::Range { .. } => "any".into(),
+        }
+    }
+}
+
+/// The whole scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name in reports (default: the file stem).
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Seed used when `--seed` is not given.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Number of gates.
+    #[serde(default = "default_gates")]
+    pub gates: usize,
+    /// Virtual time after which the run stops.
+    #[serde(default = "default_max_duration")]
+    pub max_duration_s: f64,
+    /// Latency of the in-memory journal's durable commit.
+    #[serde(default = "default_journal_ms")]
+    pub journal_commit_ms: u64,
+    /// Latency of a watchlist lookup.
+    #[serde(default = "default_watchlist_ms")]
+    pub watchlist_latency_ms: u64,
+    /// Lane physics, traveller and matcher model.
+    #[serde(default)]
+    pub world: Params,
+    /// State-machine step deadlines.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Decision policy overrides.
+    #[serde(default)]
+    pub policy: PolicySpec,
+    /// Individually listed travellers.
+    #[serde(default, rename = "traveller")]
+    pub travellers: Vec<TravellerEntry>,
+    /// Generated traffic.
+    pub traffic: Option<Traffic>,
+    /// Watchlist entries (in addition to those of generated watchlisted travellers).
+    #[serde(default, rename = "watchlist")]
+    pub watchlist: Vec<WatchlistEntry>,
+    /// Device faults.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultEntry>,
+    /// Emergency inputs.
+    #[serde(default, rename = "emergency")]
+    pub emergencies: Vec<EmergencyEntry>,
+    /// Operator commands.
+    #[serde(default, rename = "command")]
+    pub commands: Vec<CommandEntry>,
+    /// What the run must show.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_gates() -> usize {
+    1
+}
+fn default_max_duration() -> f64 {
+    3_600.0
+}
+fn default_journal_ms() -> u64 {
+    2
+}
+fn default_watchlist_ms() -> u64 {
+    1
+}
+
+/// Overrides of the lane's decision policy.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Biometric threshold (default 0.5).
+    pub biometric_threshold: Option<f32>,
+    /// Capture attempts (default 3).
+    pub max_attempts: Option<u8>,
+    /// Minimum age (default 11).
+    pub min_age: Option<u8>,
+}
+
+/// One listed traveller.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TravellerEntry {
+    /// Name (for expectations and reports).
+    pub name: Option<String>,
+    /// Behaviour (default `normal`).
+    #[serde(default = "default_behaviour")]
+    pub behaviour: Behaviour,
+    /// Arrival time in seconds from the start.
+    #[serde(default)]
+    pub at_s: f64,
+    /// Gate index (default 0).
+    #[serde(default)]
+    pub gate: usize,
+    /// Document number on the chip (default generated).
+    pub document_number: Option<String>,
+    /// Issuing state on the chip (default generated).
+    pub issuing_state: Option<String>,
+}
+
+fn default_behaviour() -> Behaviour {
+    Behaviour::Normal
+}
+
+/// Generated travellers: Poisson arrivals, each joining the gate with the shortest queue.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// How many travellers.
+    pub count: u64,
+    /// Mean arrival rate over the whole control point.
+    pub rate_per_hour: f64,
+    /// When the first may arrive, seconds from the start.
+    #[serde(default)]
+    pub start_s: f64,
+    /// Behaviour weights, e.g. `{ normal = 90, slow = 5 }` (default: all normal).
+    #[serde(default)]
+    pub mix: BTreeMap<String, u32>,
+}
+
+/// Action of a watchlist entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListAction {
+    /// Send to the counter.
+    Refer,
+    /// Hold for an officer.
+    Hold,
+}
+
+/// One watchlist entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistEntry {
+    /// Issuing state.
+    pub issuing_state: String,
+    /// Document number.
+    pub document_number: String,
+    /// Action.
+    pub action: ListAction,
+    /// Reason code (default `SCENARIO`).
+    #[serde(default = "default_reason")]
+    pub reason: String,
+}
+
+fn default_reason() -> String {
+    "SCENARIO".into()
+}
+
+/// Kinds of device fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Fingerprint scanner offline.
+    ScannerOffline,
+    /// Document reader offline.
+    ReaderOffline,
+    /// A door motor does not move (needs `door`).
+    DoorStuck,
+}
+
+/// One device fault.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultEntry {
+    /// When, seconds from the start.
+    pub at_s: f64,
+    /// Gate index (default: every gate).
+    pub gate: Option<usize>,
+    /// What fails.
+    pub kind: FaultKind,
+    /// For how long.
+    pub for_s: f64,
+    /// Which door, for `door_stuck`.
+    pub door: Option<Door>,
+}
+
+/// One emergency input.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyEntry {
+    /// When, seconds from the start.
+    pub at_s: f64,
+    /// How long the input stays active (default: for good).
+    pub for_s: Option<f64>,
+    /// Gate index (default: every gate).
+    pub gate: Option<usize>,
+}
+
+/// Names of operator commands in scenario files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandName {
+    /// See [`OperatorCommand::OpenEntry`].
+    OpenEntry,
+    /// See [`OperatorCommand::OpenExit`].
+    OpenExit,
+    /// See [`OperatorCommand::ReleaseHold`].
+    ReleaseHold,
+    /// See [`OperatorCommand::Refer`].
+    Refer,
+    /// See [`OperatorCommand::OutOfService`].
+    OutOfService,
+    /// See [`OperatorCommand::InService`].
+    InService,
+    /// See [`OperatorCommand::EmergencyRelease`].
+    EmergencyRelease,
+    /// See [`OperatorCommand::EmergencyReset`].
+    EmergencyReset,
+    /// See [`OperatorCommand::MaintenanceOn`].
+    MaintenanceOn,
+    /// See [`OperatorCommand::MaintenanceOff`].
+    MaintenanceOff,
+    /// See [`OperatorCommand::AcknowledgeAlarm`] (needs `alarm`).
+    AcknowledgeAlarm,
+}
+
+/// One operator command.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandEntry {
+    /// When, seconds from the start.
+    pub at_s: f64,
+    /// Gate index (default: every gate).
+    pub gate: Option<usize>,
+    /// The command.
+    pub command: CommandName,
+    /// Alarm to acknowledge, for `acknowledge_alarm`.
+    pub alarm: Option<AlarmKind>,
+    /// Who (default `operator`).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Role (default `operator`).
+    #[serde(default = "default_role")]
+    pub role: Role,
+    /// Why (default `scenario`).
+    #[serde(default = "default_why")]
+    pub reason: String,
+}
+
+fn default_user() -> String {
+    "operator".into()
+}
+fn default_role() -> Role {
+    Role::Operator
+}
+fn default_why() -> String {
+    "scenario".into()
+}
+
+impl CommandEntry {
+    /// The machine command (validated: `alarm` is present for `acknowledge_alarm`).
+    pub fn operator_command(&self) -> Option<OperatorCommand> {
+        Some(match self.command {
+            CommandName::OpenEntry => OperatorCommand::OpenEntry,
+            CommandName::OpenExit => OperatorCommand::OpenExit,
+            CommandName::ReleaseHold => OperatorCommand::ReleaseHold,
+            CommandName::Refer => OperatorCommand::Refer,
+            CommandName::OutOfService => OperatorCommand::OutOfService,
+            CommandName::InService => OperatorCommand::InService,
+            CommandName::EmergencyRelease => OperatorCommand::EmergencyRelease,
+            CommandName::EmergencyReset => OperatorCommand::EmergencyReset,
+            CommandName::MaintenanceOn => OperatorCommand::MaintenanceOn,
+            CommandName::MaintenanceOff => OperatorCommand::MaintenanceOff,
+            CommandName::AcknowledgeAlarm => OperatorCommand::AcknowledgeAlarm {
+                alarm: self.alarm?,
+            },
+        })
+    }
+}
+
+/// Expected counts per outcome.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeCounts {
+    /// Cleared.
+    pub cleared: Option<Count>,
+    /// Referred.
+    pub referred: Option<Count>,
+    /// Held.
+    pub held: Option<Count>,
+    /// Aborted.
+    pub aborted: Option<Count>,
+}
+
+impl OutcomeCounts {
+    /// The expectation for `outcome`, if any.
+    pub fn get(&self, outcome: Outcome) -> Option<Count> {
+        match outcome {
+            Outcome::Cleared => self.cleared,
+            Outcome::Referred => self.referred,
+            Outcome::Held => self.held,
+            Outcome::Aborted => self.aborted,
+        }
+    }
+}
+
+/// What the run must show (no invariant violation is always expected).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Outcome counts over all gates.
+    #[serde(default)]
+    pub outcomes: OutcomeCounts,
+    /// Number of transits started.
+    pub transits: Option<Count>,
+    /// Outcome of named travellers: `cleared`, `referred`, `held`, `aborted`, or `none`
+    /// (never started a transit).
+    #[serde(default)]
+    pub travellers: BTreeMap<String, String>,
+    /// Alarms raised, by kind (`tailgating`, `watchlist_hold`, `device_fault`, ...).
+    #[serde(default)]
+    pub alarms: BTreeMap<String, Count>,
+    /// The run must end (every traveller done) within this virtual time.
+    pub max_duration_s: Option<f64>,
+    /// Every listed and generated traveller has finished by the end of the run.
+    #[serde(default)]
+    pub all_done: bool,
+}
+
+/// The outcome names accepted in `expect.travellers`.
+pub const TRAVELLER_OUTCOMES: [&str; 5] = ["cleared", "referred", "held", "aborted", "none"];
+
+/// Parses a behaviour name.
+pub fn behaviour_named(name: &str) -> Option<Behaviour> {
+    Behaviour::ALL.into_iter().find(|b| b.as_str() == name)
+}
+
+/// Parses an alarm kind name.
+pub fn alarm_named(name: &str) -> Option<AlarmKind> {
+    serde_json::from_value(serde_json::Value::String(name.into())).ok()
+}
+
+fn line_of(text: &str, offset: usize) -> (usize, String) {
+    let before = text.get(..offset.min(text.len())).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let content = text.lines().nth(line - 1).unwrap_or("").trim().to_string();
+    (line, content)
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into());
+        Scenario::parse(&text, &path.display().to_string(), &stem)
+    }
+
+    /// Parses and validates scenario text; `path` names it in errors, `stem` is the
+    /// default name.
+    pub fn parse(text: &str, path: &str, stem: &str) -> Result<Scenario, ScenarioError> {
+        let mut s: Scenario = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            let detail = match e.span() {
+                Some(span) => {
+                    let (line, content) = line_of(text, span.start);
+                    format!("line {line} (`{content}`): {msg}")
+                }
+                None => msg,
+            };
+            ScenarioError::Syntax {
+                path: path.into(),
+                detail,
+            }
+        })?;
+        if s.name.is_none() {
+            s.name = Some(stem.into());
+        }
+        s.validate().map_err(|(key, problem)| ScenarioError::Invalid {
+            path: path.into(),
+            key,
+            problem,
+        })?;
+        Ok(s)
+    }
+
+    /// Name in reports.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("scenario")
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: String, problem: &str| Err((key, problem.to_string()));
+        let time = |key: String, v: f64| {
+            if v.is_finite() && (0.0..=864_000.0).contains(&v) {
+                Ok(())
+            } else {
+                Err((key, format!("is {v}; expected seconds in 0..=864000")))
+            }
+        };
+        let gate = |key: String, g: usize| {
+            if g < self.gates {
+                Ok(())
+            } else {
+                Err((
+                    key,
+                    format!("is {g}, but the scenario has {} gate(s) (0-based)", self.gates),
+                ))
+            }
+        };
+        if !(1..=64).contains(&self.gates) {
+            return bad("gates".into(), "must be between 1 and 64");
+        }
+        time("max_duration_s".into(), self.max_duration_s)?;
+        if self.max_duration_s <= 0.0 {
+            return bad("max_duration_s".into(), "must be positive");
+        }
+        if self.journal_commit_ms > 60_000 || self.watchlist_latency_ms > 60_000 {
+            return bad(
+                "journal_commit_ms".into(),
+                "latencies must be at most 60000 ms",
+            );
+        }
+        if let Err(e) = self.world.validate() {
+            let device_drivers::sim::ParamsError::OutOfRange {
+                key,
+                value,
+                expected,
+            } = e
+            else {
+                return bad("world".into(), "invalid");
+            };
+            return Err((format!("world.{key}"), format!("is {value}; must be {expected}")));
+        }
+        if let Some(t) = self.policy.biometric_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return bad("policy.biometric_threshold".into(), "must be in 0..=1");
+            }
+        }
+        if self.policy.max_attempts == Some(0) {
+            return bad("policy.max_attempts".into(), "must be at least 1");
+        }
+        let mut names = BTreeSet::new();
+        for (k, t) in self.travellers.iter().enumerate() {
+            time(format!("traveller[{k}].at_s"), t.at_s)?;
+            gate(format!("traveller[{k}].gate"), t.gate)?;
+            if let Some(n) = &t.name {
+                if !names.insert(n.clone()) {
+                    return bad(format!("traveller[{k}].name"), "repeats an earlier name");
+                }
+            }
+            for (key, v) in [
+                ("document_number", &t.document_number),
+                ("issuing_state", &t.issuing_state),
+            ] {
+                if let Some(v) = v {
+                    if v.is_empty() || v.len() > 20 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '<') {
+                        return bad(
+                            format!("traveller[{k}].{key}"),
+                            "must be 1 to 20 letters, digits or '<'",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(tr) = &self.traffic {
+            if tr.count > 1_000_000 {
+                return bad("traffic.count".into(), "must be at most 1000000");
+            }
+            if !(tr.rate_per_hour.is_finite() && tr.rate_per_hour > 0.0 && tr.rate_per_hour <= 1e6) {
+                return bad("traffic.rate_per_hour".into(), "must be in (0, 1000000]");
+            }
+            time("traffic.start_s".into(), tr.start_s)?;
+            for name in tr.mix.keys() {
+                if behaviour_named(name).is_none() {
+                    let known: Vec<&str> = Behaviour::ALL.iter().map(|b| b.as_str()).collect();
+                    return Err((
+                        format!("traffic.mix.{name}"),
+                        format!("unknown behaviour; known: {}", known.join(", ")),
+                    ));
+                }
+            }
+            if !tr.mix.is_empty() && tr.mix.values().all(|w| *w == 0) {
+                return bad("traffic.mix".into(), "needs at least one positive weight");
+            }
+        }
+        for (k, f) in self.faults.iter().enumerate() {
+            time(format!("fault[{k}].at_s"), f.at_s)?;
+            time(format!("fault[{k}].for_s"), f.for_s)?;
+            if let Some(g) = f.gate {
+                gate(format!("fault[{k}].gate"), g)?;
+            }
+            match (f.kind, f.door) {
+                (FaultKind::DoorStuck, None) => {
+                    return bad(format!("fault[{k}].door"), "is required for door_stuck (entry or exit)")
+                }
+                (FaultKind::ScannerOffline | FaultKind::ReaderOffline, Some(_)) => {
+                    return bad(format!("fault[{k}].door"), "only applies to door_stuck")
+                }
+                _ => {}
+            }
+        }
+        for (k, e) in self.emergencies.iter().enumerate() {
+            time(format!("emergency[{k}].at_s"), e.at_s)?;
+            if let Some(f) = e.for_s {
+                time(format!("emergency[{k}].for_s"), f)?;
+            }
+            if let Some(g) = e.gate {
+                gate(format!("emergency[{k}].gate"), g)?;
+            }
+        }
+        for (k, c) in self.commands.iter().enumerate() {
+            time(format!("command[{k}].at_s"), c.at_s)?;
+            if let Some(g) = c.gate {
+                gate(format!("command[{k}].gate"), g)?;
+            }
+            match (c.command, c.alarm) {
+                (CommandName::AcknowledgeAlarm, None) => {
+                    return bad(format!("command[{k}].alarm"), "is required for acknowledge_alarm")
+                }
+                (CommandName::AcknowledgeAlarm, Some(_)) | (_, None) => {}
+                (_, Some(_)) => {
+                    return bad(format!("command[{k}].alarm"), "only applies to acknowledge_alarm")
+                }
+            }
+        }
+        for (name, outcome) in &self.expect.travellers {
+            if !names.contains(name) {
+                return bad(
+                    format!("expect.travellers.{name}"),
+                    "names no [[traveller]] of this scenario",
+                );
+            }
+            if !TRAVELLER_OUTCOMES.contains(&outcome.as_str()) {
+                return Err((
+                    format!("expect.travellers.{name}"),
+                    format!("is `{outcome}`; expected one of {}", TRAVELLER_OUTCOMES.join(", ")),
+                ));
+            }
+        }
+        for name in self.expect.alarms.keys() {
+            if alarm_named(name).is_none() {
+                return bad(
+                    format!("expect.alarms.{name}"),
+                    "unknown alarm kind; known: watchlist_hold, tailgating, device_fault, \
+                     door_fault, emergency, lingering, watchlist_stale, journal_failure",
+                );
+            }
+        }
+        if let Some(d) = self.expect.max_duration_s {
+            time("expect.max_duration_s".into(), d)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, "test.toml", "test")
+    }
+
+    #[test]
+    fn a_minimal_scenario_takes_the_defaults() {
+        let s = parse("[[traveller]]\nname = \"anna\"\n").expect("valid");
+        assert_eq!(s.name(), "test");
+        assert_eq!((s.seed, s.gates), (1, 1));
+        assert_eq!(s.travellers[0].behaviour, Behaviour::Normal);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = parse("gatez = 2\n").unwrap_err().to_string();
+        assert!(e.contains("gatez") && e.contains("line 1"), "{e}");
+        let e = parse("[world]\ndoor_travel = 5\n").unwrap_err().to_string();
+        assert!(e.contains("door_travel"), "{e}");
+        let e = parse("[expect.outcomes]\ncleard = 1\n").unwrap_err().to_string();
+        assert!(e.contains("cleard"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_line() {
+        let e = parse("seed = 1\ngates = \"two\"\n").unwrap_err().to_string();
+        assert!(e.contains("gates = \"two\""), "{e}");
+    }
+
+    #[test]
+    fn inconsistent_values_name_the_key() {
+        let cases = [
+            ("gates = 2\n[[traveller]]\ngate = 2\n", "traveller[0].gate"),
+            ("[[fault]]\nat_s = 1\nkind = \"door_stuck\"\nfor_s = 3\n", "fault[0].door"),
+            ("[traffic]\ncount = 3\nrate_per_hour = 10\nmix = { walking = 1 }\n", "traffic.mix.walking"),
+            ("[expect.travellers]\nbob = \"cleared\"\n", "expect.travellers.bob"),
+            ("[expect.alarms]\nfire = 1\n", "expect.alarms.fire"),
+            ("[world]\nwalk_speed_mps = 0\n", "world.walk_speed_mps"),
+            ("max_duration_s = -1\n", "max_duration_s"),
+            ("[[command]]\nat_s = 1\ncommand = \"acknowledge_alarm\"\n", "command[0].alarm"),
+        ];
+        for (text, key) in cases {
+            match parse(text) {
+                Err(ScenarioError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn counts_accept_exact_and_ranges() {
+        let s = parse("[expect.outcomes]\ncleared = 3\nreferred = { min = 1 }\nheld = { max = 0 }\n")
+            .expect("valid");
+        assert!(s.expect.outcomes.cleared.is_some_and(|c| c.accepts(3) && !c.accepts(4)));
+        assert!(s.expect.outcomes.referred.is_some_and(|c| c.accepts(9) && !c.accepts(0)));
+        assert!(s.expect.outcomes.held.is_some_and(|c| c.accepts(0) && !c.accepts(1)));
+    }
+}
