@@ -176,6 +176,9 @@ pub enum ReadError {
     /// The document was taken away during the read.
     #[error("document removed during the read")]
     Removed,
+    /// The chip did not answer (dead chip, shielded cover, no contactless interface).
+    #[error("the chip did not answer")]
+    NoAnswer,
     /// The chip refused the access key (BAC/PACE): wrong or unreadable MRZ/CAN.
     #[error("access control failed: {0}")]
     AccessDenied(String),
@@ -199,6 +202,7 @@ impl ReadError {
         match self {
             ReadError::NoDocument => "no_document",
             ReadError::Removed => "card_removed",
+            ReadError::NoAnswer => "no_answer",
             ReadError::AccessDenied(_) => "wrong_key",
             ReadError::SecureMessaging(_) => "bad_mac",
             ReadError::Protocol(_) => "protocol",

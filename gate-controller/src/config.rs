@@ -9,7 +9,9 @@
 use crate::decision::{LaneKind, Policy};
 use crate::machine::{self, Timeouts};
 use crate::types::DocumentKind;
+use device_drivers::sim::{Behaviour, Params as SimParams};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -269,18 +271,21 @@ pub enum MatcherSection {
     Minutiae,
 }
 
-/// `[sim]`: the simulated traveller stream.
+/// `[sim]`: the simulated lane and its traveller stream.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimSection {
     /// Seed of the traveller stream (same seed, same travellers).
     pub seed: u64,
-    /// Mean gap between travellers arriving at the gate, in milliseconds.
+    /// Mean gap between travellers arriving at the gate, in milliseconds of simulated time.
     pub mean_arrival_gap_ms: u64,
     /// Simulated time runs this many times faster than real time (1.0 = real time).
     pub speed: f64,
-    /// Relative weights of traveller behaviours.
-    pub mix: BehaviourMix,
+    /// Relative integer weights of traveller behaviours (`[sim.mix]`, behaviour names
+    /// as in scenario files).
+    pub mix: BTreeMap<Behaviour, u32>,
+    /// Physical and timing model of the lane (`[sim.lane]`, see `device_drivers::sim::Params`).
+    pub lane: SimParams,
 }
 
 impl Default for SimSection {
@@ -289,62 +294,29 @@ impl Default for SimSection {
             seed: 1,
             mean_arrival_gap_ms: 4_000,
             speed: 1.0,
-            mix: BehaviourMix::default(),
+            mix: default_mix(),
+            lane: SimParams::default(),
         }
     }
 }
 
-/// `[sim.mix]`: relative weights of traveller behaviours (need not sum to 1).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BehaviourMix {
-    /// Walks through normally.
-    pub normal: f64,
-    /// Slow at every step.
-    pub slow: f64,
-    /// Presents the wrong finger.
-    pub wrong_finger: f64,
-    /// Presents an expired document.
-    pub expired_document: f64,
-    /// Presents a watchlisted document.
-    pub watchlisted: f64,
-    /// Enters, then turns back.
-    pub turns_back: f64,
-    /// Someone follows the traveller into the mantrap.
-    pub tailgater: f64,
-    /// Presents a document but never enters.
-    pub never_enters: f64,
-}
-
-impl Default for BehaviourMix {
-    fn default() -> Self {
-        BehaviourMix {
-            normal: 0.85,
-            slow: 0.05,
-            wrong_finger: 0.03,
-            expired_document: 0.02,
-            watchlisted: 0.01,
-            turns_back: 0.02,
-            tailgater: 0.01,
-            never_enters: 0.01,
-        }
-    }
-}
-
-impl BehaviourMix {
-    /// `(name, weight)` of every behaviour, in declaration order.
-    pub fn weights(&self) -> [(&'static str, f64); 8] {
-        [
-            ("normal", self.normal),
-            ("slow", self.slow),
-            ("wrong_finger", self.wrong_finger),
-            ("expired_document", self.expired_document),
-            ("watchlisted", self.watchlisted),
-            ("turns_back", self.turns_back),
-            ("tailgater", self.tailgater),
-            ("never_enters", self.never_enters),
-        ]
-    }
+/// The default behaviour mix: mostly normal travellers, a few of every kind that ends
+/// without an operator (holds and stubborn tailgaters need one, so they are left out).
+pub fn default_mix() -> BTreeMap<Behaviour, u32> {
+    [
+        (Behaviour::Normal, 85),
+        (Behaviour::Slow, 5),
+        (Behaviour::WrongFinger, 2),
+        (Behaviour::ExpiredDocument, 2),
+        (Behaviour::WatchlistRefer, 1),
+        (Behaviour::TurnsBack, 1),
+        (Behaviour::Tailgater, 1),
+        (Behaviour::NeverEnters, 1),
+        (Behaviour::PoorQuality, 1),
+        (Behaviour::UnreadableChip, 1),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// `[watchlist]`: an inline watchlist (the signed list store replaces it later).
@@ -598,22 +570,23 @@ impl GateConfig {
         if s.mean_arrival_gap_ms == 0 {
             bad("sim.mean_arrival_gap_ms", "must be greater than 0".into());
         }
-        let mut total = 0.0;
-        for (name, w) in s.mix.weights() {
-            if !(w.is_finite() && w >= 0.0) {
-                bad(
-                    &format!("sim.mix.{name}"),
-                    format!("{w} must be a weight of 0 or more"),
-                );
-            } else {
-                total += w;
-            }
-        }
-        if total <= 0.0 {
+        if s.mix.values().all(|&w| w == 0) {
             bad(
                 "sim.mix",
                 "at least one behaviour needs a weight above 0".into(),
             );
+        }
+        match s.lane.validate() {
+            Ok(()) => {}
+            Err(device_drivers::sim::ParamsError::OutOfRange {
+                key,
+                value,
+                expected,
+            }) => bad(
+                &format!("sim.lane.{key}"),
+                format!("{value} must be {expected}"),
+            ),
+            Err(e) => bad("sim.lane", e.to_string()),
         }
         for (i, e) in self.watchlist.entries.iter().enumerate() {
             if e.issuing_state.len() != 3

@@ -251,20 +251,20 @@ fn rig(journal: &Path) -> Rig {
         captures: Mutex::new(VecDeque::new()),
     });
     let (ltx, lrx) = mpsc::unbounded_channel();
-    let devices = Devices {
-        document: Box::new(FakeReader {
+    let devices = Devices::new(
+        Box::new(FakeReader {
             shared: shared.clone(),
             presence: prx,
         }),
-        fingerprint: Box::new(FakeScanner {
+        Box::new(FakeScanner {
             shared: shared.clone(),
         }),
-        io: Box::new(FakeLane {
+        Box::new(FakeLane {
             shared: shared.clone(),
             tx: ltx,
             rx: lrx,
         }),
-    };
+    );
     let mut j = Journal::open(journal).unwrap();
     j.claim_gate("test-gate").unwrap();
     let clock = MonotonicWallClock::anchored(tokio::time::Instant::now(), T0);

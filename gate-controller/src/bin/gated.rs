@@ -127,7 +127,7 @@ fn build_devices(
             detail: "mixing simulated and real devices is not supported yet".into(),
         });
     }
-    gate_controller::runtime::sim::devices(&cfg.sim, &cfg.watchlist, clock)
+    gate_controller::runtime::sim::devices(&cfg.sim, clock)
 }
 
 async fn run(cfg: GateConfig) -> anyhow::Result<()> {

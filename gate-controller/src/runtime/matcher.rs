@@ -49,8 +49,12 @@ pub trait Matcher: Send {
     }
 }
 
-/// The simulator's matcher: a simulated template names a finger (`"<person>/<finger>"`,
-/// optionally followed by `#<impression>`); the same finger scores high, any other low.
+/// The simulator's matcher, for simulated templates only. Two forms:
+///
+/// - a template naming a finger (`"<person>/<finger>"`, optionally `#<impression>`):
+///   the same finger scores [`SIM_GENUINE`], any other [`SIM_IMPOSTOR`];
+/// - a live template carrying the score the simulated lane already drew for this
+///   capture (`"~0.734"`, see [`super::sim`]): that score, against any enrolled thumb.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SimMatcher;
 
@@ -69,6 +73,14 @@ impl Matcher for SimMatcher {
             if t.format() != TemplateFormat::Simulated {
                 return Err(MatchError::Unsupported(t.format()));
             }
+        }
+        if let Some(drawn) = live.bytes().strip_prefix(b"~") {
+            let score = std::str::from_utf8(drawn)
+                .ok()
+                .and_then(|s| s.parse::<f32>().ok())
+                .filter(|s| s.is_finite() && (0.0..=1.0).contains(s))
+                .ok_or_else(|| MatchError::Malformed("bad simulated score".into()))?;
+            return Ok(score);
         }
         let finger = |t: &BiometricTemplate| -> Result<Vec<u8>, MatchError> {
             let b = t.bytes();
@@ -115,5 +127,19 @@ mod tests {
             SimMatcher.compare(&t("#x"), &t("a")),
             Err(MatchError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_drawn_score_is_read_back_against_any_enrolled_thumb() {
+        let m = SimMatcher;
+        let enrolled = [t("~enrolled"), t("~enrolled")];
+        assert_eq!(m.best(&t("~0.625"), &enrolled).unwrap(), 0.625);
+        assert_eq!(
+            m.best(&t("~0.625"), &[]).unwrap(),
+            0.0,
+            "nothing enrolled, no match"
+        );
+        assert!(m.best(&t("~1.5"), &enrolled).is_err());
+        assert!(m.best(&t("~x"), &enrolled).is_err());
     }
 }

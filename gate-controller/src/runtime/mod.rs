@@ -31,7 +31,7 @@ pub use self::core::{
 use crate::config::{GateConfig, MatcherSection};
 use crate::journal::{Journal, JournalError};
 use crate::machine::Machine;
-use crate::record::{Actor, OperatorCommand};
+use crate::record::{Actor, OperatorCommand, Prompt};
 use crate::types::Device;
 use device_drivers::devices::{
     CaptureError, DeviceFault, DocumentReader, FingerprintScanner, LaneCommand, LaneInput, LaneIo,
@@ -68,7 +68,7 @@ pub enum RuntimeError {
     },
 }
 
-/// The three devices of a lane.
+/// The devices of a lane.
 pub struct Devices {
     /// Document reader.
     pub document: Box<dyn DocumentReader>,
@@ -76,6 +76,43 @@ pub struct Devices {
     pub fingerprint: Box<dyn FingerprintScanner>,
     /// Doors, sensors, emergency input.
     pub io: Box<dyn LaneIo>,
+    /// Where prompts go besides the status (the simulator's travellers read them).
+    pub display: Box<dyn TravellerDisplay>,
+    /// A watchlist the devices bring along (the simulator knows which of its travellers
+    /// are listed), consulted after the configured one.
+    pub screening: Option<Box<dyn screening::Screening>>,
+}
+
+impl Devices {
+    /// Real or fake devices without a display of their own or a watchlist.
+    pub fn new(
+        document: Box<dyn DocumentReader>,
+        fingerprint: Box<dyn FingerprintScanner>,
+        io: Box<dyn LaneIo>,
+    ) -> Devices {
+        Devices {
+            document,
+            fingerprint,
+            io,
+            display: Box::new(NoDisplay),
+            screening: None,
+        }
+    }
+}
+
+/// A traveller display the shell pushes prompts to (the API's `/display` page reads the
+/// status instead).
+pub trait TravellerDisplay: Send {
+    /// Shows `prompt`; must not block.
+    fn show(&mut self, prompt: Prompt);
+}
+
+/// A display that shows nothing (prompts are still in the status).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoDisplay;
+
+impl TravellerDisplay for NoDisplay {
+    fn show(&mut self, _prompt: Prompt) {}
 }
 
 /// An operator command with a channel for the answer.
@@ -174,7 +211,13 @@ impl Gate {
                 })
             }
         };
-        let screening = Box::new(screening::InlineWatchlist::from_config(&cfg.watchlist));
+        let mut devices = devices;
+        let inline: Box<dyn screening::Screening> =
+            Box::new(screening::InlineWatchlist::from_config(&cfg.watchlist));
+        let screening: Box<dyn screening::Screening> = match devices.screening.take() {
+            Some(extra) => Box::new(screening::Chained(vec![inline, extra])),
+            None => inline,
+        };
         Gate::from_parts(
             cfg.gate.id.clone(),
             cfg.machine_config(),
@@ -240,7 +283,7 @@ impl Gate {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> RunReport {
         let Gate {
             mut core,
-            devices,
+            mut devices,
             clock,
             status,
             feed,
@@ -279,7 +322,10 @@ impl Gate {
                         tracing::debug!(command = ?c, "lane");
                         let _ = io_tx.send(c);
                     }
-                    Output::Display(p) => tracing::debug!(prompt = ?p, "display"),
+                    Output::Display(p) => {
+                        tracing::debug!(prompt = ?p, "display");
+                        devices.display.show(p);
+                    }
                     Output::Feed(item) => {
                         let _ = feed.send(item);
                     }

@@ -68,6 +68,24 @@ impl Screening for InlineWatchlist {
     }
 }
 
+/// Several watchlists in turn: the first that lists the document decides; a clear
+/// verdict carries the first list's version.
+pub struct Chained(pub Vec<Box<dyn Screening>>);
+
+impl Screening for Chained {
+    fn check(&self, key: &DocumentKey) -> WatchlistVerdict {
+        let mut first = None;
+        for s in &self.0 {
+            let v = s.check(key);
+            if !matches!(v, WatchlistVerdict::Clear { .. }) {
+                return v;
+            }
+            first.get_or_insert(v);
+        }
+        first.unwrap_or(WatchlistVerdict::Clear { version: 0 })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
