@@ -222,6 +222,10 @@ fn records_survive_a_restart_and_the_sequence_continues() {
         } else {
             assert!(r.len() >= first + 2, "{} then {}", first, r.len());
         }
+        // Nothing biometric in what was journaled (invariant 7).
+        for rec in &r {
+            gate_controller::invariants::check_record_has_no_biometrics(&rec.record).unwrap();
+        }
         // Gap-free sequence from 1, transaction ids unique and increasing.
         let seqs: Vec<u64> = r.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, (1..=r.len() as u64).collect::<Vec<_>>());
