@@ -2,6 +2,7 @@
 //! with the controller.
 
 pub mod card;
+pub mod devices;
 pub mod fingerprint;
 pub mod sim;
 pub mod types;

@@ -5,20 +5,26 @@
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
 //!   the property tests and by the simulator on every step;
+//! - [`config`]: the gate's TOML configuration, validated with errors that name the key;
+//! - [`journal`]: the durable SQLite journal of movement records and events;
+//! - [`runtime`]: the tokio shell that drives the machine with real devices and time;
+//! - [`upstream`]: the movement-record protocol, the sync client and the control-point server;
 //! - [`watchlist`]: signed, memory-mapped watchlists with exact lookups;
-//! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary.
 //! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary;
 //! - [`sim_bridge`]: signals and commands of the simulated lane as machine events/actions.
 
 pub mod api;
+pub mod config;
 pub mod decision;
 pub mod invariants;
+pub mod journal;
 pub mod machine;
 pub mod prompt;
 pub mod record;
-pub mod watchlist;
+pub mod runtime;
 pub mod sim_bridge;
 pub mod upstream;
+pub mod watchlist;
 
 /// The hardware vocabulary (time, doors, sensors, devices, documents), shared with the
 /// drivers and the simulator.

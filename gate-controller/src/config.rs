@@ -1,0 +1,876 @@
+//! The gate's configuration file (TOML): parsing, validation and the mapping onto the
+//! state machine's [`machine::Config`].
+//!
+//! Every table rejects unknown keys, and every error names the key (`policy.min_age`,
+//! `devices.io.address`, ...) and the problem, so `gated --check` can tell an integrator
+//! exactly what to fix. Every key is documented in `docs/configuration.md` and in
+//! `configs/gate.example.toml`.
+
+use crate::decision::{LaneKind, Policy};
+use crate::machine::{self, Timeouts};
+use crate::types::DocumentKind;
+use device_drivers::sim::{Behaviour, Params as SimParams};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
+    #[error("{path}: {key}: {problem}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// Dotted key where the problem is (`.` for the top level).
+        key: String,
+        /// What is wrong, with the line and column when known.
+        problem: String,
+    },
+    /// One or more values are out of range or inconsistent.
+    #[error("{path}: {}", join(.problems))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Each problem with its key.
+        problems: Vec<Problem>,
+    },
+}
+
+/// One validation problem: the dotted key and what is wrong with its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `policy.biometric_threshold`.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The whole configuration of one gate.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Identity and role of the gate.
+    pub gate: GateSection,
+    /// Eligibility and biometric policy.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// Step deadlines of the state machine.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// The durable journal.
+    pub journal: JournalSection,
+    /// Which device implementations to use.
+    #[serde(default)]
+    pub devices: DevicesSection,
+    /// The fingerprint matcher.
+    #[serde(default)]
+    pub matcher: MatcherSection,
+    /// The simulated traveller stream (for `kind = "sim"` devices).
+    #[serde(default)]
+    pub sim: SimSection,
+    /// The watchlist consulted before anyone enters.
+    #[serde(default)]
+    pub watchlist: WatchlistSection,
+    /// The HTTP API (served once the API issue lands).
+    #[serde(default)]
+    pub api: ApiSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// Travel direction the gate controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Entering the country.
+    Arrival,
+    /// Leaving the country.
+    Departure,
+}
+
+impl Direction {
+    /// Lower-case name (journal, upstream).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Arrival => "arrival",
+            Direction::Departure => "departure",
+        }
+    }
+}
+
+/// `[gate]`: identity and role of the gate.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSection {
+    /// Gate id, unique in the control point (journal, upstream, console).
+    pub id: String,
+    /// Which travellers the lane serves.
+    pub lane: LaneKind,
+    /// Arrival or departure.
+    pub direction: Direction,
+    /// How often a closing door may be reversed by its safety sensor before the gate
+    /// declares a door fault.
+    #[serde(default = "default_reversals")]
+    pub max_door_reversals: u8,
+    /// How long `gated` waits, after SIGTERM/SIGINT, for the current transit to finish or
+    /// be safely aborted before it gives up.
+    #[serde(default = "default_drain")]
+    pub drain_timeout_ms: u64,
+}
+
+fn default_reversals() -> u8 {
+    3
+}
+fn default_drain() -> u64 {
+    60_000
+}
+
+/// `[policy]`: eligibility and biometric policy (see [`Policy`]).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    /// Minimum age in whole years.
+    pub min_age: u8,
+    /// Document kinds the lane accepts.
+    pub allowed_documents: Vec<DocumentKind>,
+    /// Whether passive authentication must be valid.
+    pub require_passive_auth: bool,
+    /// Score at or above which a comparison is a match (0..1).
+    pub biometric_threshold: f32,
+    /// Capture attempts before a referral.
+    pub max_attempts: u8,
+    /// Minimum minutiae of a usable capture.
+    pub min_minutiae: u16,
+    /// Minimum quality (0..100) of a usable capture.
+    pub min_quality: u8,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        let p = Policy::default();
+        PolicySection {
+            min_age: p.min_age,
+            allowed_documents: p.allowed_documents,
+            require_passive_auth: p.require_passive_auth,
+            biometric_threshold: p.biometric_threshold,
+            max_attempts: p.max_attempts,
+            min_minutiae: p.min_minutiae,
+            min_quality: p.min_quality,
+        }
+    }
+}
+
+/// `[journal]`: where movement records are committed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// SQLite file (created if missing; its directory must exist and be writable).
+    pub path: PathBuf,
+}
+
+/// `[devices]`: one table per device.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevicesSection {
+    /// `[devices.document]`.
+    pub document: DocumentDevice,
+    /// `[devices.fingerprint]`.
+    pub fingerprint: FingerprintDevice,
+    /// `[devices.io]`.
+    pub io: IoDevice,
+}
+
+/// `[devices.document]`: the document reader.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DocumentDevice {
+    /// The simulator's reader (travellers from `[sim]`).
+    #[default]
+    Sim,
+    /// A PC/SC reader through pcscd.
+    Pcsc {
+        /// Reader name as pcscd lists it (a prefix is enough).
+        reader: String,
+    },
+}
+
+/// `[devices.fingerprint]`: the fingerprint scanner.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FingerprintDevice {
+    /// The simulator's scanner.
+    #[default]
+    Sim,
+    /// A Suprema-style scanner on a serial port.
+    Serial {
+        /// Device path, e.g. `/dev/ttyUSB0`.
+        port: PathBuf,
+        /// Baud rate.
+        #[serde(default = "default_baud")]
+        baud: u32,
+    },
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+/// `[devices.io]`: doors, sensors and emergency input.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IoDevice {
+    /// The simulator's lane.
+    #[default]
+    Sim,
+    /// A Modbus TCP remote I/O module.
+    Modbus {
+        /// `HOST:PORT` of the module.
+        address: String,
+    },
+    /// The Linux GPIO character device.
+    Gpio {
+        /// GPIO chip, e.g. `/dev/gpiochip0`.
+        chip: PathBuf,
+    },
+}
+
+/// `[matcher]`: the 1:1 fingerprint comparison.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MatcherSection {
+    /// The simulator's matcher (understands simulated templates only).
+    #[default]
+    Sim,
+    /// The ISO/IEC 19794-2 minutiae matcher.
+    Minutiae,
+}
+
+/// `[sim]`: the simulated lane and its traveller stream.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimSection {
+    /// Seed of the traveller stream (same seed, same travellers).
+    pub seed: u64,
+    /// Mean gap between travellers arriving at the gate, in milliseconds of simulated time.
+    pub mean_arrival_gap_ms: u64,
+    /// Simulated time runs this many times faster than real time (1.0 = real time).
+    pub speed: f64,
+    /// Relative integer weights of traveller behaviours (`[sim.mix]`, behaviour names
+    /// as in scenario files).
+    pub mix: BTreeMap<Behaviour, u32>,
+    /// Physical and timing model of the lane (`[sim.lane]`, see `device_drivers::sim::Params`).
+    pub lane: SimParams,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        SimSection {
+            seed: 1,
+            mean_arrival_gap_ms: 4_000,
+            speed: 1.0,
+            mix: default_mix(),
+            lane: SimParams::default(),
+        }
+    }
+}
+
+/// The default behaviour mix: mostly normal travellers, a few of every kind that ends
+/// without an operator (holds and stubborn tailgaters need one, so they are left out).
+pub fn default_mix() -> BTreeMap<Behaviour, u32> {
+    [
+        (Behaviour::Normal, 85),
+        (Behaviour::Slow, 5),
+        (Behaviour::WrongFinger, 2),
+        (Behaviour::ExpiredDocument, 2),
+        (Behaviour::WatchlistRefer, 1),
+        (Behaviour::TurnsBack, 1),
+        (Behaviour::Tailgater, 1),
+        (Behaviour::NeverEnters, 1),
+        (Behaviour::PoorQuality, 1),
+        (Behaviour::UnreadableChip, 1),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// `[watchlist]`: an inline watchlist (the signed list store replaces it later).
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchlistSection {
+    /// Version reported with every verdict.
+    pub version: u64,
+    /// Listed documents.
+    pub entries: Vec<WatchlistEntry>,
+}
+
+/// One `[[watchlist.entries]]` item.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistEntry {
+    /// Issuing state (ICAO three-letter code).
+    pub issuing_state: String,
+    /// Document number as in the MRZ.
+    pub document_number: String,
+    /// What to do on a hit.
+    pub action: WatchlistAction,
+    /// Reason code recorded with the verdict.
+    pub reason: String,
+}
+
+/// What a watchlist hit does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchlistAction {
+    /// Send the traveller to the counter.
+    Refer,
+    /// Keep the doors shut and call an officer.
+    Hold,
+}
+
+/// `[api]`: the HTTP API and console.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Listen address, e.g. `127.0.0.1:8080`; absent = no API.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[log]`: logging.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// Filter in `tracing` env-filter syntax (`info`, `gate_controller=debug,info`);
+    /// `RUST_LOG` overrides it.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line (for journald and log shippers).
+    #[default]
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+impl GateConfig {
+    /// Reads, parses and validates the file at `path`. Relative paths inside the file
+    /// (the journal) are taken relative to the file's directory.
+    pub fn load(path: &Path) -> Result<GateConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg = GateConfig::parse(&text, path)?;
+        if cfg.journal.path.is_relative() {
+            if let Some(dir) = path.parent() {
+                cfg.journal.path = dir.join(&cfg.journal.path);
+            }
+        }
+        let problems = cfg.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// Parses `text` (named `origin` in errors) without validating values.
+    pub fn parse(text: &str, origin: &Path) -> Result<GateConfig, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let mut problem = inner.message().trim().to_string();
+            if let Some(span) = inner.span() {
+                let (line, col) = line_col(text, span.start);
+                problem = format!("{problem} (line {line}, column {col})");
+            }
+            ConfigError::Syntax {
+                path: origin.to_owned(),
+                key: key_of(&key, &problem),
+                problem,
+            }
+        })
+    }
+
+    /// Every out-of-range or inconsistent value, with its key (empty = valid).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, problem: String| {
+            out.push(Problem {
+                key: key.into(),
+                problem,
+            })
+        };
+        let id = &self.gate.id;
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            bad(
+                "gate.id",
+                format!("{id:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'"),
+            );
+        }
+        if self.gate.drain_timeout_ms == 0 {
+            bad("gate.drain_timeout_ms", "must be greater than 0".into());
+        }
+        let p = &self.policy;
+        if p.min_age > 120 {
+            bad(
+                "policy.min_age",
+                format!("{} is not a plausible age", p.min_age),
+            );
+        }
+        if p.allowed_documents.is_empty() {
+            bad(
+                "policy.allowed_documents",
+                "must list at least one document kind".into(),
+            );
+        }
+        if !(p.biometric_threshold.is_finite() && (0.0..=1.0).contains(&p.biometric_threshold)) {
+            bad(
+                "policy.biometric_threshold",
+                format!("{} must be between 0 and 1", p.biometric_threshold),
+            );
+        }
+        if !(1..=10).contains(&p.max_attempts) {
+            bad(
+                "policy.max_attempts",
+                format!("{} must be between 1 and 10", p.max_attempts),
+            );
+        }
+        if p.min_quality > 100 {
+            bad(
+                "policy.min_quality",
+                format!("{} must be between 0 and 100", p.min_quality),
+            );
+        }
+        if self.gate.lane == LaneKind::Resident
+            && !p.allowed_documents.contains(&DocumentKind::IdCard)
+        {
+            bad(
+                "policy.allowed_documents",
+                "a resident lane must accept id_card (the resident ID card)".into(),
+            );
+        }
+        let t = &self.timeouts;
+        for (key, v) in [
+            ("timeouts.document_read_ms", t.document_read_ms),
+            ("timeouts.watchlist_ms", t.watchlist_ms),
+            ("timeouts.enter_ms", t.enter_ms),
+            ("timeouts.occupancy_ms", t.occupancy_ms),
+            ("timeouts.capture_ms", t.capture_ms),
+            ("timeouts.match_ms", t.match_ms),
+            ("timeouts.journal_ms", t.journal_ms),
+            ("timeouts.leave_ms", t.leave_ms),
+            ("timeouts.door_travel_ms", t.door_travel_ms),
+            ("timeouts.notice_ms", t.notice_ms),
+        ] {
+            if v == 0 || v > 3_600_000 {
+                bad(key, format!("{v} must be between 1 and 3600000 ms"));
+            }
+        }
+        let j = &self.journal.path;
+        if j.as_os_str().is_empty() {
+            bad("journal.path", "must not be empty".into());
+        } else if j.is_dir() {
+            bad(
+                "journal.path",
+                format!("{} is a directory, not a file", j.display()),
+            );
+        } else {
+            let dir = match j.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !dir.is_dir() {
+                bad(
+                    "journal.path",
+                    format!("directory {} does not exist", dir.display()),
+                );
+            }
+        }
+        match &self.devices.document {
+            DocumentDevice::Pcsc { reader } if reader.trim().is_empty() => {
+                bad("devices.document.reader", "must name a PC/SC reader".into())
+            }
+            _ => {}
+        }
+        match &self.devices.fingerprint {
+            FingerprintDevice::Serial { port, .. } if port.as_os_str().is_empty() => {
+                bad("devices.fingerprint.port", "must name a serial port".into())
+            }
+            FingerprintDevice::Serial { baud, .. } if *baud == 0 => {
+                bad("devices.fingerprint.baud", "must be greater than 0".into())
+            }
+            _ => {}
+        }
+        match &self.devices.io {
+            IoDevice::Modbus { address } if !address.contains(':') => bad(
+                "devices.io.address",
+                format!("{address:?} must be HOST:PORT"),
+            ),
+            IoDevice::Gpio { chip } if chip.as_os_str().is_empty() => {
+                bad("devices.io.chip", "must name a GPIO chip".into())
+            }
+            _ => {}
+        }
+        let s = &self.sim;
+        if !(s.speed.is_finite() && s.speed > 0.0 && s.speed <= 1000.0) {
+            bad(
+                "sim.speed",
+                format!("{} must be above 0 and at most 1000", s.speed),
+            );
+        }
+        if s.mean_arrival_gap_ms == 0 {
+            bad("sim.mean_arrival_gap_ms", "must be greater than 0".into());
+        }
+        if s.mix.values().all(|&w| w == 0) {
+            bad(
+                "sim.mix",
+                "at least one behaviour needs a weight above 0".into(),
+            );
+        }
+        match s.lane.validate() {
+            Ok(()) => {}
+            Err(device_drivers::sim::ParamsError::OutOfRange {
+                key,
+                value,
+                expected,
+            }) => bad(
+                &format!("sim.lane.{key}"),
+                format!("{value} must be {expected}"),
+            ),
+            Err(e) => bad("sim.lane", e.to_string()),
+        }
+        for (i, e) in self.watchlist.entries.iter().enumerate() {
+            if e.issuing_state.len() != 3
+                || !e
+                    .issuing_state
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '<')
+            {
+                bad(
+                    &format!("watchlist.entries[{i}].issuing_state"),
+                    format!("{:?} must be a three-letter ICAO code", e.issuing_state),
+                );
+            }
+            if e.document_number.is_empty()
+                || e.document_number.len() > 22
+                || !e.document_number.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                bad(
+                    &format!("watchlist.entries[{i}].document_number"),
+                    format!("{:?} must be 1 to 22 letters and digits", e.document_number),
+                );
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            bad(
+                "log.level",
+                format!(
+                    "{:?} is not a valid filter (e.g. \"info\", \"gate_controller=debug\")",
+                    self.log.level
+                ),
+            );
+        }
+        out
+    }
+
+    /// Parts of the configuration that are valid but not implemented in this build:
+    /// `(key, what)`. `gated` refuses to start while any remain.
+    pub fn not_built(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
+        if let DocumentDevice::Pcsc { .. } = self.devices.document {
+            out.push((
+                "devices.document.kind",
+                "the PC/SC document reader (\"pcsc\")",
+            ));
+        }
+        if let FingerprintDevice::Serial { .. } = self.devices.fingerprint {
+            out.push((
+                "devices.fingerprint.kind",
+                "the serial fingerprint scanner (\"serial\")",
+            ));
+        }
+        match self.devices.io {
+            IoDevice::Modbus { .. } => {
+                out.push(("devices.io.kind", "the Modbus TCP lane I/O (\"modbus\")"))
+            }
+            IoDevice::Gpio { .. } => out.push(("devices.io.kind", "the GPIO lane I/O (\"gpio\")")),
+            IoDevice::Sim => {}
+        }
+        if self.matcher == MatcherSection::Minutiae {
+            out.push((
+                "matcher.kind",
+                "the minutiae matcher in gated (\"minutiae\")",
+            ));
+        }
+        if self.api.listen.is_some() {
+            out.push(("api.listen", "the HTTP API"));
+        }
+        out
+    }
+
+    /// The eligibility policy of the state machine.
+    pub fn policy(&self) -> Policy {
+        let p = &self.policy;
+        Policy {
+            lane: self.gate.lane,
+            allowed_documents: p.allowed_documents.clone(),
+            min_age: p.min_age,
+            require_passive_auth: p.require_passive_auth,
+            biometric_threshold: p.biometric_threshold,
+            max_attempts: p.max_attempts,
+            min_minutiae: p.min_minutiae,
+            min_quality: p.min_quality,
+        }
+    }
+
+    /// The state machine's configuration.
+    pub fn machine_config(&self) -> machine::Config {
+        machine::Config {
+            policy: self.policy(),
+            timeouts: self.timeouts.clone(),
+            max_door_reversals: self.gate.max_door_reversals,
+        }
+    }
+}
+
+/// 1-based line and column of byte offset `at` in `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The dotted key of an error: the path serde reached, plus the unknown field's own name
+/// when the problem is an unknown key (so `[gate] colour = 1` reports `gate.colour`).
+fn key_of(path: &str, problem: &str) -> String {
+    let unknown = problem
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, unknown) {
+        (".", Some(field)) => field.to_string(),
+        (p, Some(field)) if p != field && !p.ends_with(&format!(".{field}")) => {
+            format!("{p}.{field}")
+        }
+        (p, _) => p.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[gate]
+id = "gate-01"
+lane = "visitor"
+direction = "arrival"
+
+[journal]
+path = "journal.sqlite"
+"#;
+
+    fn parse(s: &str) -> Result<GateConfig, ConfigError> {
+        GateConfig::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.gate.id, "gate-01");
+        assert_eq!(c.policy.min_age, 11);
+        assert_eq!(c.policy.max_attempts, 3);
+        assert_eq!(c.devices.document, DocumentDevice::Sim);
+        assert_eq!(c.timeouts, Timeouts::default());
+        let m = c.machine_config();
+        assert_eq!(m.policy.lane, LaneKind::Visitor);
+        assert_eq!(m.max_door_reversals, 3);
+        assert!(c
+            .problems()
+            .iter()
+            .all(|p| p.key == "journal.path" || p.key.is_empty()));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_table() {
+        let s = MINIMAL.replace(
+            "direction = \"arrival\"",
+            "direction = \"arrival\"\ncolour = \"red\"",
+        );
+        let e = parse(&s).unwrap_err();
+        let ConfigError::Syntax { key, problem, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(key, "gate.colour");
+        assert!(problem.contains("unknown field"), "{problem}");
+        assert!(problem.contains("line 6"), "{problem}");
+    }
+
+    #[test]
+    fn unknown_top_level_table_is_named() {
+        let e = parse(&format!("{MINIMAL}\n[bogus]\nx = 1\n")).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Syntax { key, .. } if key == "bogus"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_nested_device_table_is_named() {
+        let s = format!(
+            "{MINIMAL}\n[devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:502\"\nspeed = 3\n"
+        );
+        let e = parse(&s).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("devices.io"), "{msg}");
+        assert!(msg.contains("speed"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_and_bad_enum_name_the_key() {
+        let s = MINIMAL.replace("lane = \"visitor\"", "lane = \"vip\"");
+        let msg = parse(&s).unwrap_err().to_string();
+        assert!(msg.contains("gate.lane"), "{msg}");
+        let s = format!("{MINIMAL}\n[policy]\nmin_age = \"eleven\"\n");
+        let msg = parse(&s).unwrap_err().to_string();
+        assert!(msg.contains("policy.min_age"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_problems_naming_the_key() {
+        let s = format!(
+            "{MINIMAL}\n[policy]\nbiometric_threshold = 1.5\nmax_attempts = 0\n[timeouts]\nenter_ms = 0\n"
+        );
+        let c = parse(&s).unwrap();
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.key).collect();
+        assert!(
+            keys.contains(&"policy.biometric_threshold".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"policy.max_attempts".to_string()),
+            "{keys:?}"
+        );
+        assert!(keys.contains(&"timeouts.enter_ms".to_string()), "{keys:?}");
+    }
+
+    #[test]
+    fn devices_not_built_yet_parse_and_are_listed() {
+        let s = format!(
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"ACS\"\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\n[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\n"
+        );
+        let c = parse(&s).unwrap();
+        let keys: Vec<&str> = c.not_built().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "devices.document.kind",
+                "devices.fingerprint.kind",
+                "devices.io.kind"
+            ]
+        );
+    }
+
+    #[test]
+    fn watchlist_entries_are_validated() {
+        let s = format!(
+            "{MINIMAL}\n[watchlist]\nversion = 3\n[[watchlist.entries]]\nissuing_state = \"UTO\"\ndocument_number = \"X1\"\naction = \"hold\"\nreason = \"interpol\"\n[[watchlist.entries]]\nissuing_state = \"utopia\"\ndocument_number = \"X 2\"\naction = \"refer\"\nreason = \"r\"\n"
+        );
+        let c = parse(&s).unwrap();
+        assert_eq!(c.watchlist.entries[0].action, WatchlistAction::Hold);
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.key).collect();
+        assert!(
+            keys.contains(&"watchlist.entries[1].issuing_state".into()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"watchlist.entries[1].document_number".into()),
+            "{keys:?}"
+        );
+        let bad = s.replace("action = \"hold\"", "action = \"arrest\"");
+        assert!(parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("watchlist.entries"));
+    }
+
+    #[test]
+    fn load_resolves_the_journal_beside_the_file_and_checks_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gate.toml");
+        std::fs::write(&p, MINIMAL).unwrap();
+        let c = GateConfig::load(&p).unwrap();
+        assert_eq!(c.journal.path, dir.path().join("journal.sqlite"));
+        std::fs::write(
+            &p,
+            MINIMAL.replace("journal.sqlite", "missing/dir/j.sqlite"),
+        )
+        .unwrap();
+        let e = GateConfig::load(&p).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid { problems, .. } if problems[0].key == "journal.path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_read_error() {
+        let e = GateConfig::load(Path::new("/nonexistent/gate.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("ab", 0), (1, 1));
+    }
+}

@@ -1,0 +1,596 @@
+//! The synchronous heart of the shell: the state machine plus everything the shell does
+//! *between* device signals — journal commits, watchlist look-ups, fingerprint matching.
+//!
+//! [`Core`] is driven by the tokio loop in [`super::Gate`] (and directly by the decision
+//! latency bench): feed an [`Input`], then carry out the [`Output`]s it yields, in order.
+//! Actions the shell can finish on the spot are finished here, and their answers fed
+//! back into the machine before any output leaves:
+//!
+//! - `Journal(record)` → durable SQLite commit, then `Journaled` or `JournalFailed`;
+//! - `CheckWatchlist(key)` → the watchlist, then `WatchlistChecked`;
+//! - `MatchFingerprint` → the matcher over the templates held here, then `MatchDone`.
+//!
+//! So an `OpenDoor(Exit)` output can only follow a record that is on disk (invariant 1).
+//! Templates (enrolled from the chip, live from the scanner) are held here only until
+//! the comparison and never go to the machine, the journal, the feed or the logs.
+
+use super::clock::Clock;
+use super::matcher::Matcher;
+use super::screening::Screening;
+use crate::journal::Journal;
+use crate::machine::{Action, Event, Machine, Snapshot};
+use crate::record::{Actor, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Record, TxnId};
+use crate::types::{CaptureFailure, Device, Door, Time};
+use device_drivers::devices::{
+    BiometricTemplate, CaptureError, ChipRead, LaneCommand, LaneInput, LiveCapture, Presence,
+    ReadError,
+};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A signal from a device (or the process) for the core.
+#[derive(Debug)]
+pub enum Input {
+    /// The document reader saw a document placed or removed.
+    Presence(Presence),
+    /// A chip read finished (`op` is the one from [`Output::ReadDocument`]).
+    DocumentRead {
+        /// Operation id.
+        op: u64,
+        /// The read.
+        result: Result<ChipRead, ReadError>,
+    },
+    /// A capture finished (`op` is the one from [`Output::Capture`]).
+    Captured {
+        /// Operation id.
+        op: u64,
+        /// The capture.
+        result: Result<LiveCapture, CaptureError>,
+    },
+    /// A lane input changed.
+    Lane(LaneInput),
+    /// A device failed.
+    Fault {
+        /// Device.
+        device: Device,
+        /// What happened.
+        detail: String,
+    },
+    /// A device works again.
+    Recovered {
+        /// Device.
+        device: Device,
+    },
+    /// Stop: finish or safely abort the transit, then report [`Output::ShutdownReady`].
+    Shutdown,
+}
+
+/// Something for the shell to carry out, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Start a chip read; answer with [`Input::DocumentRead`] carrying `op`.
+    ReadDocument {
+        /// Operation id.
+        op: u64,
+    },
+    /// Abandon the chip read in progress.
+    CancelDocumentRead,
+    /// Start a capture; answer with [`Input::Captured`] carrying `op`.
+    Capture {
+        /// Operation id.
+        op: u64,
+        /// How long the scanner may wait for a finger.
+        timeout: Duration,
+    },
+    /// Abandon the capture in progress.
+    CancelCapture,
+    /// Drive the lane outputs.
+    Lane(LaneCommand),
+    /// Show a prompt on the traveller display.
+    Display(Prompt),
+    /// Publish on the live feed.
+    Feed(FeedItem),
+    /// Nothing is in progress any more: the process may exit.
+    ShutdownReady,
+}
+
+/// One item of the gate's live feed (SSE, console, logs); never biometric.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FeedItem {
+    /// When it happened.
+    pub at: Time,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: FeedKind,
+}
+
+/// What a [`FeedItem`] reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FeedKind {
+    /// A state-machine event (step, alarm, command, device).
+    Event {
+        /// The event.
+        event: GateEvent,
+    },
+    /// A movement record was durably journaled.
+    Record {
+        /// Sequence number.
+        seq: u64,
+        /// Transit.
+        txn: TxnId,
+        /// Outcome.
+        outcome: Outcome,
+    },
+}
+
+/// The answer to an operator command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CommandReply {
+    /// Whether the gate carried it out.
+    pub accepted: bool,
+    /// What happened, or why not.
+    pub detail: String,
+}
+
+/// Outcome counters since the journal was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeCounts {
+    /// Cleared transits.
+    pub cleared: u64,
+    /// Referred transits.
+    pub referred: u64,
+    /// Held transits.
+    pub held: u64,
+    /// Aborted transits.
+    pub aborted: u64,
+}
+
+impl OutcomeCounts {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Cleared => self.cleared += 1,
+            Outcome::Referred => self.referred += 1,
+            Outcome::Held => self.held += 1,
+            Outcome::Aborted => self.aborted += 1,
+        }
+    }
+    /// All transits.
+    pub fn total(&self) -> u64 {
+        self.cleared + self.referred + self.held + self.aborted
+    }
+}
+
+/// The gate's status for status pages, the console and the watchdog.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GateStatus {
+    /// Gate id.
+    pub gate_id: String,
+    /// When this status was taken.
+    pub at: Time,
+    /// The state machine's view.
+    pub machine: Snapshot,
+    /// Records by outcome.
+    pub outcomes: OutcomeCounts,
+    /// Highest journal sequence number.
+    pub last_seq: u64,
+    /// Records handed to the journal and not yet acknowledged.
+    pub journal_backlog: usize,
+}
+
+/// Most events kept in memory while the journal cannot write them.
+const MAX_PENDING_EVENTS: usize = 10_000;
+
+/// The state machine with the journal, the watchlist and the matcher.
+pub struct Core {
+    gate_id: String,
+    machine: Machine,
+    journal: Journal,
+    screening: Box<dyn Screening>,
+    matcher: Box<dyn Matcher>,
+    clock: Arc<dyn Clock>,
+    enrolled: Vec<BiometricTemplate>,
+    live: Option<BiometricTemplate>,
+    next_op: u64,
+    doc_op: Option<u64>,
+    capture_op: Option<u64>,
+    followups: VecDeque<Event>,
+    out: VecDeque<Output>,
+    last_command: Option<CommandReply>,
+    outcomes: OutcomeCounts,
+    last_seq: u64,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("gate_id", &self.gate_id)
+            .field("step", &self.machine.step())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// A core for `gate_id` around `machine` (whose transaction ids must start at
+    /// `journal.next_txn()`).
+    pub fn new(
+        gate_id: String,
+        machine: Machine,
+        journal: Journal,
+        screening: Box<dyn Screening>,
+        matcher: Box<dyn Matcher>,
+        clock: Arc<dyn Clock>,
+    ) -> Core {
+        let mut outcomes = OutcomeCounts::default();
+        for (name, n) in journal.outcome_counts().unwrap_or_default() {
+            match name.as_str() {
+                "cleared" => outcomes.cleared = n,
+                "referred" => outcomes.referred = n,
+                "held" => outcomes.held = n,
+                "aborted" => outcomes.aborted = n,
+                _ => {}
+            }
+        }
+        let last_seq = journal.last_seq().unwrap_or(0);
+        let mut core = Core {
+            gate_id,
+            machine,
+            journal,
+            screening,
+            matcher,
+            clock,
+            enrolled: Vec::new(),
+            live: None,
+            next_op: 1,
+            doc_op: None,
+            capture_op: None,
+            followups: VecDeque::new(),
+            out: VecDeque::new(),
+            last_command: None,
+            outcomes,
+            last_seq,
+            stopped: false,
+        };
+        core.pump();
+        core
+    }
+
+    /// Feeds a device or process signal.
+    pub fn input(&mut self, input: Input) {
+        if let Some(event) = self.translate(input) {
+            let now = self.clock.now();
+            self.machine.handle(now, event);
+        }
+        self.pump();
+    }
+
+    /// Handles every deadline that has passed.
+    pub fn timeout(&mut self) {
+        let now = self.clock.now();
+        self.machine.handle_timeout(now);
+        self.pump();
+    }
+
+    /// Feeds an operator command and answers whether the gate carried it out.
+    pub fn operator(&mut self, command: OperatorCommand, actor: Actor) -> CommandReply {
+        self.last_command = None;
+        let now = self.clock.now();
+        self.machine.handle(now, Event::Operator { command, actor });
+        self.pump();
+        self.last_command.take().unwrap_or(CommandReply {
+            accepted: false,
+            detail: "the gate did not answer the command".into(),
+        })
+    }
+
+    /// The next output to carry out.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The machine's next deadline.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.machine.poll_timeout()
+    }
+
+    /// Writes queued events durably (call after carrying out the outputs, so the
+    /// decision path does not wait for it). Errors are logged and the events kept.
+    pub fn flush_events(&mut self) {
+        if let Err(e) = self.journal.flush_events() {
+            tracing::error!(error = %e, pending = self.journal.pending_events(), "cannot write events to the journal");
+        }
+    }
+
+    /// Whether the machine reported `ShutdownReady`.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The current status.
+    pub fn status(&self) -> GateStatus {
+        GateStatus {
+            gate_id: self.gate_id.clone(),
+            at: self.clock.now(),
+            machine: self.machine.snapshot(),
+            outcomes: self.outcomes,
+            last_seq: self.last_seq,
+            journal_backlog: self.machine.journal_backlog(),
+        }
+    }
+
+    /// The coarse mode.
+    pub fn mode(&self) -> Mode {
+        self.machine.mode()
+    }
+
+    /// The journal (read-only queries).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The lane commands that restore the doors to what the machine last commanded
+    /// (sent after the lane I/O recovers).
+    pub fn door_commands(&self) -> Vec<LaneCommand> {
+        Door::ALL
+            .iter()
+            .map(|&door| LaneCommand::Door {
+                door,
+                position: self.machine.door(door).target,
+            })
+            .collect()
+    }
+
+    fn op(&mut self) -> u64 {
+        let op = self.next_op;
+        self.next_op += 1;
+        op
+    }
+
+    /// Turns a device signal into a machine event, keeping templates here and
+    /// dropping answers to operations that were cancelled or superseded.
+    fn translate(&mut self, input: Input) -> Option<Event> {
+        match input {
+            Input::Presence(Presence::Placed) => Some(Event::DocumentPresented),
+            Input::Presence(Presence::Removed) => None,
+            Input::DocumentRead { op, result } => {
+                if self.doc_op != Some(op) {
+                    tracing::debug!(op, "dropping the answer of an abandoned chip read");
+                    return None;
+                }
+                self.doc_op = None;
+                match result {
+                    Ok(chip) => {
+                        self.enrolled = chip.enrolled;
+                        Some(Event::DocumentRead {
+                            result: Ok(chip.document),
+                        })
+                    }
+                    Err(ReadError::Device(f)) => Some(Event::DeviceFault {
+                        device: Device::DocumentReader,
+                        detail: f.to_string(),
+                    }),
+                    Err(e) => Some(Event::DocumentRead {
+                        result: Err(e.to_failure()),
+                    }),
+                }
+            }
+            Input::Captured { op, result } => {
+                if self.capture_op != Some(op) {
+                    tracing::debug!(op, "dropping the answer of an abandoned capture");
+                    return None;
+                }
+                self.capture_op = None;
+                match result {
+                    Ok(c) => {
+                        self.live = Some(c.template);
+                        Some(Event::FingerprintCaptured { result: Ok(c.info) })
+                    }
+                    Err(CaptureError::NoFinger) => Some(Event::FingerprintCaptured {
+                        result: Err(CaptureFailure::NoFinger),
+                    }),
+                    Err(CaptureError::Device(f)) => Some(Event::DeviceFault {
+                        device: Device::FingerprintScanner,
+                        detail: f.to_string(),
+                    }),
+                    // Poor captures, and any capture problem a newer driver reports.
+                    Err(_) => Some(Event::FingerprintCaptured {
+                        result: Err(CaptureFailure::Poor),
+                    }),
+                }
+            }
+            Input::Lane(l) => match l {
+                LaneInput::Sensor { sensor, active } => Some(Event::Sensor { sensor, active }),
+                LaneInput::DoorReached { door, position } => {
+                    Some(Event::DoorReached { door, position })
+                }
+                LaneInput::Occupancy { persons } => Some(Event::Occupancy { persons }),
+                LaneInput::Emergency { active } => Some(Event::Emergency { active }),
+                LaneInput::Recovered => {
+                    for c in self.door_commands() {
+                        self.out.push_back(Output::Lane(c));
+                    }
+                    Some(Event::DeviceRecovered {
+                        device: Device::LaneIo,
+                    })
+                }
+                _ => None,
+            },
+            Input::Fault { device, detail } => Some(Event::DeviceFault { device, detail }),
+            Input::Recovered { device } => Some(Event::DeviceRecovered { device }),
+            Input::Shutdown => Some(Event::Shutdown),
+        }
+    }
+
+    /// Drains the machine's actions, finishing the in-shell ones and feeding their
+    /// answers back, until the machine has nothing more to say.
+    fn pump(&mut self) {
+        loop {
+            while let Some(action) = self.machine.poll_action() {
+                self.execute(action);
+            }
+            match self.followups.pop_front() {
+                Some(event) => {
+                    let now = self.clock.now();
+                    self.machine.handle(now, event);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn execute(&mut self, action: Action) {
+        match action {
+            Action::ReadDocument => {
+                self.enrolled.clear();
+                let op = self.op();
+                self.doc_op = Some(op);
+                self.out.push_back(Output::ReadDocument { op });
+            }
+            Action::CancelDocumentRead => {
+                self.doc_op = None;
+                self.out.push_back(Output::CancelDocumentRead);
+            }
+            Action::CheckWatchlist { key } => {
+                let verdict = self.screening.check(&key);
+                self.followups
+                    .push_back(Event::WatchlistChecked { verdict });
+            }
+            Action::OpenDoor { door } => self.out.push_back(Output::Lane(LaneCommand::Door {
+                door,
+                position: crate::types::DoorPosition::Open,
+            })),
+            Action::CloseDoor { door } => self.out.push_back(Output::Lane(LaneCommand::Door {
+                door,
+                position: crate::types::DoorPosition::Closed,
+            })),
+            Action::CaptureFingerprint { attempt } => {
+                self.live = None;
+                let op = self.op();
+                self.capture_op = Some(op);
+                let ms = self.machine.config().timeouts.capture_ms;
+                tracing::debug!(attempt, op, "capture");
+                self.out.push_back(Output::Capture {
+                    op,
+                    timeout: Duration::from_millis(ms),
+                });
+            }
+            Action::CancelCapture => {
+                self.capture_op = None;
+                self.live = None;
+                self.out.push_back(Output::CancelCapture);
+            }
+            Action::MatchFingerprint { attempt } => {
+                let score = match self.live.take() {
+                    Some(live) => match self.matcher.best(&live, &self.enrolled) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(attempt, error = %e, "fingerprint comparison failed");
+                            0.0
+                        }
+                    },
+                    None => 0.0,
+                };
+                self.followups.push_back(Event::MatchDone { score });
+            }
+            Action::Display { prompt } => self.out.push_back(Output::Display(prompt)),
+            Action::Journal { record } => self.journal_record(record),
+            Action::Emit { event } => {
+                let now = self.clock.now();
+                let txn = self.machine.snapshot().txn;
+                log_event(&event);
+                if let GateEvent::Command {
+                    accepted, detail, ..
+                } = &event
+                {
+                    self.last_command = Some(CommandReply {
+                        accepted: *accepted,
+                        detail: detail.clone(),
+                    });
+                }
+                if self.journal.pending_events() < MAX_PENDING_EVENTS {
+                    self.journal.append_event(now, txn, event.clone());
+                } else {
+                    tracing::error!("events backlog full; an event is not journaled");
+                }
+                self.out.push_back(Output::Feed(FeedItem {
+                    at: now,
+                    kind: FeedKind::Event { event },
+                }));
+            }
+            Action::ShutdownReady => {
+                self.stopped = true;
+                self.enrolled.clear();
+                self.live = None;
+                self.out.push_back(Output::ShutdownReady);
+            }
+        }
+    }
+
+    fn journal_record(&mut self, record: Record) {
+        let now = self.clock.now();
+        let txn = record.txn;
+        match self.journal.append_record(now, &record) {
+            Ok(seq) => {
+                if seq > self.last_seq {
+                    self.last_seq = seq;
+                    self.outcomes.add(record.outcome);
+                }
+                tracing::info!(
+                    seq,
+                    txn = txn.0,
+                    outcome = record.outcome.as_str(),
+                    reasons = %serde_json::to_string(&record.reasons).unwrap_or_default(),
+                    "movement record journaled"
+                );
+                self.out.push_back(Output::Feed(FeedItem {
+                    at: now,
+                    kind: FeedKind::Record {
+                        seq,
+                        txn,
+                        outcome: record.outcome,
+                    },
+                }));
+                self.followups.push_back(Event::Journaled { txn });
+            }
+            Err(e) => {
+                tracing::error!(txn = txn.0, error = %e, "movement record not journaled");
+                self.followups.push_back(Event::JournalFailed {
+                    txn,
+                    detail: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+fn log_event(event: &GateEvent) {
+    match event {
+        GateEvent::AlarmRaised { alarm, detail } => {
+            tracing::warn!(alarm = ?alarm, %detail, "alarm raised")
+        }
+        GateEvent::DeviceFault { device, detail } => {
+            tracing::warn!(%device, %detail, "device fault")
+        }
+        GateEvent::Command {
+            command,
+            actor,
+            accepted,
+            detail,
+        } => tracing::info!(
+            command = ?command,
+            user = %actor.user,
+            role = ?actor.role,
+            reason = %actor.reason,
+            accepted,
+            %detail,
+            "operator command"
+        ),
+        GateEvent::StepChanged { from, to, mode } => {
+            tracing::debug!(%from, %to, mode = mode.as_str(), "step")
+        }
+        other => tracing::info!(event = ?other, "gate event"),
+    }
+}

@@ -1,0 +1,145 @@
+//! 1:1 fingerprint comparison as the shell sees it: live template against the enrolled
+//! thumbs, best score wins. The templates stay here; only the score goes to the machine.
+
+use device_drivers::devices::{BiometricTemplate, TemplateFormat};
+
+/// Why a comparison could not be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MatchError {
+    /// The matcher does not understand this template encoding.
+    #[error("unsupported template format {0:?}")]
+    Unsupported(TemplateFormat),
+    /// A template could not be decoded.
+    #[error("malformed template: {0}")]
+    Malformed(String),
+}
+
+/// A 1:1 fingerprint matcher (the ISO 19794-2 minutiae matcher, or the simulator's).
+pub trait Matcher: Send {
+    /// Similarity of `live` and `enrolled`, 0 (different) ..= 1 (same finger).
+    fn compare(
+        &self,
+        live: &BiometricTemplate,
+        enrolled: &BiometricTemplate,
+    ) -> Result<f32, MatchError>;
+
+    /// Best score of `live` over every enrolled thumb (0 if there is none or none
+    /// can be compared; the first error is returned only when no comparison worked).
+    fn best(
+        &self,
+        live: &BiometricTemplate,
+        enrolled: &[BiometricTemplate],
+    ) -> Result<f32, MatchError> {
+        let mut best: Option<f32> = None;
+        let mut first_err = None;
+        for e in enrolled {
+            match self.compare(live, e) {
+                Ok(s) if s.is_finite() => best = Some(best.map_or(s, |b: f32| b.max(s))),
+                Ok(_) => {}
+                Err(err) => {
+                    first_err.get_or_insert(err);
+                }
+            }
+        }
+        match (best, first_err) {
+            (Some(s), _) => Ok(s),
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(0.0),
+        }
+    }
+}
+
+/// The simulator's matcher, for simulated templates only. Two forms:
+///
+/// - a template naming a finger (`"<person>/<finger>"`, optionally `#<impression>`):
+///   the same finger scores [`SIM_GENUINE`], any other [`SIM_IMPOSTOR`];
+/// - a live template carrying the score the simulated lane already drew for this
+///   capture (`"~0.734"`, see [`super::sim`]): that score, against any enrolled thumb.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimMatcher;
+
+/// Score the simulated matcher gives the same finger.
+pub const SIM_GENUINE: f32 = 0.92;
+/// Score the simulated matcher gives different fingers.
+pub const SIM_IMPOSTOR: f32 = 0.04;
+
+impl Matcher for SimMatcher {
+    fn compare(
+        &self,
+        live: &BiometricTemplate,
+        enrolled: &BiometricTemplate,
+    ) -> Result<f32, MatchError> {
+        for t in [live, enrolled] {
+            if t.format() != TemplateFormat::Simulated {
+                return Err(MatchError::Unsupported(t.format()));
+            }
+        }
+        if let Some(drawn) = live.bytes().strip_prefix(b"~") {
+            let score = std::str::from_utf8(drawn)
+                .ok()
+                .and_then(|s| s.parse::<f32>().ok())
+                .filter(|s| s.is_finite() && (0.0..=1.0).contains(s))
+                .ok_or_else(|| MatchError::Malformed("bad simulated score".into()))?;
+            return Ok(score);
+        }
+        let finger = |t: &BiometricTemplate| -> Result<Vec<u8>, MatchError> {
+            let b = t.bytes();
+            let end = b.iter().position(|&c| c == b'#').unwrap_or(b.len());
+            let f = b.get(..end).unwrap_or_default();
+            if f.is_empty() {
+                return Err(MatchError::Malformed("empty simulated template".into()));
+            }
+            Ok(f.to_vec())
+        };
+        Ok(if finger(live)? == finger(enrolled)? {
+            SIM_GENUINE
+        } else {
+            SIM_IMPOSTOR
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> BiometricTemplate {
+        BiometricTemplate::new(TemplateFormat::Simulated, s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn same_finger_any_impression_matches_best_of_both_thumbs() {
+        let m = SimMatcher;
+        let enrolled = [t("p7/left"), t("p7/right")];
+        assert_eq!(m.best(&t("p7/right#3"), &enrolled).unwrap(), SIM_GENUINE);
+        assert_eq!(m.best(&t("p7/index#1"), &enrolled).unwrap(), SIM_IMPOSTOR);
+        assert_eq!(m.best(&t("p7/left"), &[]).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn foreign_formats_are_refused() {
+        let iso = BiometricTemplate::new(TemplateFormat::Iso19794_2_2005, vec![1, 2, 3]);
+        assert!(matches!(
+            SimMatcher.best(&iso, &[t("a/b")]),
+            Err(MatchError::Unsupported(_))
+        ));
+        assert!(matches!(
+            SimMatcher.compare(&t("#x"), &t("a")),
+            Err(MatchError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_drawn_score_is_read_back_against_any_enrolled_thumb() {
+        let m = SimMatcher;
+        let enrolled = [t("~enrolled"), t("~enrolled")];
+        assert_eq!(m.best(&t("~0.625"), &enrolled).unwrap(), 0.625);
+        assert_eq!(
+            m.best(&t("~0.625"), &[]).unwrap(),
+            0.0,
+            "nothing enrolled, no match"
+        );
+        assert!(m.best(&t("~1.5"), &enrolled).is_err());
+        assert!(m.best(&t("~x"), &enrolled).is_err());
+    }
+}

@@ -1,0 +1,487 @@
+//! `[devices] kind = "sim"`: the simulator's lane ([`device_drivers::sim::World`]) stepped
+//! in real time and presented through the device traits, so `gated` runs the very same
+//! shell code against simulated travellers as against hardware.
+//!
+//! One task owns the stepping: it sleeps until the world's next wake-up or a device
+//! command, advances the world to "now" (real time × `[sim] speed`), and routes each
+//! world signal to the device it belongs to. The device objects are thin channel ends.
+//!
+//! The world draws comparison scores itself (its matcher model): a simulated capture is
+//! followed at once by the world's match, and the live template handed to the shell is
+//! a simulated template carrying that drawn score (`~0.734`), which
+//! [`super::matcher::SimMatcher`] reads back. Enrolled templates of simulated documents
+//! are placeholders (`~enrolled`), one per enrolled thumb.
+
+use super::clock::MonotonicWallClock;
+use super::screening::Screening;
+use super::{Devices, RuntimeError, TravellerDisplay};
+use crate::config::SimSection;
+use crate::record::Prompt;
+use crate::sim_bridge::cue_of;
+use crate::types::{
+    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Time, WatchlistVerdict,
+};
+use device_drivers::devices::{
+    BiometricTemplate, CaptureError, ChipRead, DeviceFault, DeviceFuture, DocumentReader,
+    FaultKind, FingerprintScanner, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence,
+    ReadError, TemplateFormat,
+};
+use device_drivers::sim::{Signal, Stream, World, WorldCommand};
+use device_drivers::types::{DoorPosition, ReadFailure};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::Instant;
+
+/// Marker of a simulated enrolled template.
+pub const ENROLLED_MARK: &[u8] = b"~enrolled";
+
+/// World time: real elapsed time since the start, times the speed factor.
+#[derive(Clone, Copy, Debug)]
+struct WorldClock {
+    start: Instant,
+    start_ms: u64,
+    speed: f64,
+}
+
+impl WorldClock {
+    fn now(&self) -> Time {
+        let real = self.start.elapsed().as_secs_f64() * 1000.0;
+        Time(self.start_ms + (real * self.speed) as u64)
+    }
+    fn instant_at(&self, t: Time) -> Instant {
+        let world_ms = t.0.saturating_sub(self.start_ms) as f64;
+        self.start + Duration::from_secs_f64(world_ms / self.speed / 1000.0)
+    }
+}
+
+enum ReaderMsg {
+    Presence(Presence),
+    Read(Result<Document, ReadFailure>),
+    Fault(DeviceFault),
+}
+
+type Shared = Arc<Mutex<World>>;
+type Offline = Arc<Mutex<BTreeSet<Device>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the world half-updated in a way that
+    // matters more than stopping the simulation; keep going with its state.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The simulated lane's devices and its watchlist, with the stepping task spawned on the
+/// current tokio runtime.
+pub fn devices(sim: &SimSection, clock: MonotonicWallClock) -> Result<Devices, RuntimeError> {
+    use super::clock::Clock;
+    let mut world = World::new(sim.lane.clone(), sim.seed).map_err(|e| RuntimeError::Device {
+        device: Device::LaneIo,
+        detail: format!("sim.lane: {e}"),
+    })?;
+    let wclock = WorldClock {
+        start: Instant::now(),
+        start_ms: clock.now().0,
+        speed: sim.speed,
+    };
+    world.set_stream(
+        wclock.now(),
+        Some(Stream {
+            mean_gap_ms: sim.mean_arrival_gap_ms,
+            mix: sim.mix.iter().map(|(b, w)| (*b, *w)).collect(),
+        }),
+    );
+    let world: Shared = Arc::new(Mutex::new(world));
+    let offline: Offline = Arc::default();
+    let (cmd_tx, cmd_rx) = unbounded_channel();
+    let (reader_tx, reader_rx) = unbounded_channel();
+    let (scan_tx, scan_rx) = unbounded_channel();
+    let (lane_tx, lane_rx) = unbounded_channel();
+    let router = Router {
+        reader: reader_tx,
+        scanner: scan_tx,
+        lane: lane_tx,
+        offline: offline.clone(),
+        captured: None,
+    };
+    tokio::spawn(step_world(world.clone(), wclock, cmd_rx, router));
+    Ok(Devices {
+        document: Box::new(SimReader {
+            cmd: cmd_tx.clone(),
+            rx: reader_rx,
+            offline: offline.clone(),
+        }),
+        fingerprint: Box::new(SimScanner {
+            cmd: cmd_tx.clone(),
+            rx: scan_rx,
+            offline,
+        }),
+        io: Box::new(SimLaneIo {
+            cmd: cmd_tx.clone(),
+            rx: lane_rx,
+        }),
+        display: Box::new(SimDisplay { cmd: cmd_tx }),
+        screening: Some(Box::new(SimListings { world })),
+    })
+}
+
+/// Routes world signals to the device channels.
+struct Router {
+    reader: UnboundedSender<ReaderMsg>,
+    scanner: UnboundedSender<Result<LiveCapture, CaptureError>>,
+    lane: UnboundedSender<Result<LaneInput, DeviceFault>>,
+    offline: Offline,
+    /// A capture waiting for the world's match score.
+    captured: Option<CaptureInfo>,
+}
+
+impl Router {
+    /// Routes one signal; returns a command for the world when one is due at once.
+    fn route(&mut self, s: Signal) -> Option<WorldCommand> {
+        match s {
+            Signal::DocumentPresented { .. } => {
+                let _ = self.reader.send(ReaderMsg::Presence(Presence::Placed));
+            }
+            Signal::DocumentRead { result } => {
+                let _ = self.reader.send(ReaderMsg::Read(result));
+            }
+            Signal::Sensor { sensor, active } => {
+                let _ = self.lane.send(Ok(LaneInput::Sensor { sensor, active }));
+            }
+            Signal::Occupancy { persons } => {
+                let _ = self.lane.send(Ok(LaneInput::Occupancy { persons }));
+            }
+            Signal::DoorReached { door, position } => {
+                let _ = self
+                    .lane
+                    .send(Ok(LaneInput::DoorReached { door, position }));
+            }
+            Signal::Emergency { active } => {
+                let _ = self.lane.send(Ok(LaneInput::Emergency { active }));
+            }
+            Signal::FingerprintCaptured { result } => match result {
+                Ok(info) => {
+                    self.captured = Some(info);
+                    return Some(WorldCommand::Match { attempt: 0 });
+                }
+                Err(CaptureFailure::NoFinger) => {
+                    let _ = self.scanner.send(Err(CaptureError::NoFinger));
+                }
+                Err(CaptureFailure::Poor) => {
+                    let _ = self
+                        .scanner
+                        .send(Err(CaptureError::Poor("simulated poor capture".into())));
+                }
+            },
+            Signal::MatchDone { score } => {
+                if let Some(info) = self.captured.take() {
+                    let template = BiometricTemplate::new(
+                        TemplateFormat::Simulated,
+                        format!("~{score}").into_bytes(),
+                    );
+                    let _ = self.scanner.send(Ok(LiveCapture { info, template }));
+                }
+            }
+            Signal::DeviceFault { device, detail } => {
+                lock(&self.offline).insert(device);
+                let f = DeviceFault::new(FaultKind::Unavailable, detail);
+                match device {
+                    Device::DocumentReader => {
+                        let _ = self.reader.send(ReaderMsg::Fault(f));
+                    }
+                    Device::FingerprintScanner => {
+                        self.captured = None;
+                        let _ = self.scanner.send(Err(CaptureError::Device(f)));
+                    }
+                    _ => {
+                        let _ = self.lane.send(Err(f));
+                    }
+                }
+            }
+            Signal::DeviceRecovered { device } => {
+                lock(&self.offline).remove(&device);
+                if !matches!(device, Device::DocumentReader | Device::FingerprintScanner) {
+                    let _ = self.lane.send(Ok(LaneInput::Recovered));
+                }
+            }
+        }
+        None
+    }
+}
+
+async fn step_world(
+    world: Shared,
+    clock: WorldClock,
+    mut cmds: UnboundedReceiver<WorldCommand>,
+    mut router: Router,
+) {
+    loop {
+        let wake = {
+            let mut w = lock(&world);
+            let now = clock.now();
+            let mut signals = w.advance_to(now);
+            while !signals.is_empty() {
+                for s in signals {
+                    if let Some(c) = router.route(s) {
+                        w.command(now, c);
+                    }
+                }
+                // A command issued while routing may be due at once.
+                signals = w.advance_to(now);
+            }
+            w.next_wakeup()
+        };
+        let sleep = tokio::time::sleep_until(wake.map_or_else(
+            || Instant::now() + Duration::from_secs(3600),
+            |t| clock.instant_at(t),
+        ));
+        tokio::select! {
+            c = cmds.recv() => match c {
+                None => return,
+                Some(c) => {
+                    let mut w = lock(&world);
+                    let now = clock.now();
+                    for s in w.advance_to(now) {
+                        if let Some(c) = router.route(s) {
+                            w.command(now, c);
+                        }
+                    }
+                    w.command(now, c);
+                }
+            },
+            () = sleep => {}
+        }
+    }
+}
+
+/// Sends `cancel` when dropped before [`CancelGuard::done`].
+struct CancelGuard<'a> {
+    cmd: &'a UnboundedSender<WorldCommand>,
+    cancel: Option<WorldCommand>,
+}
+
+impl CancelGuard<'_> {
+    fn done(mut self) {
+        self.cancel = None;
+    }
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.cancel.take() {
+            let _ = self.cmd.send(c);
+        }
+    }
+}
+
+fn gone() -> DeviceFault {
+    DeviceFault::new(FaultKind::Unavailable, "the simulated lane stopped")
+}
+
+/// The simulated document reader.
+struct SimReader {
+    cmd: UnboundedSender<WorldCommand>,
+    rx: UnboundedReceiver<ReaderMsg>,
+    offline: Offline,
+}
+
+fn read_error(f: ReadFailure) -> ReadError {
+    match f.code.as_str() {
+        "card_removed" => ReadError::Removed,
+        "no_card" => ReadError::NoDocument,
+        "no_answer" => ReadError::NoAnswer,
+        _ => ReadError::Protocol(format!("{}: {}", f.code, f.detail)),
+    }
+}
+
+impl DocumentReader for SimReader {
+    fn next_presence(&mut self) -> DeviceFuture<'_, Result<Presence, DeviceFault>> {
+        Box::pin(async move {
+            loop {
+                match self.rx.recv().await {
+                    Some(ReaderMsg::Presence(p)) => return Ok(p),
+                    Some(ReaderMsg::Fault(f)) => return Err(f),
+                    Some(ReaderMsg::Read(_)) => {} // the answer of an abandoned read
+                    None => return Err(gone()),
+                }
+            }
+        })
+    }
+
+    fn read(&mut self) -> DeviceFuture<'_, Result<ChipRead, ReadError>> {
+        Box::pin(async move {
+            // Answers of reads abandoned earlier are stale.
+            while let Ok(m) = self.rx.try_recv() {
+                if let ReaderMsg::Fault(f) = m {
+                    return Err(ReadError::Device(f));
+                }
+            }
+            if self.cmd.send(WorldCommand::ReadDocument).is_err() {
+                return Err(ReadError::Device(gone()));
+            }
+            let guard = CancelGuard {
+                cmd: &self.cmd,
+                cancel: Some(WorldCommand::CancelRead),
+            };
+            let result = loop {
+                match self.rx.recv().await {
+                    Some(ReaderMsg::Read(r)) => break r,
+                    Some(ReaderMsg::Fault(f)) => {
+                        guard.done();
+                        return Err(ReadError::Device(f));
+                    }
+                    Some(ReaderMsg::Presence(_)) => {}
+                    None => {
+                        guard.done();
+                        return Err(ReadError::Device(gone()));
+                    }
+                }
+            };
+            guard.done();
+            match result {
+                Ok(document) => {
+                    let enrolled = (0..document.enrolled_thumbs)
+                        .map(|_| {
+                            BiometricTemplate::new(
+                                TemplateFormat::Simulated,
+                                ENROLLED_MARK.to_vec(),
+                            )
+                        })
+                        .collect();
+                    Ok(ChipRead { document, enrolled })
+                }
+                Err(f) => Err(read_error(f)),
+            }
+        })
+    }
+
+    fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async move {
+            if lock(&self.offline).contains(&Device::DocumentReader) {
+                Err(DeviceFault::new(
+                    FaultKind::Unavailable,
+                    "simulated reader offline",
+                ))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// The simulated fingerprint scanner.
+struct SimScanner {
+    cmd: UnboundedSender<WorldCommand>,
+    rx: UnboundedReceiver<Result<LiveCapture, CaptureError>>,
+    offline: Offline,
+}
+
+impl FingerprintScanner for SimScanner {
+    fn capture(
+        &mut self,
+        _timeout: Duration,
+    ) -> DeviceFuture<'_, Result<LiveCapture, CaptureError>> {
+        // The world's scanner has its own no-finger timeout (`sim.lane.scanner_timeout_ms`).
+        Box::pin(async move {
+            while self.rx.try_recv().is_ok() {}
+            if lock(&self.offline).contains(&Device::FingerprintScanner) {
+                return Err(CaptureError::Device(DeviceFault::new(
+                    FaultKind::Unavailable,
+                    "simulated scanner offline",
+                )));
+            }
+            if self.cmd.send(WorldCommand::Capture { attempt: 0 }).is_err() {
+                return Err(CaptureError::Device(gone()));
+            }
+            let guard = CancelGuard {
+                cmd: &self.cmd,
+                cancel: Some(WorldCommand::CancelCapture),
+            };
+            let r = self.rx.recv().await;
+            guard.done();
+            r.unwrap_or_else(|| Err(CaptureError::Device(gone())))
+        })
+    }
+
+    fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async move {
+            if lock(&self.offline).contains(&Device::FingerprintScanner) {
+                Err(DeviceFault::new(
+                    FaultKind::Unavailable,
+                    "simulated scanner offline",
+                ))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// The simulated lane I/O.
+struct SimLaneIo {
+    cmd: UnboundedSender<WorldCommand>,
+    rx: UnboundedReceiver<Result<LaneInput, DeviceFault>>,
+}
+
+impl LaneIo for SimLaneIo {
+    fn command(&mut self, command: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async move {
+            let c = match command {
+                LaneCommand::Door {
+                    door,
+                    position: DoorPosition::Open,
+                } => WorldCommand::OpenDoor { door },
+                LaneCommand::Door {
+                    door,
+                    position: DoorPosition::Closed,
+                } => WorldCommand::CloseDoor { door },
+                _ => return Ok(()),
+            };
+            self.cmd.send(c).map_err(|_| gone())
+        })
+    }
+
+    fn next_input(&mut self) -> DeviceFuture<'_, Result<LaneInput, DeviceFault>> {
+        Box::pin(async move {
+            match self.rx.recv().await {
+                Some(r) => r,
+                None => std::future::pending().await,
+            }
+        })
+    }
+}
+
+/// The simulated travellers read the display.
+struct SimDisplay {
+    cmd: UnboundedSender<WorldCommand>,
+}
+
+impl TravellerDisplay for SimDisplay {
+    fn show(&mut self, prompt: Prompt) {
+        let _ = self.cmd.send(WorldCommand::Display {
+            cue: cue_of(prompt),
+        });
+    }
+}
+
+/// The watchlist entries of the world's generated watchlisted travellers.
+struct SimListings {
+    world: Shared,
+}
+
+impl Screening for SimListings {
+    fn check(&self, key: &DocumentKey) -> WatchlistVerdict {
+        let w = lock(&self.world);
+        match w.listing(key) {
+            None => WatchlistVerdict::Clear { version: 0 },
+            Some(l) if l.hold => WatchlistVerdict::Hold {
+                version: 0,
+                reason: l.reason.clone(),
+            },
+            Some(l) => WatchlistVerdict::Refer {
+                version: 0,
+                reason: l.reason.clone(),
+            },
+        }
+    }
+}
