@@ -230,6 +230,9 @@ impl PersonaBuilder {
             Some(m) => m.clone(),
             None => self.generate_mrz(&mut rng),
         };
+        let can: String = (0..6)
+            .map(|_| char::from(b'0' + rng.below(10) as u8))
+            .collect();
         let face_image = synthetic_jpeg(&mut rng, self.face_size);
         let mut dgs: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
         dgs.insert(1, Dg1 { mrz: mrz.clone() }.encode()?);
@@ -329,6 +332,7 @@ impl PersonaBuilder {
         }
         Ok(Persona {
             mrz,
+            can,
             files,
             face_image,
             thumbs: self.thumbs.clone(),
@@ -361,6 +365,8 @@ fn synthetic_jpeg(rng: &mut SeedRng, size: usize) -> Vec<u8> {
 pub struct Persona {
     /// The MRZ printed on the document (and in DG1).
     pub mrz: Mrz,
+    /// The 6-digit card access number printed on the document (PACE with CAN).
+    pub can: String,
     /// FID → file content, everything the chip serves (EF.COM, DGs, EF.SOD, EF.CardAccess).
     pub files: ChipFiles,
     /// The face image inside DG2.
@@ -415,6 +421,9 @@ mod tests {
         assert_eq!(a.mrz, b.mrz);
         assert_eq!(a.files, b.files);
         assert_ne!(a.mrz, c.mrz);
+        assert_eq!(a.can, b.can);
+        assert_eq!(a.can.len(), 6);
+        assert!(a.can.bytes().all(|b| b.is_ascii_digit()));
     }
 
     #[test]
