@@ -30,6 +30,9 @@ fn main() {
     if let Some(v) = env("FP_ROOTS") {
         p.roots = v as usize;
     }
+    if let Some(v) = env("FP_SCORED") {
+        p.scored = v as usize;
+    }
     eprintln!("{p:?}");
     let prepared: Vec<Prepared> = samples
         .iter()

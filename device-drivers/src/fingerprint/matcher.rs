@@ -48,6 +48,8 @@ pub struct Params {
     pub roots: usize,
     /// Pseudo-count added to the overlap counts in the score.
     pub overlap_prior: f32,
+    /// Best-supported consolidations whose overlap is measured and scored.
+    pub scored: usize,
 }
 
 impl Default for Params {
@@ -59,6 +61,7 @@ impl Default for Params {
             angle_tolerance_deg: 16.0,
             roots: 30,
             overlap_prior: 4.0,
+            scored: 1,
         }
     }
 }
@@ -514,7 +517,7 @@ const HULL_MARGIN: f32 = 15.0;
 
 /// Compares two prepared templates.
 pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails {
-    let mut d = MatchDetails {
+    let d = MatchDetails {
         count_a: a.len(),
         count_b: b.len(),
         ..MatchDetails::default()
@@ -546,22 +549,32 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
         pair_b: Vec::new(),
         heap: BinaryHeap::new(),
     };
-    let mut best: Option<Expansion> = None;
-    for &(_, i, k) in &roots {
-        let e = expand(a, b, (usize::from(i), usize::from(k)), &table, &mut s);
-        if best
-            .as_ref()
-            .is_none_or(|bb| (e.support, e.pairs.len()) > (bb.support, bb.pairs.len()))
-        {
-            best = Some(e);
-        }
-    }
-    let Some(best) = best else { return d };
-    d.paired = best.pairs.len();
-    d.support = best.support;
-    // 3. Overlap through the rigid transform fitted to the pairs.
-    if best.pairs.len() >= 3 {
-        let (cs, sn, tx, ty) = fit_rigid(a, b, &best.pairs);
+    let mut expansions: Vec<Expansion> = roots
+        .iter()
+        .map(|&(_, i, k)| expand(a, b, (usize::from(i), usize::from(k)), &table, &mut s))
+        .collect();
+    // 3. Score the best-supported consolidations, keep the highest score.
+    expansions.sort_by(|x, y| (y.support, y.pairs.len()).cmp(&(x.support, x.pairs.len())));
+    expansions
+        .iter()
+        .take(p.scored.max(1))
+        .map(|e| score_expansion(a, b, e, p))
+        .max_by(|x, y| x.score.total_cmp(&y.score))
+        .unwrap_or(d)
+}
+
+/// Details and score of one consolidation: overlap through the rigid
+/// transform fitted to its pairs.
+fn score_expansion(a: &Prepared, b: &Prepared, e: &Expansion, p: &Params) -> MatchDetails {
+    let mut d = MatchDetails {
+        count_a: a.len(),
+        count_b: b.len(),
+        paired: e.pairs.len(),
+        support: e.support,
+        ..MatchDetails::default()
+    };
+    if e.pairs.len() >= 3 {
+        let (cs, sn, tx, ty) = fit_rigid(a, b, &e.pairs);
         let tb: Vec<(f32, f32)> = b
             .points
             .iter()
