@@ -554,7 +554,7 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
         .map(|&(_, i, k)| expand(a, b, (usize::from(i), usize::from(k)), &table, &mut s))
         .collect();
     // 3. Score the best-supported consolidations, keep the highest score.
-    expansions.sort_by(|x, y| (y.support, y.pairs.len()).cmp(&(x.support, x.pairs.len())));
+    expansions.sort_by_key(|e| std::cmp::Reverse((e.support, e.pairs.len())));
     expansions
         .iter()
         .take(p.scored.max(1))
