@@ -33,6 +33,9 @@ fn main() {
     if let Some(v) = env("FP_SCORED") {
         p.scored = v as usize;
     }
+    if let Some(v) = env("FP_MERGE") {
+        p.merge = v > 0.0;
+    }
     eprintln!("{p:?}");
     let prepared: Vec<Prepared> = samples
         .iter()

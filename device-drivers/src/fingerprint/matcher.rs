@@ -50,6 +50,9 @@ pub struct Params {
     pub overlap_prior: f32,
     /// Best-supported consolidations whose overlap is measured and scored.
     pub scored: usize,
+    /// Whether disjoint consolidations whose rigid transforms agree with the
+    /// best one are merged into it (pairings broken by distortion or gaps).
+    pub merge: bool,
 }
 
 impl Default for Params {
@@ -62,6 +65,7 @@ impl Default for Params {
             roots: 30,
             overlap_prior: 4.0,
             scored: 1,
+            merge: true,
         }
     }
 }
@@ -555,12 +559,72 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
         .collect();
     // 3. Score the best-supported consolidations, keep the highest score.
     expansions.sort_by_key(|e| std::cmp::Reverse((e.support, e.pairs.len())));
+    if p.merge && expansions.len() > 1 {
+        merge_consistent(a, b, &mut expansions);
+    }
     expansions
         .iter()
         .take(p.scored.max(1))
         .map(|e| score_expansion(a, b, e, p))
         .max_by(|x, y| x.score.total_cmp(&y.score))
         .unwrap_or(d)
+}
+
+/// Merges into the first (best) consolidation every other one that shares
+/// no minutia with it and whose fitted rigid transform agrees with it: same
+/// rotation within 20 degrees, and its minutiae land within 30 pixels of
+/// where the best consolidation's transform puts them.
+fn merge_consistent(a: &Prepared, b: &Prepared, expansions: &mut [Expansion]) {
+    const MAX_ROT: f32 = 0.35;
+    const MAX_SHIFT: f32 = 30.0;
+    let Some((first, rest)) = expansions.split_first_mut() else {
+        return;
+    };
+    if first.pairs.len() < 3 {
+        return;
+    }
+    let t0 = fit_rigid(a, b, &first.pairs);
+    let apply = |t: (f32, f32, f32, f32), q: Point| {
+        (t.0 * q.x - t.1 * q.y + t.2, t.1 * q.x + t.0 * q.y + t.3)
+    };
+    let mut used_a = vec![false; a.len()];
+    let mut used_b = vec![false; b.len()];
+    for &(i, k) in &first.pairs {
+        used_a[usize::from(i)] = true;
+        used_b[usize::from(k)] = true;
+    }
+    for e in rest.iter() {
+        if e.pairs.len() < 3
+            || e.pairs
+                .iter()
+                .any(|&(i, k)| used_a[usize::from(i)] || used_b[usize::from(k)])
+        {
+            continue;
+        }
+        let t = fit_rigid(a, b, &e.pairs);
+        // Angle between the two rotations: atan2(sin(r - r0), cos(r - r0)).
+        let dr = (t.1 * t0.0 - t.0 * t0.1).atan2(t.0 * t0.0 + t.1 * t0.1);
+        let n = e.pairs.len() as f32;
+        let (cx, cy) = e.pairs.iter().fold((0.0, 0.0), |acc, &(_, k)| {
+            let q = b.points[usize::from(k)];
+            (acc.0 + q.x / n, acc.1 + q.y / n)
+        });
+        let c = Point {
+            x: cx,
+            y: cy,
+            dir: 0,
+        };
+        let (p0, p1) = (apply(t0, c), apply(t, c));
+        if dr.abs() > MAX_ROT || (p0.0 - p1.0).hypot(p0.1 - p1.1) > MAX_SHIFT {
+            continue;
+        }
+        for &(i, k) in &e.pairs {
+            used_a[usize::from(i)] = true;
+            used_b[usize::from(k)] = true;
+        }
+        first.pairs.extend_from_slice(&e.pairs);
+        first.support += e.support;
+    }
 }
 
 /// Details and score of one consolidation: overlap through the rigid
