@@ -66,9 +66,11 @@ pub mod flag {
 
 /// System parameter identifiers of the subset (flag byte of SW/SR).
 pub mod param {
-    /// Scan timeout in units of 1 s (0 = wait forever), default 10.
+    /// Scan timeout, ASCII-coded: `0x30` = wait forever, `0x30 + n` = n seconds
+    /// (n ≤ 60); default `0x3A` (10 s).
     pub const TIMEOUT: u8 = 0x62;
-    /// Security level 1..=9, default 4.
+    /// Security level, ASCII-coded: `0x30..=0x37` (FAR 1/10 .. 1/10^8) or
+    /// `0x50..=0x52` (automatic); default `0x50`.
     pub const SECURITY_LEVEL: u8 = 0x66;
     /// Minimum image quality 0..=100 below which a scan answers TRY_AGAIN, default 30.
     pub const IMAGE_QUALITY: u8 = 0x6A;
@@ -275,7 +277,7 @@ impl Default for SfmEmulator {
     fn default() -> Self {
         SfmEmulator {
             timeout_s: 10,
-            security_level: 4,
+            security_level: 0x50,
             image_quality: 30,
             pending_scan_deadline: None,
             next_capture: None,
@@ -378,11 +380,13 @@ impl SfmEmulator {
         match p.command {
             cmd::WRITE_PARAM => {
                 let ok = match p.flag {
-                    param::TIMEOUT if p.param <= 60 => {
-                        self.timeout_s = p.param;
+                    param::TIMEOUT if (0x30..=0x30 + 60).contains(&p.param) => {
+                        self.timeout_s = p.param - 0x30;
                         true
                     }
-                    param::SECURITY_LEVEL if (1..=9).contains(&p.param) => {
+                    param::SECURITY_LEVEL
+                        if (0x30..=0x37).contains(&p.param) || (0x50..=0x52).contains(&p.param) =>
+                    {
                         self.security_level = p.param;
                         true
                     }
@@ -398,7 +402,7 @@ impl SfmEmulator {
             }
             cmd::READ_PARAM => {
                 let v = match p.flag {
-                    param::TIMEOUT => Some(self.timeout_s),
+                    param::TIMEOUT => Some(0x30 + self.timeout_s),
                     param::SECURITY_LEVEL => Some(self.security_level),
                     param::IMAGE_QUALITY => Some(self.image_quality),
                     param::TEMPLATE_TYPE => Some(0),
