@@ -525,30 +525,30 @@ mod tests {
     fn emulator_scans_times_out_cancels_and_keeps_parameters() {
         let mut e = SfmEmulator::new();
         let st = Frame::Packet(Packet::new(cmd::SCAN_TEMPLATE, 0, 0));
-        // Parameters.
-        let r = e.receive(
-            &Frame::Packet(Packet::new(cmd::WRITE_PARAM, 3, param::TIMEOUT)),
-            0,
+        // Parameters (ASCII-coded values).
+        let call = |e: &mut SfmEmulator, c: u8, v: u32, id: u8| {
+            e.receive(&Frame::Packet(Packet::new(c, v, id)), 0)
+        };
+        let reply = |c: u8, v: u32, f: u8| vec![Outgoing::Packet(Packet::new(c, v, f))];
+        assert_eq!(
+            call(&mut e, cmd::READ_PARAM, 0, param::TIMEOUT),
+            reply(cmd::READ_PARAM, 0x3A, flag::SUCCESS)
         );
         assert_eq!(
-            r,
-            vec![Outgoing::Packet(Packet::new(
-                cmd::WRITE_PARAM,
-                3,
-                flag::SUCCESS
-            ))]
-        );
-        let r = e.receive(
-            &Frame::Packet(Packet::new(cmd::READ_PARAM, 0, param::TIMEOUT)),
-            0,
+            call(&mut e, cmd::WRITE_PARAM, 0x33, param::TIMEOUT),
+            reply(cmd::WRITE_PARAM, 0x33, flag::SUCCESS)
         );
         assert_eq!(
-            r,
-            vec![Outgoing::Packet(Packet::new(
-                cmd::READ_PARAM,
-                3,
-                flag::SUCCESS
-            ))]
+            call(&mut e, cmd::READ_PARAM, 0, param::TIMEOUT),
+            reply(cmd::READ_PARAM, 0x33, flag::SUCCESS)
+        );
+        assert_eq!(
+            call(&mut e, cmd::WRITE_PARAM, 3, param::TIMEOUT),
+            reply(cmd::WRITE_PARAM, 3, flag::UNSUPPORTED)
+        );
+        assert_eq!(
+            call(&mut e, cmd::READ_PARAM, 0, 0x01),
+            reply(cmd::READ_PARAM, 0, flag::UNSUPPORTED)
         );
         // No finger: times out after 3 s.
         assert!(e.receive(&st, 1000).is_empty());
