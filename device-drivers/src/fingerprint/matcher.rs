@@ -230,6 +230,8 @@ pub struct MatchDetails {
     pub count_a: usize,
     /// Minutiae in the second template.
     pub count_b: usize,
+    /// Pairs that land within 25 px of each other under the fitted rigid transform.
+    pub consistent: usize,
 }
 
 /// Tolerances resolved into the units the inner loops use.
@@ -647,6 +649,15 @@ fn score_expansion(a: &Prepared, b: &Prepared, e: &Expansion, p: &Params) -> Mat
         let ha = hull(a.points.iter().map(|q| (q.x, q.y)).collect());
         let hb = hull(tb.clone());
         d.overlap_b = tb.iter().filter(|&&q| inside(&ha, q, HULL_MARGIN)).count();
+        d.consistent = e
+            .pairs
+            .iter()
+            .filter(|&&(i, k)| {
+                let q = a.points[usize::from(i)];
+                let r = tb[usize::from(k)];
+                (q.x - r.0).hypot(q.y - r.1) <= 25.0
+            })
+            .count();
         d.overlap_a = a
             .points
             .iter()
