@@ -351,14 +351,25 @@ impl AgreeTable {
             0 => 0.0,
             1 => 1.0 - g[0].2 / 3.0,
             _ => {
-                let mut order: Vec<(u16, u16, f32)> = g.to_vec();
-                order.sort_by(|x, y| x.2.total_cmp(&y.2));
+                // Greedy: take the cheapest remaining agreement, drop every
+                // other one that reuses either of its edges; no allocation.
+                let n = g.len().min(64);
+                let mut dead: u64 = 0;
                 let mut sim = 0.0;
-                let mut taken: Vec<(u16, u16)> = Vec::with_capacity(order.len());
-                for (j, l, c) in order {
-                    if taken.iter().all(|&(tj, tl)| tj != j && tl != l) {
-                        taken.push((j, l));
-                        sim += 1.0 - c / 3.0;
+                loop {
+                    let mut best: Option<usize> = None;
+                    for (x, item) in g.iter().enumerate().take(n) {
+                        if dead & (1 << x) == 0 && best.is_none_or(|b| item.2 < g[b].2) {
+                            best = Some(x);
+                        }
+                    }
+                    let Some(b) = best else { break };
+                    let (bj, bl, bc) = g[b];
+                    sim += 1.0 - bc / 3.0;
+                    for (x, item) in g.iter().enumerate().take(n) {
+                        if item.0 == bj || item.1 == bl {
+                            dead |= 1 << x;
+                        }
                     }
                 }
                 sim
