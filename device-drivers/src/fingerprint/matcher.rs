@@ -710,3 +710,133 @@ pub fn compare_records(a: &[u8], b: &[u8]) -> Result<MatchDetails, FormatError> 
     let tb = Template::from_bytes(b)?;
     Ok(compare(&ta, &tb))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::synth::{Finger, ImpressionParams};
+    use crate::fingerprint::{Minutia, MinutiaKind};
+
+    fn finger_template(seed: u64) -> Template {
+        let f = Finger::generate(seed);
+        let mut p = ImpressionParams::default();
+        p.max_rotation_deg = 0.0;
+        p.max_shift = 0.0;
+        p.distortion = 0.0;
+        p.drop_rate = 0.0;
+        p.spurious = 0.0;
+        p.position_noise = 0.0;
+        p.angle_noise_deg = 0.0;
+        f.impression(0, &p)
+    }
+
+    /// Rotates (about the image centre, in ISO terms: counter-clockwise) and shifts a template.
+    fn moved(t: &Template, degrees: f32, dx: f32, dy: f32) -> Template {
+        let (sn, cs) = degrees.to_radians().sin_cos();
+        let mut out = t.clone();
+        out.width = 1000;
+        out.height = 1000;
+        out.minutiae = t
+            .minutiae
+            .iter()
+            .map(|m| {
+                // Work with y up, then back to image rows.
+                let (x, y) = (f32::from(m.x) - 150.0, 200.0 - f32::from(m.y));
+                let (rx, ry) = (cs * x - sn * y, sn * x + cs * y);
+                let turn = (degrees * 256.0 / 360.0).round() as i32;
+                Minutia {
+                    x: (rx + 500.0 + dx).round() as u16,
+                    y: (500.0 - ry + dy).round() as u16,
+                    angle: ((i32::from(m.angle) + turn).rem_euclid(256)) as u8,
+                    ..*m
+                }
+            })
+            .collect();
+        out
+    }
+
+    #[test]
+    fn a_template_matches_itself_and_any_rotation_of_itself() {
+        let t = finger_template(3);
+        let own = compare(&t, &t);
+        assert_eq!(own.paired, t.minutiae.len());
+        assert!(own.score > 0.8, "{own:?}");
+        for deg in [17.0, 90.0, 180.0, 271.0] {
+            let d = compare(&t, &moved(&t, deg, 40.0, -25.0));
+            assert!(d.score > 0.75, "{deg} degrees: {d:?}");
+            assert!(
+                d.paired * 10 >= t.minutiae.len() * 9,
+                "{deg} degrees: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn partial_overlap_still_matches() {
+        let t = finger_template(4);
+        // Keep only the upper half of the print.
+        let mut half = t.clone();
+        half.minutiae.retain(|m| m.y < 200);
+        let d = compare(&t, &half);
+        assert!(d.overlap_a < t.minutiae.len(), "{d:?}");
+        assert!(d.score > 0.6, "{d:?}");
+        let other = compare(&finger_template(5), &half);
+        assert!(other.score < 0.3, "{other:?}");
+    }
+
+    #[test]
+    fn degenerate_templates_score_zero_without_panicking() {
+        let t = finger_template(6);
+        let empty = Template {
+            minutiae: Vec::new(),
+            ..t.clone()
+        };
+        let one = Template {
+            minutiae: t.minutiae[..1].to_vec(),
+            ..t.clone()
+        };
+        assert_eq!(compare(&t, &empty).score, 0.0);
+        assert_eq!(compare(&one, &t).score, 0.0);
+        assert_eq!(compare(&empty, &empty).score, 0.0);
+        // All minutiae on one spot: no geometry, no match, no panic.
+        let m = Minutia {
+            x: 10,
+            y: 10,
+            angle: 0,
+            kind: MinutiaKind::Ending,
+            quality: 0,
+        };
+        let stacked = Template {
+            minutiae: vec![m; 40],
+            ..t.clone()
+        };
+        let d = compare(&stacked, &stacked);
+        assert!((0.0..=1.0).contains(&d.score));
+    }
+
+    #[test]
+    fn resolution_is_normalised() {
+        let t = finger_template(7);
+        // The same finger described at 1000 dpi (394 px/cm): coordinates doubled.
+        let mut hi = t.clone();
+        hi.resolution_x = 394;
+        hi.resolution_y = 394;
+        for m in &mut hi.minutiae {
+            m.x *= 2;
+            m.y *= 2;
+        }
+        assert!(compare(&t, &hi).score > 0.8);
+    }
+
+    #[test]
+    fn scores_are_bounded_and_nearly_symmetric() {
+        let p = ImpressionParams::default();
+        for s in 0..5u64 {
+            let a = Finger::generate(s).impression(1, &p);
+            let b = Finger::generate(s).impression(2, &p);
+            let (x, y) = (compare(&a, &b).score, compare(&b, &a).score);
+            assert!((0.0..1.0).contains(&x) && (0.0..1.0).contains(&y));
+            assert!((x - y).abs() < 0.15, "{x} vs {y}");
+        }
+    }
+}
