@@ -719,14 +719,15 @@ mod tests {
 
     fn finger_template(seed: u64) -> Template {
         let f = Finger::generate(seed);
-        let mut p = ImpressionParams::default();
-        p.max_rotation_deg = 0.0;
-        p.max_shift = 0.0;
-        p.distortion = 0.0;
-        p.drop_rate = 0.0;
-        p.spurious = 0.0;
-        p.position_noise = 0.0;
-        p.angle_noise_deg = 0.0;
+        let p = ImpressionParams {
+            max_rotation_deg: 0.0,
+            max_shift: 0.0,
+            distortion: 0.0,
+            drop_rate: 0.0,
+            spurious: 0.0,
+            position_noise: 0.0,
+            angle_noise_deg: 0.0,
+        };
         f.impression(0, &p)
     }
 
