@@ -1,5 +1,7 @@
 //! Development tool: dumps the matcher's per-comparison details as CSV for
-//! studying score functions. `fp_features DIR > features.csv`
+//! studying score functions: `fp_features DIR > features.csv`. Parameters can be
+//! overridden for sensitivity studies with FP_K, FP_TL, FP_TR, FP_TA, FP_PRIOR,
+//! FP_ROOTS, FP_SCORED, FP_MERGE.
 use device_drivers::fingerprint::eval;
 use device_drivers::fingerprint::matcher::{compare_prepared, Params, Prepared};
 use device_drivers::fingerprint::Template;
@@ -30,6 +32,12 @@ fn main() {
     if let Some(v) = env("FP_ROOTS") {
         p.roots = v as usize;
     }
+    if let Some(v) = env("FP_SCORED") {
+        p.scored = v as usize;
+    }
+    if let Some(v) = env("FP_MERGE") {
+        p.merge = v > 0.0;
+    }
     eprintln!("{p:?}");
     let prepared: Vec<Prepared> = samples
         .iter()
@@ -40,7 +48,7 @@ fn main() {
             )
         })
         .collect();
-    println!("db,a,b,genuine,score,paired,support,overlap_a,overlap_b,count_a,count_b");
+    println!("db,a,b,genuine,score,paired,support,overlap_a,overlap_b,count_a,count_b,consistent");
     for i in 0..samples.len() {
         for j in i + 1..samples.len() {
             let (a, b) = (&samples[i], &samples[j]);
@@ -49,7 +57,7 @@ fn main() {
             }
             let d = compare_prepared(&prepared[i], &prepared[j], &p);
             println!(
-                "{},{}_{},{}_{},{},{},{},{},{},{},{},{}",
+                "{},{}_{},{}_{},{},{},{},{},{},{},{},{},{}",
                 a.db,
                 a.finger,
                 a.impression,
@@ -62,7 +70,8 @@ fn main() {
                 d.overlap_a,
                 d.overlap_b,
                 d.count_a,
-                d.count_b
+                d.count_b,
+                d.consistent
             );
         }
     }

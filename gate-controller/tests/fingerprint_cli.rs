@@ -287,3 +287,42 @@ fn show_decodes_and_help_works() {
         assert!(!o.stdout.is_empty());
     }
 }
+
+#[test]
+fn synth_writes_a_set_that_eval_reads() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let o = gatectl(&[
+        "fingerprint",
+        "synth",
+        "--out",
+        s(d.path()),
+        "--dbs",
+        "2",
+        "--fingers",
+        "3",
+        "--impressions",
+        "2",
+        "--seed",
+        "9",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(d.path().join("DB2_S").join("103_2.iso").is_file());
+    let v = json_of(&gatectl(&["fingerprint", "eval", s(d.path()), "--json"]));
+    // Per db: 3 genuine pairs, C(6,2) - 3 = 12 impostor pairs.
+    assert_eq!(v["genuine"], 6);
+    assert_eq!(v["impostor"], 24);
+    let o = gatectl(&[
+        "fingerprint",
+        "synth",
+        "--out",
+        s(d.path()),
+        "--drop-rate",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

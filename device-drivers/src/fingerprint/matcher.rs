@@ -48,6 +48,11 @@ pub struct Params {
     pub roots: usize,
     /// Pseudo-count added to the overlap counts in the score.
     pub overlap_prior: f32,
+    /// Best-supported consolidations whose overlap is measured and scored.
+    pub scored: usize,
+    /// Whether disjoint consolidations whose rigid transforms agree with the
+    /// best one are merged into it (pairings broken by distortion or gaps).
+    pub merge: bool,
 }
 
 impl Default for Params {
@@ -59,6 +64,8 @@ impl Default for Params {
             angle_tolerance_deg: 16.0,
             roots: 30,
             overlap_prior: 4.0,
+            scored: 1,
+            merge: true,
         }
     }
 }
@@ -223,6 +230,8 @@ pub struct MatchDetails {
     pub count_a: usize,
     /// Minutiae in the second template.
     pub count_b: usize,
+    /// Pairs that land within 25 px of each other under the fitted rigid transform.
+    pub consistent: usize,
 }
 
 /// Tolerances resolved into the units the inner loops use.
@@ -342,14 +351,25 @@ impl AgreeTable {
             0 => 0.0,
             1 => 1.0 - g[0].2 / 3.0,
             _ => {
-                let mut order: Vec<(u16, u16, f32)> = g.to_vec();
-                order.sort_by(|x, y| x.2.total_cmp(&y.2));
+                // Greedy: take the cheapest remaining agreement, drop every
+                // other one that reuses either of its edges; no allocation.
+                let n = g.len().min(64);
+                let mut dead: u64 = 0;
                 let mut sim = 0.0;
-                let mut taken: Vec<(u16, u16)> = Vec::with_capacity(order.len());
-                for (j, l, c) in order {
-                    if taken.iter().all(|&(tj, tl)| tj != j && tl != l) {
-                        taken.push((j, l));
-                        sim += 1.0 - c / 3.0;
+                loop {
+                    let mut best: Option<usize> = None;
+                    for (x, item) in g.iter().enumerate().take(n) {
+                        if dead & (1 << x) == 0 && best.is_none_or(|b| item.2 < g[b].2) {
+                            best = Some(x);
+                        }
+                    }
+                    let Some(b) = best else { break };
+                    let (bj, bl, bc) = g[b];
+                    sim += 1.0 - bc / 3.0;
+                    for (x, item) in g.iter().enumerate().take(n) {
+                        if item.0 == bj || item.1 == bl {
+                            dead |= 1 << x;
+                        }
                     }
                 }
                 sim
@@ -514,7 +534,7 @@ const HULL_MARGIN: f32 = 15.0;
 
 /// Compares two prepared templates.
 pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails {
-    let mut d = MatchDetails {
+    let d = MatchDetails {
         count_a: a.len(),
         count_b: b.len(),
         ..MatchDetails::default()
@@ -546,22 +566,92 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
         pair_b: Vec::new(),
         heap: BinaryHeap::new(),
     };
-    let mut best: Option<Expansion> = None;
-    for &(_, i, k) in &roots {
-        let e = expand(a, b, (usize::from(i), usize::from(k)), &table, &mut s);
-        if best
-            .as_ref()
-            .is_none_or(|bb| (e.support, e.pairs.len()) > (bb.support, bb.pairs.len()))
-        {
-            best = Some(e);
-        }
+    let mut expansions: Vec<Expansion> = roots
+        .iter()
+        .map(|&(_, i, k)| expand(a, b, (usize::from(i), usize::from(k)), &table, &mut s))
+        .collect();
+    // 3. Score the best-supported consolidations, keep the highest score.
+    expansions.sort_by_key(|e| std::cmp::Reverse((e.support, e.pairs.len())));
+    if p.merge && expansions.len() > 1 {
+        merge_consistent(a, b, &mut expansions);
     }
-    let Some(best) = best else { return d };
-    d.paired = best.pairs.len();
-    d.support = best.support;
-    // 3. Overlap through the rigid transform fitted to the pairs.
-    if best.pairs.len() >= 3 {
-        let (cs, sn, tx, ty) = fit_rigid(a, b, &best.pairs);
+    expansions
+        .iter()
+        .take(p.scored.max(1))
+        .map(|e| score_expansion(a, b, e, p))
+        .max_by(|x, y| x.score.total_cmp(&y.score))
+        .unwrap_or(d)
+}
+
+/// Merges into the first (best) consolidation every other one that shares
+/// no minutia with it and whose fitted rigid transform agrees with it: same
+/// rotation within 20 degrees, and its minutiae land within 30 pixels of
+/// where the best consolidation's transform puts them.
+fn merge_consistent(a: &Prepared, b: &Prepared, expansions: &mut [Expansion]) {
+    const MAX_ROT: f32 = 0.35;
+    const MAX_SHIFT: f32 = 30.0;
+    let Some((first, rest)) = expansions.split_first_mut() else {
+        return;
+    };
+    if first.pairs.len() < 3 {
+        return;
+    }
+    let t0 = fit_rigid(a, b, &first.pairs);
+    let apply = |t: (f32, f32, f32, f32), q: Point| {
+        (t.0 * q.x - t.1 * q.y + t.2, t.1 * q.x + t.0 * q.y + t.3)
+    };
+    let mut used_a = vec![false; a.len()];
+    let mut used_b = vec![false; b.len()];
+    for &(i, k) in &first.pairs {
+        used_a[usize::from(i)] = true;
+        used_b[usize::from(k)] = true;
+    }
+    for e in rest.iter() {
+        if e.pairs.len() < 3
+            || e.pairs
+                .iter()
+                .any(|&(i, k)| used_a[usize::from(i)] || used_b[usize::from(k)])
+        {
+            continue;
+        }
+        let t = fit_rigid(a, b, &e.pairs);
+        // Angle between the two rotations: atan2(sin(r - r0), cos(r - r0)).
+        let dr = (t.1 * t0.0 - t.0 * t0.1).atan2(t.0 * t0.0 + t.1 * t0.1);
+        let n = e.pairs.len() as f32;
+        let (cx, cy) = e.pairs.iter().fold((0.0, 0.0), |acc, &(_, k)| {
+            let q = b.points[usize::from(k)];
+            (acc.0 + q.x / n, acc.1 + q.y / n)
+        });
+        let c = Point {
+            x: cx,
+            y: cy,
+            dir: 0,
+        };
+        let (p0, p1) = (apply(t0, c), apply(t, c));
+        if dr.abs() > MAX_ROT || (p0.0 - p1.0).hypot(p0.1 - p1.1) > MAX_SHIFT {
+            continue;
+        }
+        for &(i, k) in &e.pairs {
+            used_a[usize::from(i)] = true;
+            used_b[usize::from(k)] = true;
+        }
+        first.pairs.extend_from_slice(&e.pairs);
+        first.support += e.support;
+    }
+}
+
+/// Details and score of one consolidation: overlap through the rigid
+/// transform fitted to its pairs.
+fn score_expansion(a: &Prepared, b: &Prepared, e: &Expansion, p: &Params) -> MatchDetails {
+    let mut d = MatchDetails {
+        count_a: a.len(),
+        count_b: b.len(),
+        paired: e.pairs.len(),
+        support: e.support,
+        ..MatchDetails::default()
+    };
+    if e.pairs.len() >= 3 {
+        let (cs, sn, tx, ty) = fit_rigid(a, b, &e.pairs);
         let tb: Vec<(f32, f32)> = b
             .points
             .iter()
@@ -570,6 +660,15 @@ pub fn compare_prepared(a: &Prepared, b: &Prepared, p: &Params) -> MatchDetails 
         let ha = hull(a.points.iter().map(|q| (q.x, q.y)).collect());
         let hb = hull(tb.clone());
         d.overlap_b = tb.iter().filter(|&&q| inside(&ha, q, HULL_MARGIN)).count();
+        d.consistent = e
+            .pairs
+            .iter()
+            .filter(|&&(i, k)| {
+                let q = a.points[usize::from(i)];
+                let r = tb[usize::from(k)];
+                (q.x - r.0).hypot(q.y - r.1) <= 25.0
+            })
+            .count();
         d.overlap_a = a
             .points
             .iter()
@@ -610,4 +709,135 @@ pub fn compare_records(a: &[u8], b: &[u8]) -> Result<MatchDetails, FormatError> 
     let ta = Template::from_bytes(a)?;
     let tb = Template::from_bytes(b)?;
     Ok(compare(&ta, &tb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::synth::{Finger, ImpressionParams};
+    use crate::fingerprint::{Minutia, MinutiaKind};
+
+    fn finger_template(seed: u64) -> Template {
+        let f = Finger::generate(seed);
+        let p = ImpressionParams {
+            max_rotation_deg: 0.0,
+            max_shift: 0.0,
+            distortion: 0.0,
+            drop_rate: 0.0,
+            spurious: 0.0,
+            position_noise: 0.0,
+            angle_noise_deg: 0.0,
+        };
+        f.impression(0, &p)
+    }
+
+    /// Rotates (about the image centre, in ISO terms: counter-clockwise) and shifts a template.
+    fn moved(t: &Template, degrees: f32, dx: f32, dy: f32) -> Template {
+        let (sn, cs) = degrees.to_radians().sin_cos();
+        let mut out = t.clone();
+        out.width = 1000;
+        out.height = 1000;
+        out.minutiae = t
+            .minutiae
+            .iter()
+            .map(|m| {
+                // Work with y up, then back to image rows.
+                let (x, y) = (f32::from(m.x) - 150.0, 200.0 - f32::from(m.y));
+                let (rx, ry) = (cs * x - sn * y, sn * x + cs * y);
+                let turn = (degrees * 256.0 / 360.0).round() as i32;
+                Minutia {
+                    x: (rx + 500.0 + dx).round() as u16,
+                    y: (500.0 - ry + dy).round() as u16,
+                    angle: ((i32::from(m.angle) + turn).rem_euclid(256)) as u8,
+                    ..*m
+                }
+            })
+            .collect();
+        out
+    }
+
+    #[test]
+    fn a_template_matches_itself_and_any_rotation_of_itself() {
+        let t = finger_template(3);
+        let own = compare(&t, &t);
+        assert_eq!(own.paired, t.minutiae.len());
+        assert!(own.score > 0.8, "{own:?}");
+        for deg in [17.0, 90.0, 180.0, 271.0] {
+            let d = compare(&t, &moved(&t, deg, 40.0, -25.0));
+            assert!(d.score > 0.75, "{deg} degrees: {d:?}");
+            assert!(
+                d.paired * 10 >= t.minutiae.len() * 9,
+                "{deg} degrees: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn partial_overlap_still_matches() {
+        let t = finger_template(4);
+        // Keep only the upper half of the print.
+        let mut half = t.clone();
+        half.minutiae.retain(|m| m.y < 200);
+        let d = compare(&t, &half);
+        assert!(d.overlap_a < t.minutiae.len(), "{d:?}");
+        assert!(d.score > 0.6, "{d:?}");
+        let other = compare(&finger_template(5), &half);
+        assert!(other.score < 0.3, "{other:?}");
+    }
+
+    #[test]
+    fn degenerate_templates_score_zero_without_panicking() {
+        let t = finger_template(6);
+        let empty = Template {
+            minutiae: Vec::new(),
+            ..t.clone()
+        };
+        let one = Template {
+            minutiae: t.minutiae[..1].to_vec(),
+            ..t.clone()
+        };
+        assert_eq!(compare(&t, &empty).score, 0.0);
+        assert_eq!(compare(&one, &t).score, 0.0);
+        assert_eq!(compare(&empty, &empty).score, 0.0);
+        // All minutiae on one spot: no geometry, no match, no panic.
+        let m = Minutia {
+            x: 10,
+            y: 10,
+            angle: 0,
+            kind: MinutiaKind::Ending,
+            quality: 0,
+        };
+        let stacked = Template {
+            minutiae: vec![m; 40],
+            ..t.clone()
+        };
+        let d = compare(&stacked, &stacked);
+        assert!((0.0..=1.0).contains(&d.score));
+    }
+
+    #[test]
+    fn resolution_is_normalised() {
+        let t = finger_template(7);
+        // The same finger described at 1000 dpi (394 px/cm): coordinates doubled.
+        let mut hi = t.clone();
+        hi.resolution_x = 394;
+        hi.resolution_y = 394;
+        for m in &mut hi.minutiae {
+            m.x *= 2;
+            m.y *= 2;
+        }
+        assert!(compare(&t, &hi).score > 0.8);
+    }
+
+    #[test]
+    fn scores_are_bounded_and_nearly_symmetric() {
+        let p = ImpressionParams::default();
+        for s in 0..5u64 {
+            let a = Finger::generate(s).impression(1, &p);
+            let b = Finger::generate(s).impression(2, &p);
+            let (x, y) = (compare(&a, &b).score, compare(&b, &a).score);
+            assert!((0.0..1.0).contains(&x) && (0.0..1.0).contains(&y));
+            assert!((x - y).abs() < 0.15, "{x} vs {y}");
+        }
+    }
 }

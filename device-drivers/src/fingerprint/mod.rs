@@ -11,6 +11,7 @@ pub mod iso2005;
 pub mod iso2011;
 pub mod matcher;
 pub mod record;
+pub mod sfm;
 pub mod synth;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use anyhow::{anyhow, Context};
 use clap::Subcommand;
 use device_drivers::fingerprint::eval::{self, CalibrationTable, EvalError};
 use device_drivers::fingerprint::matcher::{compare, Params};
+use device_drivers::fingerprint::synth::{Finger, ImpressionParams};
 use device_drivers::fingerprint::{Record, Template};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,39 @@ pub enum Cmd {
         #[arg(long, value_name = "FMR", default_value_t = 0.001)]
         default_target_fmr: f64,
     },
+    /// Write a synthetic evaluation set: DIR/<db>/<finger>_<impression>.iso from seeded fingers.
+    ///
+    /// Every db gets its own fingers; each impression is a new capture with
+    /// rotation, displacement, elastic distortion, missed and spurious minutiae.
+    Synth {
+        /// Output folder (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Number of db folders.
+        #[arg(long, default_value_t = 1)]
+        dbs: u32,
+        /// Fingers per db.
+        #[arg(long, default_value_t = 10)]
+        fingers: u32,
+        /// Impressions per finger.
+        #[arg(long, default_value_t = 8)]
+        impressions: u32,
+        /// Seed of the whole set.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Maximum rotation in degrees.
+        #[arg(long, default_value_t = 15.0)]
+        rotation: f32,
+        /// Elastic distortion amplitude in pixels.
+        #[arg(long, default_value_t = 6.0)]
+        distortion: f32,
+        /// Probability that a minutia is missed.
+        #[arg(long, default_value_t = 0.12)]
+        drop_rate: f32,
+        /// Expected number of spurious minutiae per impression.
+        #[arg(long, default_value_t = 4.0)]
+        spurious: f32,
+    },
     /// Decode a record and print its fields (format, views, minutiae, extended data).
     Show {
         /// The record.
@@ -101,6 +135,26 @@ pub fn run(cmd: Cmd) -> CliResult {
             default_target_fmr,
         } => run_calibrate(&dir, &out, default_target_fmr),
         Cmd::Show { file, json } => run_show(&file, json),
+        Cmd::Synth {
+            out,
+            dbs,
+            fingers,
+            impressions,
+            seed,
+            rotation,
+            distortion,
+            drop_rate,
+            spurious,
+        } => {
+            let p = ImpressionParams {
+                max_rotation_deg: rotation,
+                distortion,
+                drop_rate,
+                spurious,
+                ..ImpressionParams::default()
+            };
+            run_synth(&out, dbs, fingers, impressions, seed, &p)
+        }
     }
 }
 
@@ -324,6 +378,51 @@ fn run_show(file: &Path, json: bool) -> CliResult {
             t.quality,
             t.minutiae.len()
         );
+    }
+    Ok(())
+}
+
+fn run_synth(
+    out: &Path,
+    dbs: u32,
+    fingers: u32,
+    impressions: u32,
+    seed: u64,
+    p: &ImpressionParams,
+) -> CliResult {
+    if !(0.0..=1.0).contains(&p.drop_rate)
+        || p.spurious < 0.0
+        || p.distortion < 0.0
+        || fingers == 0
+        || impressions == 0
+    {
+        return Err(CliError::bad_input(anyhow!(
+            "--drop-rate must be in [0, 1], --spurious and --distortion non-negative, --fingers and --impressions at least 1"
+        )));
+    }
+    for db in 1..=dbs {
+        let dir = out.join(format!("DB{db}_S"));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))
+            .map_err(CliError::failed)?;
+        for f in 0..fingers {
+            let finger = Finger::generate(
+                seed.wrapping_mul(1_000_003)
+                    .wrapping_add(u64::from(db) * 10_000 + u64::from(f)),
+            );
+            for i in 1..=impressions {
+                let bytes = finger
+                    .impression(u64::from(i), p)
+                    .to_iso2005_bytes()
+                    .map_err(|e| {
+                        CliError::failed(anyhow!("cannot encode a synthetic template: {e}"))
+                    })?;
+                let path = dir.join(format!("{}_{i}.iso", 101 + f));
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))
+                    .map_err(CliError::failed)?;
+            }
+        }
     }
     Ok(())
 }
