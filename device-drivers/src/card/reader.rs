@@ -377,7 +377,12 @@ pub fn read_document<R: CryptoRng + ?Sized>(
         use_sfi: opts.short_file_identifiers,
     };
     // EF.CardAccess in the master file, read without secure messaging.
-    let card_access = s.read_file(FID_CARD_ACCESS)?;
+    // A chip that refuses EF.CardAccess in any way simply has no PACE to offer.
+    let card_access = match s.read_file(FID_CARD_ACCESS) {
+        Ok(ca) => ca,
+        Err(CardError::Status { .. }) => None,
+        Err(e) => return Err(e),
+    };
     let pace_info = match (&card_access, opts.prefer_pace) {
         (Some(ca), true) => pace::parse_card_access(ca)?
             .into_iter()
