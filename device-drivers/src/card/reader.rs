@@ -23,6 +23,9 @@ use super::transport::CardTransport;
 /// messaging (the protected answer then stays within 256 bytes).
 pub const SAFE_CHUNK: usize = 223;
 
+/// Largest file the reader accepts (a limit against chips that claim endless files).
+pub const MAX_FILE_LEN: usize = 1 << 20;
+
 /// How the read should go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -263,6 +266,11 @@ impl Session<'_> {
         let total = tlv_total_len(&buf).ok_or_else(|| {
             CardError::ProtocolViolation(format!("EF {fid:04X} does not start with a TLV header"))
         })?;
+        if total > MAX_FILE_LEN {
+            return Err(CardError::ProtocolViolation(format!(
+                "EF {fid:04X} claims {total} bytes, more than any LDS file may hold"
+            )));
+        }
         buf.truncate(total);
         while buf.len() < total {
             let mut more = self.read_some(buf.len(), total - buf.len(), None)?;
@@ -800,6 +808,15 @@ mod tests {
         // 32768 → 16384 → ... → 2048 refused, 1024-byte chunks after that: far fewer APDUs
         // than 223-byte chunks (≈ 76)
         assert!(r.stats.apdus < 45, "{}", r.stats.apdus);
+    }
+
+    #[test]
+    fn absurd_file_length_is_refused() {
+        let mut rng = StdRng::seed_from_u64(111);
+        let mut c = chip(None, 12);
+        c.set_file(dg_fid(1), hex::decode("61837FFFFF5F1F").unwrap());
+        let e = read_document(&mut c, &mrz(), &ReadOptions::default(), &mut rng);
+        assert!(matches!(e, Err(CardError::ProtocolViolation(_))), "{e:?}");
     }
 
     #[test]
