@@ -489,4 +489,47 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the terminal protects, the chip recovers exactly; and the chip's
+        /// protected answer unwraps to the same data and status at the terminal.
+        #[test]
+        fn protect_unprotect_round_trip(
+            suite in 0usize..4,
+            ins in proptest::prelude::any::<u8>(),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            le in proptest::option::of(1usize..=65536),
+            answer in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            sw in proptest::prelude::any::<u16>(),
+        ) {
+            let suite = [CipherSuite::Tdes, CipherSuite::Aes128, CipherSuite::Aes192, CipherSuite::Aes256][suite];
+            let ke = vec![0x31; suite.key_len()];
+            let km = vec![0x52; suite.key_len()];
+            let mut term = SecureChannel::new(suite, ke.clone(), km.clone(), &[7]);
+            let mut chip = SecureChannel::new(suite, ke, km, &[7]);
+            let mut cmd = CommandApdu::new(0x00, ins, 0x12, 0x34).with_data(data);
+            cmd.le = le;
+            let wire = term.wrap_command(&cmd).unwrap();
+            let got = chip.unwrap_command(&wire).unwrap();
+            proptest::prop_assert_eq!(&got.data, &cmd.data);
+            proptest::prop_assert_eq!(got.le, cmd.le);
+            proptest::prop_assert_eq!((got.ins, got.p1, got.p2), (ins, 0x12, 0x34));
+            let sw = sw | 0x6000; // a real status word (SW1 6x or 9x)
+            let resp = chip.wrap_response(&answer, sw).unwrap();
+            let r = term.unwrap_response(&resp).unwrap();
+            proptest::prop_assert_eq!(r.data, answer);
+            proptest::prop_assert_eq!(r.sw, sw);
+        }
+
+        /// Arbitrary bytes never panic either side.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let mut ch = d4_channel();
+            let _ = ch.unwrap_response(&bytes);
+            let _ = ch.unwrap_command(&bytes);
+            let _ = CommandApdu::parse(&bytes);
+        }
+    }
 }
