@@ -200,6 +200,43 @@ fn watcher_reports_card_insert_and_removal() {
         ));
         stop_watch.store(true, Ordering::Relaxed);
     });
+    // the same through the channel-based watcher
+    let w = device_drivers::card::pcsc::Watcher::spawn(Duration::from_millis(100)).unwrap();
+    let stop_card = AtomicBool::new(false);
+    let mut c = chip(None, None);
+    std::thread::scope(|sc| {
+        let server = sc.spawn(|| {
+            vpcd::serve_forever(
+                vpcd::DEFAULT_VPCD_ADDR,
+                &mut c,
+                &stop_card,
+                Duration::from_millis(200),
+            )
+        });
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen = false;
+        while Instant::now() < deadline && !seen {
+            if let Ok(ReaderEvent::CardPresent(_)) =
+                w.events.recv_timeout(Duration::from_millis(200))
+            {
+                seen = true;
+            }
+        }
+        assert!(seen, "no CardPresent through the Watcher channel");
+        stop_card.store(true, Ordering::Relaxed);
+        server.join().unwrap().unwrap();
+        // leave the reader empty for the next test
+        let mut gone = false;
+        while Instant::now() < deadline && !gone {
+            if let Ok(ReaderEvent::CardAbsent(_)) =
+                w.events.recv_timeout(Duration::from_millis(200))
+            {
+                gone = true;
+            }
+        }
+        assert!(gone, "no CardAbsent through the Watcher channel");
+    });
+    drop(w);
 }
 
 /// Restarts pcscd (kills the pid in /run/pcscd/pcscd.pid, starts `pcscd` again): opt in

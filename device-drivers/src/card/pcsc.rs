@@ -16,7 +16,11 @@ fn map_err(e: pcsc::Error) -> TransportError {
     use pcsc::Error as E;
     match e {
         E::NoSmartcard => TransportError::NoCard,
-        E::RemovedCard | E::ResetCard | E::UnpoweredCard => TransportError::CardRemoved,
+        // NotTransacted: the card under an open handle went away (pcsc-lite reports a card
+        // swapped between connect and transmit this way).
+        E::RemovedCard | E::ResetCard | E::UnpoweredCard | E::NotTransacted => {
+            TransportError::CardRemoved
+        }
         E::Timeout => TransportError::Timeout,
         other => TransportError::Reader(other.to_string()),
     }
@@ -239,5 +243,44 @@ pub fn watch(stop: &AtomicBool, poll: Duration, mut on_event: impl FnMut(ReaderE
             }
         }
         std::thread::sleep(poll);
+    }
+}
+
+/// A [`watch`] loop running on its own thread, delivering events on a channel; dropping
+/// the handle stops the thread.
+pub struct Watcher {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Events as they happen.
+    pub events: std::sync::mpsc::Receiver<ReaderEvent>,
+}
+
+impl Watcher {
+    /// Start watching pcscd (see [`watch`]); `poll` bounds how late a stop is noticed.
+    pub fn spawn(poll: Duration) -> std::io::Result<Self> {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (tx, events) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("pcsc-watch".into())
+            .spawn(move || {
+                watch(&flag, poll, |e| {
+                    let _ = tx.send(e);
+                })
+            })?;
+        Ok(Watcher {
+            stop,
+            thread: Some(thread),
+            events,
+        })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
