@@ -88,6 +88,8 @@ pub struct ChipConfig {
     pub extended_length: bool,
     /// Quirk: answer `6700` to MSE:Set AT or SELECT that carry an Le.
     pub reject_le_on_mse_and_select: bool,
+    /// Quirk: answer errors under secure messaging unprotected (bare status word).
+    pub plain_errors: bool,
     /// Whether READ BINARY by short file identifier (P1 = `80 | SFI`) is accepted.
     pub short_file_ids: bool,
     /// Data groups readable only after terminal authentication (answer `6982`), e.g. DG3.
@@ -108,6 +110,7 @@ impl ChipConfig {
             extended_length: true,
             reject_le_on_mse_and_select: true,
             short_file_ids: true,
+            plain_errors: false,
             protected_dgs: Vec::new(),
             link: LinkModel::default(),
         }
@@ -259,6 +262,11 @@ impl<R: CryptoRng> VirtualChip<R> {
             if ch.protected_response_len(data.len()) > limit {
                 data.clear();
                 sw = SW_WRONG_LENGTH;
+            }
+            if self.config.plain_errors && data.is_empty() && sw >> 8 >= 0x64 && sw >> 8 != 0x90 {
+                // the terminal counts an unprotected answer too
+                ch.count_unprotected_response();
+                return plain_sw(sw);
             }
             let mut out = match ch.wrap_response(&data, sw) {
                 Ok(o) => o,

@@ -820,6 +820,28 @@ mod tests {
     }
 
     #[test]
+    fn chip_with_unprotected_errors() {
+        let mut rng = StdRng::seed_from_u64(112);
+        for pace in [
+            None,
+            Some(PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256)),
+        ] {
+            let mut cfg = ChipConfig::new(specimen_key(), pace);
+            cfg.plain_errors = true;
+            cfg.protected_dgs = vec![2];
+            let mut c = VirtualChip::new(cfg, StdRng::seed_from_u64(13));
+            c.set_file(FID_COM, hex::decode(EF_COM).unwrap());
+            c.set_file(dg_fid(1), dg1());
+            c.set_file(dg_fid(2), blob(0x75, 15_000, 2));
+            // no EF.SOD: plain 6A82; DG2: plain 6982
+            let r = read_document(&mut c, &mrz(), &ReadOptions::default(), &mut rng).unwrap();
+            assert_eq!(r.data_groups.get(&1), Some(&dg1()));
+            assert_eq!(r.refused, vec![(2, SW_SECURITY_NOT_SATISFIED)]);
+            assert_eq!(r.ef_sod, None);
+        }
+    }
+
+    #[test]
     fn ef_com_tag_list() {
         assert_eq!(
             ef_com_data_groups(&hex::decode(EF_COM).unwrap()).unwrap(),

@@ -21,6 +21,13 @@ pub struct SecureChannel {
     k_enc: Vec<u8>,
     k_mac: Vec<u8>,
     ssc: Vec<u8>,
+    accept_plain_errors: bool,
+}
+
+/// An error status word (SW1 `64`–`6F`, except the `61`/`62`/`63` warning classes and
+/// `6Cxx`, which asks for a retry).
+fn is_error_status(sw: u16) -> bool {
+    matches!(sw >> 8, 0x64..=0x6B | 0x6D..=0x6F)
 }
 
 impl std::fmt::Debug for SecureChannel {
@@ -50,7 +57,14 @@ impl SecureChannel {
             k_enc,
             k_mac,
             ssc: s,
+            accept_plain_errors: true,
         }
+    }
+
+    /// Whether unprotected error statuses (e.g. `6A82` without DO'8E') are passed on as
+    /// unauthenticated refusals (default) or rejected as protocol violations (strict).
+    pub fn set_accept_plain_errors(&mut self, accept: bool) {
+        self.accept_plain_errors = accept;
     }
 
     /// Cipher suite of the channel.
@@ -167,14 +181,20 @@ impl SecureChannel {
         self.increment();
         let resp = ResponseApdu::parse(raw)?;
         if resp.data.is_empty() {
-            return Err(match resp.sw {
+            return match resp.sw {
                 SW_SM_OBJECTS_MISSING | SW_SM_OBJECTS_INCORRECT => {
-                    CardError::SecureMessagingRejected(resp.sw)
+                    Err(CardError::SecureMessagingRejected(resp.sw))
                 }
-                sw => CardError::ProtocolViolation(format!(
+                // Many chips answer errors such as 6A82 without secure messaging. An
+                // unauthenticated error can only refuse, never supply data, so it is passed
+                // on unless the channel is strict.
+                sw if self.accept_plain_errors && is_error_status(sw) => {
+                    Ok(ResponseApdu::new(Vec::new(), sw))
+                }
+                sw => Err(CardError::ProtocolViolation(format!(
                     "unprotected status {sw:04X} inside secure messaging"
-                )),
-            });
+                ))),
+            };
         }
         let objs = tlv_all(&resp.data).ok_or_else(|| {
             CardError::ProtocolViolation("malformed secure-messaging data objects".into())
@@ -307,6 +327,12 @@ impl SecureChannel {
         Ok(plain)
     }
 
+    /// Chip side: count a response sent without protection (an unprotected error status),
+    /// as the terminal does when it receives one.
+    pub fn count_unprotected_response(&mut self) {
+        self.increment();
+    }
+
     /// Chip side: protect a response (data into DO'87', status into DO'99', MAC into
     /// DO'8E'). Increments the SSC.
     pub fn wrap_response(&mut self, data: &[u8], sw: u16) -> Result<Vec<u8>, CardError> {
@@ -430,6 +456,20 @@ mod tests {
             ch.unwrap_response(&h("9000")),
             Err(CardError::ProtocolViolation(_))
         ));
+        // an unprotected error is passed on as a refusal, or rejected when strict
+        let mut ch = d4_channel();
+        assert_eq!(
+            ch.unwrap_response(&h("6A82")),
+            Ok(ResponseApdu::new(vec![], 0x6A82))
+        );
+        ch.set_accept_plain_errors(false);
+        assert!(matches!(
+            ch.unwrap_response(&h("6A82")),
+            Err(CardError::ProtocolViolation(_))
+        ));
+        // unprotected warnings carry no authority either
+        let mut ch = d4_channel();
+        assert!(ch.unwrap_response(&h("6282")).is_err());
         // 6988: the chip dropped SM
         let mut ch = d4_channel();
         assert_eq!(
