@@ -24,7 +24,10 @@ fn tlv(tag: u8, v: &[u8]) -> Vec<u8> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut addr = vpcd::DEFAULT_VPCD_ADDR.to_string();
-    let mut pace = Some(PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::BrainpoolP256r1));
+    let mut pace = Some(PaceInfo::ecdh_gm(
+        CipherSuite::Aes128,
+        PaceCurve::BrainpoolP256r1,
+    ));
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -55,7 +58,8 @@ fn main() {
         FID_COM,
         hex::decode("60145F0104303130365F36063034303030305C026175").expect("hex"),
     );
-    let mrz = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<L898902C<3UTO6908061F9406236ZE184226B<<<<<14";
+    let mrz =
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<L898902C<3UTO6908061F9406236ZE184226B<<<<<14";
     let mut dg1 = vec![0x5F, 0x1F, 88];
     dg1.extend_from_slice(mrz.as_bytes());
     chip.set_file(dg_fid(1), tlv(0x61, &dg1));
