@@ -293,7 +293,11 @@ fn pace_flow<R: CryptoRng + ?Sized>(
         suite: init.suite(),
         curve: init.curve(),
     };
-    let r = s.send(&init.set_at(opts.mse_parameter_id))?;
+    let mut r = s.send(&init.set_at(opts.mse_parameter_id))?;
+    if r.sw != SW_OK {
+        // Chips differ on tag 84 (parameter ID): some require it, some refuse it.
+        r = s.send(&init.set_at(!opts.mse_parameter_id))?;
+    }
     if r.sw != SW_OK {
         return Err(CardError::Status {
             command: "MSE:Set AT",
@@ -838,6 +842,29 @@ mod tests {
             assert_eq!(r.data_groups.get(&1), Some(&dg1()));
             assert_eq!(r.refused, vec![(2, SW_SECURITY_NOT_SATISFIED)]);
             assert_eq!(r.ef_sod, None);
+        }
+    }
+
+    #[test]
+    fn mse_set_at_retries_with_or_without_parameter_id() {
+        let mut rng = StdRng::seed_from_u64(113);
+        let pace = Some(PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256));
+        for (require, send) in [(Some(true), false), (Some(false), true), (None, false)] {
+            let mut cfg = ChipConfig::new(specimen_key(), pace.clone());
+            cfg.parameter_id_tag = require;
+            let mut c = VirtualChip::new(cfg, StdRng::seed_from_u64(14));
+            c.set_file(FID_COM, hex::decode(EF_COM).unwrap());
+            c.set_file(dg_fid(1), dg1());
+            let opts = ReadOptions {
+                mse_parameter_id: send,
+                ..ReadOptions::default()
+            };
+            let r = read_document(&mut c, &mrz(), &opts, &mut rng).unwrap();
+            assert!(matches!(r.access_control, AccessControl::Pace { .. }));
+            // EF.CardAccess, MSE (+1 retry when the first form is refused), 4 GA, SELECT,
+            // EF.COM, DG1, DG2 (absent), EF.SOD (absent)
+            let expected = if require.is_some() { 12 } else { 11 };
+            assert_eq!(r.stats.apdus, expected, "{require:?}");
         }
     }
 
