@@ -869,6 +869,43 @@ mod tests {
     }
 
     #[test]
+    fn pace_refused_at_mse_falls_back_to_bac() {
+        let mut rng = StdRng::seed_from_u64(114);
+        // EF.CardAccess offers PACE, but the chip does not implement MSE:Set AT
+        let mut c = chip(None, 15);
+        c.set_mf_file(
+            FID_CARD_ACCESS,
+            pace::build_card_access(&[PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256)]),
+        );
+        let r = read_document(&mut c, &mrz(), &ReadOptions::default(), &mut rng).unwrap();
+        assert_eq!(r.access_control, AccessControl::Bac);
+        assert!(r.card_access.is_some());
+        check_files(&r);
+        // a CAN cannot fall back to BAC
+        let mut c = chip(None, 15);
+        c.set_mf_file(
+            FID_CARD_ACCESS,
+            pace::build_card_access(&[PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256)]),
+        );
+        let e = read_document(
+            &mut c,
+            &AccessKey::can("123456").unwrap(),
+            &ReadOptions::default(),
+            &mut rng,
+        );
+        assert!(
+            matches!(
+                e,
+                Err(CardError::Status {
+                    command: "MSE:Set AT",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn ef_com_tag_list() {
         assert_eq!(
             ef_com_data_groups(&hex::decode(EF_COM).unwrap()).unwrap(),
