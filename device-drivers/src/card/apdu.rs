@@ -156,10 +156,9 @@ impl CommandApdu {
         match body {
             [] => {}
             [le] => cmd.le = Some(if *le == 0 { 256 } else { usize::from(*le) }),
-            [0, rest @ ..] if rest.len() >= 2 => {
+            [0, hi, lo, rest @ ..] => {
                 cmd.force_extended = true;
-                let (lc_or_le, rest) = rest.split_at(2);
-                let v = usize::from(u16::from_be_bytes([lc_or_le[0], lc_or_le[1]]));
+                let v = usize::from(u16::from_be_bytes([*hi, *lo]));
                 if rest.is_empty() {
                     cmd.le = Some(if v == 0 { EXTENDED_MAX_LE } else { v });
                 } else {

@@ -44,7 +44,7 @@ pub type PlainResponse = ResponseApdu;
 
 impl SecureChannel {
     /// A channel from session keys and the initial SSC (BAC: derived from the nonces; PACE:
-    /// zero). The SSC is left- padded or cut to the cipher's block length.
+    /// zero). The SSC is left-padded or cut to the cipher's block length.
     pub fn new(suite: CipherSuite, k_enc: Vec<u8>, k_mac: Vec<u8>, ssc: &[u8]) -> Self {
         let bl = suite.block_len();
         let mut s = vec![0u8; bl];
