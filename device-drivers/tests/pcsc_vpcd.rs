@@ -13,7 +13,9 @@ use device_drivers::card::bac::{AccessKey, MrzKey};
 use device_drivers::card::chip::{dg_fid, ChipConfig, Fault, VirtualChip, FID_COM, FID_SOD};
 use device_drivers::card::crypto::CipherSuite;
 use device_drivers::card::pace::{PaceCurve, PaceInfo};
-use device_drivers::card::pcsc::{list_readers, wait_for_card, PcscTransport};
+use device_drivers::card::pcsc::{
+    list_readers, wait_for_card, watch as pcsc_watch, PcscTransport, ReaderEvent,
+};
 use device_drivers::card::reader::{read_document, AccessControl, ReadOptions};
 use device_drivers::card::vpcd::{self, VpcdEnd};
 use device_drivers::card::CardError;
@@ -144,4 +146,161 @@ fn wrong_key_and_pulled_card_through_pcscd() {
         ),
         "{r:?}"
     );
+}
+
+/// Collect watcher events on a thread until `stop`.
+fn watcher(stop: &AtomicBool, events: &std::sync::Mutex<Vec<ReaderEvent>>) {
+    pcsc_watch(stop, Duration::from_millis(100), |e| {
+        eprintln!("event: {e:?}");
+        events.lock().unwrap().push(e);
+    });
+}
+
+fn wait_for(
+    events: &std::sync::Mutex<Vec<ReaderEvent>>,
+    what: impl Fn(&ReaderEvent) -> bool,
+) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(15) {
+        if events.lock().unwrap().iter().any(&what) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+#[ignore = "needs pcscd with vsmartcard-vpcd running"]
+fn watcher_reports_card_insert_and_removal() {
+    let stop_watch = AtomicBool::new(false);
+    let stop_card = AtomicBool::new(false);
+    let events = std::sync::Mutex::new(Vec::new());
+    let mut c = chip(None, None);
+    std::thread::scope(|sc| {
+        sc.spawn(|| watcher(&stop_watch, &events));
+        assert!(wait_for(&events, |e| *e == ReaderEvent::ServiceUp));
+        let server = sc.spawn(|| {
+            vpcd::serve_forever(
+                vpcd::DEFAULT_VPCD_ADDR,
+                &mut c,
+                &stop_card,
+                Duration::from_millis(200),
+            )
+        });
+        assert!(wait_for(
+            &events,
+            |e| matches!(e, ReaderEvent::CardPresent(r) if r.starts_with("Virtual PCD"))
+        ));
+        stop_card.store(true, Ordering::Relaxed);
+        assert_eq!(server.join().unwrap().unwrap(), VpcdEnd::Stopped);
+        assert!(wait_for(
+            &events,
+            |e| matches!(e, ReaderEvent::CardAbsent(r) if r.starts_with("Virtual PCD"))
+        ));
+        stop_watch.store(true, Ordering::Relaxed);
+    });
+    // the same through the channel-based watcher
+    let w = device_drivers::card::pcsc::Watcher::spawn(Duration::from_millis(100)).unwrap();
+    let stop_card = AtomicBool::new(false);
+    let mut c = chip(None, None);
+    std::thread::scope(|sc| {
+        let server = sc.spawn(|| {
+            vpcd::serve_forever(
+                vpcd::DEFAULT_VPCD_ADDR,
+                &mut c,
+                &stop_card,
+                Duration::from_millis(200),
+            )
+        });
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen = false;
+        while Instant::now() < deadline && !seen {
+            if let Ok(ReaderEvent::CardPresent(_)) =
+                w.events.recv_timeout(Duration::from_millis(200))
+            {
+                seen = true;
+            }
+        }
+        assert!(seen, "no CardPresent through the Watcher channel");
+        stop_card.store(true, Ordering::Relaxed);
+        server.join().unwrap().unwrap();
+        // leave the reader empty for the next test
+        let mut gone = false;
+        while Instant::now() < deadline && !gone {
+            if let Ok(ReaderEvent::CardAbsent(_)) =
+                w.events.recv_timeout(Duration::from_millis(200))
+            {
+                gone = true;
+            }
+        }
+        assert!(gone, "no CardAbsent through the Watcher channel");
+    });
+    drop(w);
+}
+
+/// Restarts pcscd (kills the pid in /run/pcscd/pcscd.pid, starts `pcscd` again): opt in
+/// with ECHANNEL_PCSCD_RESTART=1 on a machine whose pcscd the test may restart.
+#[test]
+#[ignore = "restarts pcscd; opt in with ECHANNEL_PCSCD_RESTART=1"]
+fn survives_pcscd_restart() {
+    if std::env::var("ECHANNEL_PCSCD_RESTART").as_deref() != Ok("1") {
+        eprintln!("skipped: set ECHANNEL_PCSCD_RESTART=1");
+        return;
+    }
+    let stop_watch = AtomicBool::new(false);
+    let stop_card = AtomicBool::new(false);
+    let events = std::sync::Mutex::new(Vec::new());
+    let mut c = chip(None, None);
+    std::thread::scope(|sc| {
+        sc.spawn(|| watcher(&stop_watch, &events));
+        let server = sc.spawn(|| {
+            vpcd::serve_forever(
+                vpcd::DEFAULT_VPCD_ADDR,
+                &mut c,
+                &stop_card,
+                Duration::from_millis(200),
+            )
+        });
+        assert!(wait_for(&events, |e| matches!(
+            e,
+            ReaderEvent::CardPresent(_)
+        )));
+        let pid = std::fs::read_to_string("/run/pcscd/pcscd.pid").unwrap();
+        let ok = std::process::Command::new("kill")
+            .arg(pid.trim_matches(|c: char| c == '\0' || c.is_whitespace()))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        assert!(wait_for(&events, |e| matches!(
+            e,
+            ReaderEvent::ServiceDown(_)
+        )));
+        events.lock().unwrap().clear();
+        std::thread::sleep(Duration::from_millis(500));
+        let ok = std::process::Command::new("pcscd").status().unwrap();
+        assert!(ok.success());
+        assert!(wait_for(&events, |e| *e == ReaderEvent::ServiceUp));
+        assert!(wait_for(&events, |e| matches!(
+            e,
+            ReaderEvent::CardPresent(_)
+        )));
+        // and the card reads again through the new pcscd
+        let reader = list_readers()
+            .unwrap()
+            .into_iter()
+            .find(|r| r.starts_with("Virtual PCD"))
+            .unwrap();
+        let mut t = PcscTransport::connect(&reader).unwrap();
+        let r = read_document(
+            &mut t,
+            &AccessKey::Mrz(specimen()),
+            &ReadOptions::default(),
+            &mut StdRng::seed_from_u64(3),
+        );
+        assert!(r.is_ok(), "{r:?}");
+        stop_card.store(true, Ordering::Relaxed);
+        server.join().unwrap().unwrap();
+        stop_watch.store(true, Ordering::Relaxed);
+    });
 }

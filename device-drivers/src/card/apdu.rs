@@ -156,10 +156,9 @@ impl CommandApdu {
         match body {
             [] => {}
             [le] => cmd.le = Some(if *le == 0 { 256 } else { usize::from(*le) }),
-            [0, rest @ ..] if rest.len() >= 2 => {
+            [0, hi, lo, rest @ ..] => {
                 cmd.force_extended = true;
-                let (lc_or_le, rest) = rest.split_at(2);
-                let v = usize::from(u16::from_be_bytes([lc_or_le[0], lc_or_le[1]]));
+                let v = usize::from(u16::from_be_bytes([*hi, *lo]));
                 if rest.is_empty() {
                     cmd.le = Some(if v == 0 { EXTENDED_MAX_LE } else { v });
                 } else {
@@ -535,5 +534,25 @@ mod tests {
         assert!(tlv_all(&h("8709")).is_none());
         assert_eq!(tlv_encode(0x7F49, &[1, 2]), h("7F49020102"));
         assert_eq!(tlv_encode(0x87, &[0; 200])[..3], h("8781C8")[..]);
+    }
+
+    proptest::proptest! {
+        /// Encoding then parsing gives back the same command (and the same bytes).
+        #[test]
+        fn encode_parse_round_trip(
+            header in proptest::prelude::any::<[u8; 4]>(),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700),
+            le in proptest::option::of(1usize..=65536),
+            ext in proptest::prelude::any::<bool>(),
+        ) {
+            let mut c = CommandApdu::new(header[0], header[1], header[2], header[3]).with_data(data);
+            c.le = le;
+            c.force_extended = ext && (le.is_some() || !c.data.is_empty());
+            let b = c.to_bytes().unwrap();
+            let p = CommandApdu::parse(&b).unwrap();
+            proptest::prop_assert_eq!(&p.data, &c.data);
+            proptest::prop_assert_eq!(p.le, c.le);
+            proptest::prop_assert_eq!(p.to_bytes().unwrap(), b);
+        }
     }
 }

@@ -88,6 +88,11 @@ pub struct ChipConfig {
     pub extended_length: bool,
     /// Quirk: answer `6700` to MSE:Set AT or SELECT that carry an Le.
     pub reject_le_on_mse_and_select: bool,
+    /// Quirk on MSE:Set AT tag 84 (parameter ID): `Some(true)` requires it, `Some(false)`
+    /// refuses it, `None` takes either.
+    pub parameter_id_tag: Option<bool>,
+    /// Quirk: answer errors under secure messaging unprotected (bare status word).
+    pub plain_errors: bool,
     /// Whether READ BINARY by short file identifier (P1 = `80 | SFI`) is accepted.
     pub short_file_ids: bool,
     /// Data groups readable only after terminal authentication (answer `6982`), e.g. DG3.
@@ -108,6 +113,8 @@ impl ChipConfig {
             extended_length: true,
             reject_le_on_mse_and_select: true,
             short_file_ids: true,
+            plain_errors: false,
+            parameter_id_tag: None,
             protected_dgs: Vec::new(),
             link: LinkModel::default(),
         }
@@ -259,6 +266,11 @@ impl<R: CryptoRng> VirtualChip<R> {
             if ch.protected_response_len(data.len()) > limit {
                 data.clear();
                 sw = SW_WRONG_LENGTH;
+            }
+            if self.config.plain_errors && data.is_empty() && sw >> 8 >= 0x64 && sw >> 8 != 0x90 {
+                // the terminal counts an unprotected answer too
+                ch.count_unprotected_response();
+                return plain_sw(sw);
             }
             let mut out = match ch.wrap_response(&data, sw) {
                 Ok(o) => o,
@@ -514,6 +526,10 @@ impl<R: CryptoRng> VirtualChip<R> {
         let get = |t: u32| objs.iter().find(|(tag, _)| *tag == t).map(|(_, v)| *v);
         if get(0x80) != Some(info.oid.as_slice()) {
             return sw(SW_WRONG_DATA);
+        }
+        match (self.config.parameter_id_tag, get(0x84).is_some()) {
+            (Some(true), false) | (Some(false), true) => return sw(SW_WRONG_DATA),
+            _ => {}
         }
         if let Some(p) = get(0x84) {
             if info.parameter_id.map(|x| vec![x as u8]) != Some(p.to_vec()) {

@@ -384,15 +384,19 @@ impl PaceCurve {
         dispatch!(self, ec_x(p))
     }
 
-    /// A random private key: field-length bytes from `rng`, retried while zero mod n.
-    fn random_key<R: CryptoRng + ?Sized>(self, rng: &mut R) -> Vec<u8> {
-        loop {
+    /// A random private key: field-length bytes from `rng`, retried while zero mod n
+    /// (a source that keeps failing is reported, never looped on).
+    fn random_key<R: CryptoRng + ?Sized>(self, rng: &mut R) -> Result<Vec<u8>, CardError> {
+        for _ in 0..16 {
             let mut b = vec![0u8; self.field_len()];
             rng.fill_bytes(&mut b);
             if self.mul(None, &b).is_ok() {
-                return b;
+                return Ok(b);
             }
         }
+        Err(CardError::Reader(
+            "random source produced no valid private key".into(),
+        ))
     }
 }
 
@@ -497,7 +501,7 @@ impl PaceInit {
             )));
         }
         let s = crypto::cbc_decrypt(self.suite, &self.k_pi, &vec![0; self.suite.block_len()], &z)?;
-        let sk_map = self.curve.random_key(rng);
+        let sk_map = self.curve.random_key(rng)?;
         let pk_map = self.curve.mul(None, &sk_map)?;
         let command = general_authenticate(0x81, &pk_map, false);
         Ok(PaceMapping {
@@ -530,7 +534,7 @@ impl PaceMapping {
         let curve = self.init.curve;
         let h = curve.mul(Some(&pk_map_ic), &self.sk_map)?;
         let generator = curve.map_generator(&self.s, &h)?;
-        let sk_eph = curve.random_key(rng);
+        let sk_eph = curve.random_key(rng)?;
         let pk_eph = curve.mul(Some(&generator), &sk_eph)?;
         let command = general_authenticate(0x83, &pk_eph, false);
         Ok(PaceKeyAgreement {
@@ -702,7 +706,7 @@ impl ChipPace {
             }
             ChipStep::AwaitMapping { s } if chained => {
                 let pk_ifd = obj(0x81).ok_or(0x6A80u16)?;
-                let sk = self.curve.random_key(rng);
+                let sk = self.curve.random_key(rng).map_err(|_| 0x6F00u16)?;
                 let pk = self.curve.mul(None, &sk).map_err(|_| 0x6F00u16)?;
                 let h = self.curve.mul(Some(&pk_ifd), &sk).map_err(|_| 0x6A80u16)?;
                 let generator = self.curve.map_generator(&s, &h).map_err(|_| 0x6A80u16)?;
@@ -711,7 +715,7 @@ impl ChipPace {
             }
             ChipStep::AwaitEphemeral { generator } if chained => {
                 let pk_ifd = obj(0x83).ok_or(0x6A80u16)?;
-                let sk = self.curve.random_key(rng);
+                let sk = self.curve.random_key(rng).map_err(|_| 0x6F00u16)?;
                 let pk_ic = self
                     .curve
                     .mul(Some(&generator), &sk)

@@ -3,10 +3,12 @@
 //!
 //! Blocking by design (PC/SC calls block); an async shell runs it on a blocking thread.
 
+use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State};
+use pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State, PNP_NOTIFICATION};
 
 use super::transport::{CardTransport, TransportError};
 
@@ -14,7 +16,11 @@ fn map_err(e: pcsc::Error) -> TransportError {
     use pcsc::Error as E;
     match e {
         E::NoSmartcard => TransportError::NoCard,
-        E::RemovedCard | E::ResetCard | E::UnpoweredCard => TransportError::CardRemoved,
+        // NotTransacted: the card under an open handle went away (pcsc-lite reports a card
+        // swapped between connect and transmit this way).
+        E::RemovedCard | E::ResetCard | E::UnpoweredCard | E::NotTransacted => {
+            TransportError::CardRemoved
+        }
         E::Timeout => TransportError::Timeout,
         other => TransportError::Reader(other.to_string()),
     }
@@ -106,5 +112,175 @@ impl CardTransport for PcscTransport {
             });
         }
         Ok(r)
+    }
+}
+
+/// Something that happened to pcscd, a reader or a card, as seen by [`watch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReaderEvent {
+    /// pcscd answers (at start, and again after it was down).
+    ServiceUp,
+    /// pcscd is not reachable (stopped, restarting); [`watch`] keeps retrying.
+    ServiceDown(String),
+    /// A card is present and powered in `reader`.
+    CardPresent(String),
+    /// `reader` has no card any more.
+    CardAbsent(String),
+    /// `reader` disappeared (unplugged, or its driver went away).
+    ReaderGone(String),
+}
+
+fn is_service_error(e: pcsc::Error) -> bool {
+    matches!(
+        e,
+        pcsc::Error::NoService
+            | pcsc::Error::ServiceStopped
+            | pcsc::Error::InvalidHandle
+            | pcsc::Error::CommError
+            | pcsc::Error::InternalError
+    )
+}
+
+/// Watch pcscd for card and reader changes until `stop` is raised (checked every `poll`),
+/// reporting each change to `on_event`. Survives pcscd restarts and readers coming and
+/// going: the context is re-established and the reader list rebuilt. Blocking: run it on
+/// its own thread (an async shell forwards the events into its runtime).
+pub fn watch(stop: &AtomicBool, poll: Duration, mut on_event: impl FnMut(ReaderEvent)) {
+    let mut service_up: Option<bool> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let ctx = match Context::establish(Scope::User) {
+            Ok(c) => c,
+            Err(e) => {
+                if service_up != Some(false) {
+                    on_event(ReaderEvent::ServiceDown(e.to_string()));
+                    service_up = Some(false);
+                }
+                std::thread::sleep(poll);
+                continue;
+            }
+        };
+        // present/absent per reader, as last reported
+        let mut known: BTreeMap<String, bool> = BTreeMap::new();
+        let mut states = vec![ReaderState::new(
+            PNP_NOTIFICATION().to_owned(),
+            State::UNAWARE,
+        )];
+        let mut first = true;
+        let down = loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let readers = match ctx.list_readers_owned() {
+                Ok(r) => r,
+                Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
+                Err(e) if is_service_error(e) => break e.to_string(),
+                Err(_) => Vec::new(),
+            };
+            if first || service_up != Some(true) {
+                // list_readers succeeded: the service is really there
+                if service_up != Some(true) {
+                    on_event(ReaderEvent::ServiceUp);
+                    service_up = Some(true);
+                }
+                first = false;
+            }
+            // readers that went away
+            let names: Vec<String> = readers
+                .iter()
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect();
+            known.retain(|name, _| {
+                let keep = names.contains(name);
+                if !keep {
+                    on_event(ReaderEvent::ReaderGone(name.clone()));
+                }
+                keep
+            });
+            states.retain(|s| {
+                s.name() == PNP_NOTIFICATION()
+                    || names.iter().any(|n| n.as_bytes() == s.name().to_bytes())
+            });
+            for r in readers {
+                if !states.iter().any(|s| s.name() == r.as_c_str()) {
+                    states.push(ReaderState::new(r, State::UNAWARE));
+                }
+            }
+            match ctx.get_status_change(poll, &mut states) {
+                Ok(()) | Err(pcsc::Error::Timeout) => {}
+                Err(e) if is_service_error(e) => break e.to_string(),
+                Err(_) => {}
+            }
+            for s in states.iter_mut() {
+                if s.name() == PNP_NOTIFICATION() {
+                    s.sync_current_state();
+                    continue;
+                }
+                let name = s.name().to_string_lossy().into_owned();
+                let ev = s.event_state();
+                if ev.contains(State::UNKNOWN) || ev.contains(State::IGNORE) {
+                    continue; // reported as gone once it leaves the list
+                }
+                let present = ev.contains(State::PRESENT) && !ev.contains(State::MUTE);
+                if known.get(&name) != Some(&present) {
+                    let had = known.insert(name.clone(), present);
+                    if present {
+                        on_event(ReaderEvent::CardPresent(name));
+                    } else if had.is_some() {
+                        on_event(ReaderEvent::CardAbsent(name));
+                    }
+                }
+                s.sync_current_state();
+            }
+        };
+        if service_up != Some(false) {
+            on_event(ReaderEvent::ServiceDown(down));
+            service_up = Some(false);
+        }
+        for (name, present) in std::mem::take(&mut known) {
+            if present {
+                on_event(ReaderEvent::CardAbsent(name));
+            }
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// A [`watch`] loop running on its own thread, delivering events on a channel; dropping
+/// the handle stops the thread.
+pub struct Watcher {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Events as they happen.
+    pub events: std::sync::mpsc::Receiver<ReaderEvent>,
+}
+
+impl Watcher {
+    /// Start watching pcscd (see [`watch`]); `poll` bounds how late a stop is noticed.
+    pub fn spawn(poll: Duration) -> std::io::Result<Self> {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (tx, events) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("pcsc-watch".into())
+            .spawn(move || {
+                watch(&flag, poll, |e| {
+                    let _ = tx.send(e);
+                })
+            })?;
+        Ok(Watcher {
+            stop,
+            thread: Some(thread),
+            events,
+        })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

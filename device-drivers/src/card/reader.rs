@@ -23,6 +23,9 @@ use super::transport::CardTransport;
 /// messaging (the protected answer then stays within 256 bytes).
 pub const SAFE_CHUNK: usize = 223;
 
+/// Largest file the reader accepts (a limit against chips that claim endless files).
+pub const MAX_FILE_LEN: usize = 1 << 20;
+
 /// How the read should go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -263,6 +266,11 @@ impl Session<'_> {
         let total = tlv_total_len(&buf).ok_or_else(|| {
             CardError::ProtocolViolation(format!("EF {fid:04X} does not start with a TLV header"))
         })?;
+        if total > MAX_FILE_LEN {
+            return Err(CardError::ProtocolViolation(format!(
+                "EF {fid:04X} claims {total} bytes, more than any LDS file may hold"
+            )));
+        }
         buf.truncate(total);
         while buf.len() < total {
             let mut more = self.read_some(buf.len(), total - buf.len(), None)?;
@@ -285,7 +293,11 @@ fn pace_flow<R: CryptoRng + ?Sized>(
         suite: init.suite(),
         curve: init.curve(),
     };
-    let r = s.send(&init.set_at(opts.mse_parameter_id))?;
+    let mut r = s.send(&init.set_at(opts.mse_parameter_id))?;
+    if r.sw != SW_OK {
+        // Chips differ on tag 84 (parameter ID): some require it, some refuse it.
+        r = s.send(&init.set_at(!opts.mse_parameter_id))?;
+    }
     if r.sw != SW_OK {
         return Err(CardError::Status {
             command: "MSE:Set AT",
@@ -377,7 +389,12 @@ pub fn read_document<R: CryptoRng + ?Sized>(
         use_sfi: opts.short_file_identifiers,
     };
     // EF.CardAccess in the master file, read without secure messaging.
-    let card_access = s.read_file(FID_CARD_ACCESS)?;
+    // A chip that refuses EF.CardAccess in any way simply has no PACE to offer.
+    let card_access = match s.read_file(FID_CARD_ACCESS) {
+        Ok(ca) => ca,
+        Err(CardError::Status { .. }) => None,
+        Err(e) => return Err(e),
+    };
     let pace_info = match (&card_access, opts.prefer_pace) {
         (Some(ca), true) => pace::parse_card_access(ca)?
             .into_iter()
@@ -795,6 +812,97 @@ mod tests {
         // 32768 → 16384 → ... → 2048 refused, 1024-byte chunks after that: far fewer APDUs
         // than 223-byte chunks (≈ 76)
         assert!(r.stats.apdus < 45, "{}", r.stats.apdus);
+    }
+
+    #[test]
+    fn absurd_file_length_is_refused() {
+        let mut rng = StdRng::seed_from_u64(111);
+        let mut c = chip(None, 12);
+        c.set_file(dg_fid(1), hex::decode("61837FFFFF5F1F").unwrap());
+        let e = read_document(&mut c, &mrz(), &ReadOptions::default(), &mut rng);
+        assert!(matches!(e, Err(CardError::ProtocolViolation(_))), "{e:?}");
+    }
+
+    #[test]
+    fn chip_with_unprotected_errors() {
+        let mut rng = StdRng::seed_from_u64(112);
+        for pace in [
+            None,
+            Some(PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256)),
+        ] {
+            let mut cfg = ChipConfig::new(specimen_key(), pace);
+            cfg.plain_errors = true;
+            cfg.protected_dgs = vec![2];
+            let mut c = VirtualChip::new(cfg, StdRng::seed_from_u64(13));
+            c.set_file(FID_COM, hex::decode(EF_COM).unwrap());
+            c.set_file(dg_fid(1), dg1());
+            c.set_file(dg_fid(2), blob(0x75, 15_000, 2));
+            // no EF.SOD: plain 6A82; DG2: plain 6982
+            let r = read_document(&mut c, &mrz(), &ReadOptions::default(), &mut rng).unwrap();
+            assert_eq!(r.data_groups.get(&1), Some(&dg1()));
+            assert_eq!(r.refused, vec![(2, SW_SECURITY_NOT_SATISFIED)]);
+            assert_eq!(r.ef_sod, None);
+        }
+    }
+
+    #[test]
+    fn mse_set_at_retries_with_or_without_parameter_id() {
+        let mut rng = StdRng::seed_from_u64(113);
+        let pace = Some(PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256));
+        for (require, send) in [(Some(true), false), (Some(false), true), (None, false)] {
+            let mut cfg = ChipConfig::new(specimen_key(), pace.clone());
+            cfg.parameter_id_tag = require;
+            let mut c = VirtualChip::new(cfg, StdRng::seed_from_u64(14));
+            c.set_file(FID_COM, hex::decode(EF_COM).unwrap());
+            c.set_file(dg_fid(1), dg1());
+            let opts = ReadOptions {
+                mse_parameter_id: send,
+                ..ReadOptions::default()
+            };
+            let r = read_document(&mut c, &mrz(), &opts, &mut rng).unwrap();
+            assert!(matches!(r.access_control, AccessControl::Pace { .. }));
+            // EF.CardAccess, MSE (+1 retry when the first form is refused), 4 GA, SELECT,
+            // EF.COM, DG1, DG2 (absent), EF.SOD (absent)
+            let expected = if require.is_some() { 12 } else { 11 };
+            assert_eq!(r.stats.apdus, expected, "{require:?}");
+        }
+    }
+
+    #[test]
+    fn pace_refused_at_mse_falls_back_to_bac() {
+        let mut rng = StdRng::seed_from_u64(114);
+        // EF.CardAccess offers PACE, but the chip does not implement MSE:Set AT
+        let mut c = chip(None, 15);
+        c.set_mf_file(
+            FID_CARD_ACCESS,
+            pace::build_card_access(&[PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256)]),
+        );
+        let r = read_document(&mut c, &mrz(), &ReadOptions::default(), &mut rng).unwrap();
+        assert_eq!(r.access_control, AccessControl::Bac);
+        assert!(r.card_access.is_some());
+        check_files(&r);
+        // a CAN cannot fall back to BAC
+        let mut c = chip(None, 15);
+        c.set_mf_file(
+            FID_CARD_ACCESS,
+            pace::build_card_access(&[PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256)]),
+        );
+        let e = read_document(
+            &mut c,
+            &AccessKey::can("123456").unwrap(),
+            &ReadOptions::default(),
+            &mut rng,
+        );
+        assert!(
+            matches!(
+                e,
+                Err(CardError::Status {
+                    command: "MSE:Set AT",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -21,6 +21,13 @@ pub struct SecureChannel {
     k_enc: Vec<u8>,
     k_mac: Vec<u8>,
     ssc: Vec<u8>,
+    accept_plain_errors: bool,
+}
+
+/// An error status word (SW1 `64`–`6F`, except the `61`/`62`/`63` warning classes and
+/// `6Cxx`, which asks for a retry).
+fn is_error_status(sw: u16) -> bool {
+    matches!(sw >> 8, 0x64..=0x6B | 0x6D..=0x6F)
 }
 
 impl std::fmt::Debug for SecureChannel {
@@ -37,7 +44,7 @@ pub type PlainResponse = ResponseApdu;
 
 impl SecureChannel {
     /// A channel from session keys and the initial SSC (BAC: derived from the nonces; PACE:
-    /// zero). The SSC is left- padded or cut to the cipher's block length.
+    /// zero). The SSC is left-padded or cut to the cipher's block length.
     pub fn new(suite: CipherSuite, k_enc: Vec<u8>, k_mac: Vec<u8>, ssc: &[u8]) -> Self {
         let bl = suite.block_len();
         let mut s = vec![0u8; bl];
@@ -50,7 +57,14 @@ impl SecureChannel {
             k_enc,
             k_mac,
             ssc: s,
+            accept_plain_errors: true,
         }
+    }
+
+    /// Whether unprotected error statuses (e.g. `6A82` without DO'8E') are passed on as
+    /// unauthenticated refusals (default) or rejected as protocol violations (strict).
+    pub fn set_accept_plain_errors(&mut self, accept: bool) {
+        self.accept_plain_errors = accept;
     }
 
     /// Cipher suite of the channel.
@@ -167,14 +181,20 @@ impl SecureChannel {
         self.increment();
         let resp = ResponseApdu::parse(raw)?;
         if resp.data.is_empty() {
-            return Err(match resp.sw {
+            return match resp.sw {
                 SW_SM_OBJECTS_MISSING | SW_SM_OBJECTS_INCORRECT => {
-                    CardError::SecureMessagingRejected(resp.sw)
+                    Err(CardError::SecureMessagingRejected(resp.sw))
                 }
-                sw => CardError::ProtocolViolation(format!(
+                // Many chips answer errors such as 6A82 without secure messaging. An
+                // unauthenticated error can only refuse, never supply data, so it is passed
+                // on unless the channel is strict.
+                sw if self.accept_plain_errors && is_error_status(sw) => {
+                    Ok(ResponseApdu::new(Vec::new(), sw))
+                }
+                sw => Err(CardError::ProtocolViolation(format!(
                     "unprotected status {sw:04X} inside secure messaging"
-                )),
-            });
+                ))),
+            };
         }
         let objs = tlv_all(&resp.data).ok_or_else(|| {
             CardError::ProtocolViolation("malformed secure-messaging data objects".into())
@@ -307,6 +327,12 @@ impl SecureChannel {
         Ok(plain)
     }
 
+    /// Chip side: count a response sent without protection (an unprotected error status),
+    /// as the terminal does when it receives one.
+    pub fn count_unprotected_response(&mut self) {
+        self.increment();
+    }
+
     /// Chip side: protect a response (data into DO'87', status into DO'99', MAC into
     /// DO'8E'). Increments the SSC.
     pub fn wrap_response(&mut self, data: &[u8], sw: u16) -> Result<Vec<u8>, CardError> {
@@ -430,6 +456,20 @@ mod tests {
             ch.unwrap_response(&h("9000")),
             Err(CardError::ProtocolViolation(_))
         ));
+        // an unprotected error is passed on as a refusal, or rejected when strict
+        let mut ch = d4_channel();
+        assert_eq!(
+            ch.unwrap_response(&h("6A82")),
+            Ok(ResponseApdu::new(vec![], 0x6A82))
+        );
+        ch.set_accept_plain_errors(false);
+        assert!(matches!(
+            ch.unwrap_response(&h("6A82")),
+            Err(CardError::ProtocolViolation(_))
+        ));
+        // unprotected warnings carry no authority either
+        let mut ch = d4_channel();
+        assert!(ch.unwrap_response(&h("6282")).is_err());
         // 6988: the chip dropped SM
         let mut ch = d4_channel();
         assert_eq!(
@@ -487,6 +527,49 @@ mod tests {
                 let r = term.unwrap_response(&resp).unwrap();
                 assert_eq!(r.data, payload);
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the terminal protects, the chip recovers exactly; and the chip's
+        /// protected answer unwraps to the same data and status at the terminal.
+        #[test]
+        fn protect_unprotect_round_trip(
+            suite in 0usize..4,
+            ins in proptest::prelude::any::<u8>(),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            le in proptest::option::of(1usize..=65536),
+            answer in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            sw in proptest::prelude::any::<u16>(),
+        ) {
+            let suite = [CipherSuite::Tdes, CipherSuite::Aes128, CipherSuite::Aes192, CipherSuite::Aes256][suite];
+            let ke = vec![0x31; suite.key_len()];
+            let km = vec![0x52; suite.key_len()];
+            let mut term = SecureChannel::new(suite, ke.clone(), km.clone(), &[7]);
+            let mut chip = SecureChannel::new(suite, ke, km, &[7]);
+            let mut cmd = CommandApdu::new(0x00, ins, 0x12, 0x34).with_data(data);
+            cmd.le = le;
+            let wire = term.wrap_command(&cmd).unwrap();
+            let got = chip.unwrap_command(&wire).unwrap();
+            proptest::prop_assert_eq!(&got.data, &cmd.data);
+            proptest::prop_assert_eq!(got.le, cmd.le);
+            proptest::prop_assert_eq!((got.ins, got.p1, got.p2), (ins, 0x12, 0x34));
+            let sw = sw | 0x6000; // a real status word (SW1 6x or 9x)
+            let resp = chip.wrap_response(&answer, sw).unwrap();
+            let r = term.unwrap_response(&resp).unwrap();
+            proptest::prop_assert_eq!(r.data, answer);
+            proptest::prop_assert_eq!(r.sw, sw);
+        }
+
+        /// Arbitrary bytes never panic either side.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let mut ch = d4_channel();
+            let _ = ch.unwrap_response(&bytes);
+            let _ = ch.unwrap_command(&bytes);
+            let _ = CommandApdu::parse(&bytes);
         }
     }
 }

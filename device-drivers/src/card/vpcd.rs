@@ -180,6 +180,33 @@ pub fn serve(
     }
 }
 
+/// Serve `card` to the vpcd driver at `addr` until `stop` is raised or the card is pulled,
+/// reconnecting (every `retry`) whenever the driver is not there or closes the link, as
+/// when pcscd restarts.
+pub fn serve_forever(
+    addr: &str,
+    card: &mut dyn VirtualCard,
+    stop: &AtomicBool,
+    retry: Duration,
+) -> Result<VpcdEnd, VpcdError> {
+    while !stop.load(Ordering::Relaxed) {
+        match connect(addr) {
+            Ok(s) => match serve(s, card, stop) {
+                Ok(VpcdEnd::DriverClosed) | Err(VpcdError::Io(_)) => {
+                    // the driver went away (pcscd restart): power-cycle the card, reconnect
+                    card.power_off();
+                }
+                Ok(end) => return Ok(end),
+                Err(e) => return Err(e),
+            },
+            Err(VpcdError::Io(_)) => {}
+            Err(e) => return Err(e),
+        }
+        std::thread::sleep(retry);
+    }
+    Ok(VpcdEnd::Stopped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
