@@ -52,7 +52,12 @@ impl DeltaBuilder {
     }
 
     /// Adds (or replaces) a document entry.
-    pub fn add_document(&mut self, key: DocKey, action: Action, reason: &str) -> Result<(), WatchlistError> {
+    pub fn add_document(
+        &mut self,
+        key: DocKey,
+        action: Action,
+        reason: &str,
+    ) -> Result<(), WatchlistError> {
         let v = self.reasons.intern(action, reason)?;
         self.upserts.push((key.mixed(), v));
         Ok(())
@@ -88,12 +93,19 @@ impl DeltaBuilder {
         self.upserts.sort_unstable();
         self.upserts.dedup();
         if self.upserts.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(WatchlistError::Input("a document is added twice with different action/reason".into()));
+            return Err(WatchlistError::Input(
+                "a document is added twice with different action/reason".into(),
+            ));
         }
         self.removes.sort_unstable();
         self.removes.dedup();
-        if sorted_intersect(self.upserts.iter().map(|u| u.0), self.removes.iter().copied()) {
-            return Err(WatchlistError::Input("a document is both added and removed".into()));
+        if sorted_intersect(
+            self.upserts.iter().map(|u| u.0),
+            self.removes.iter().copied(),
+        ) {
+            return Err(WatchlistError::Input(
+                "a document is both added and removed".into(),
+            ));
         }
         let io = |e| WatchlistError::io(path, e);
         let mut w = FileWriter::create(path)?;
@@ -104,17 +116,23 @@ impl DeltaBuilder {
         write_keys(&mut w, self.upserts.iter().map(|u| u.0)).map_err(io)?;
         w.end();
         w.begin(2).map_err(io)?;
-        let vals: Vec<u8> = self.upserts.iter().flat_map(|u| u.1.to_le_bytes()).collect();
+        let vals: Vec<u8> = self
+            .upserts
+            .iter()
+            .flat_map(|u| u.1.to_le_bytes())
+            .collect();
         w.write(&vals).map_err(io)?;
         w.end();
         w.begin(3).map_err(io)?;
         write_keys(&mut w, self.removes.iter().copied()).map_err(io)?;
         w.end();
         w.begin(4).map_err(io)?;
-        w.write(&person::encode_records(&self.person_upserts)).map_err(io)?;
+        w.write(&person::encode_records(&self.person_upserts))
+            .map_err(io)?;
         w.end();
         w.begin(5).map_err(io)?;
-        w.write(&person::encode_records(&self.person_removes)).map_err(io)?;
+        w.write(&person::encode_records(&self.person_removes))
+            .map_err(io)?;
         w.end();
         let header = Header {
             kind: FileKind::Delta,
@@ -166,7 +184,9 @@ pub struct Delta {
 
 fn read_keys(b: &[u8], count: u64, what: &str) -> Result<Vec<u128>, WatchlistError> {
     if b.len() as u64 != count.saturating_mul(16) {
-        return Err(WatchlistError::Corrupt(format!("delta: {what} size does not match the header")));
+        return Err(WatchlistError::Corrupt(format!(
+            "delta: {what} size does not match the header"
+        )));
     }
     let keys: Vec<u128> = b
         .chunks_exact(16)
@@ -177,7 +197,9 @@ fn read_keys(b: &[u8], count: u64, what: &str) -> Result<Vec<u128>, WatchlistErr
         })
         .collect();
     if keys.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(WatchlistError::Corrupt(format!("delta: {what} are not strictly increasing")));
+        return Err(WatchlistError::Corrupt(format!(
+            "delta: {what} are not strictly increasing"
+        )));
     }
     Ok(keys)
 }
@@ -187,10 +209,15 @@ impl Delta {
     pub fn parse(v: &Verified<'_>) -> Result<Self, WatchlistError> {
         let h = &v.header;
         if h.kind != FileKind::Delta {
-            return Err(WatchlistError::WrongKind { expected: "delta", found: "snapshot" });
+            return Err(WatchlistError::WrongKind {
+                expected: "delta",
+                found: "snapshot",
+            });
         }
         if h.version <= h.base_version {
-            return Err(WatchlistError::Corrupt("delta: version is not above its base".into()));
+            return Err(WatchlistError::Corrupt(
+                "delta: version is not above its base".into(),
+            ));
         }
         let reasons = Reasons::decode(v.section(0))?;
         let keys = read_keys(v.section(1), h.doc_count, "added keys")?;
@@ -202,13 +229,17 @@ impl Delta {
         for (k, c) in keys.into_iter().zip(vals.chunks_exact(2)) {
             let val = u16::from_le_bytes([c[0], c[1]]);
             if reasons.get(val).is_none() {
-                return Err(WatchlistError::Corrupt("delta: value index out of range".into()));
+                return Err(WatchlistError::Corrupt(
+                    "delta: value index out of range".into(),
+                ));
             }
             upserts.push((k, val));
         }
         let removes = read_keys(v.section(3), h.doc_remove_count, "removed keys")?;
         if sorted_intersect(upserts.iter().map(|u| u.0), removes.iter().copied()) {
-            return Err(WatchlistError::Corrupt("delta: a key is both added and removed".into()));
+            return Err(WatchlistError::Corrupt(
+                "delta: a key is both added and removed".into(),
+            ));
         }
         let person_upserts = person::decode_records(v.section(4), h.person_count, &reasons)?;
         let person_removes = person::decode_records(v.section(5), h.person_remove_count, &reasons)?;

@@ -46,7 +46,9 @@ impl ListId {
     pub fn new(s: &str) -> Result<Self, WatchlistError> {
         if s.is_empty()
             || s.len() > 16
-            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(WatchlistError::Input(format!(
                 "list id {s:?} must be 1-16 characters A-Z, a-z, 0-9, '_' or '-'"
@@ -177,7 +179,8 @@ impl Header {
         }
         let id = std::str::from_utf8(&h[16..16 + id_end])
             .map_err(|_| WatchlistError::Corrupt("list id is not text".into()))?;
-        let list_id = ListId::new(id).map_err(|_| WatchlistError::Corrupt(format!("bad list id {id:?}")))?;
+        let list_id =
+            ListId::new(id).map_err(|_| WatchlistError::Corrupt(format!("bad list id {id:?}")))?;
         let mut key_id = [0u8; 8];
         key_id.copy_from_slice(&h[88..96]);
         let mut sections = [(0u64, 0u64); SECTIONS];
@@ -186,8 +189,15 @@ impl Header {
         }
         let mut body_hash = [0u8; 32];
         body_hash.copy_from_slice(&h[240..272]);
-        if h[106..112].iter().chain(&h[272..SIG_AT]).chain(&h[SIG_AT + 64..]).any(|c| *c != 0) {
-            return Err(WatchlistError::Corrupt("reserved header bytes are not zero".into()));
+        if h[106..112]
+            .iter()
+            .chain(&h[272..SIG_AT])
+            .chain(&h[SIG_AT + 64..])
+            .any(|c| *c != 0)
+        {
+            return Err(WatchlistError::Corrupt(
+                "reserved header bytes are not zero".into(),
+            ));
         }
         Ok(Header {
             kind,
@@ -242,7 +252,9 @@ pub fn body_hash(body: &[u8], threads: usize) -> [u8; 32] {
 
 /// Cores to use for hashing.
 pub fn hash_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// A file whose header is decoded and whose signature was checked.
@@ -290,9 +302,11 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Header, WatchlistError> {
         if o == 0 && l == 0 {
             continue;
         }
-        let stop = o.checked_add(l).unwrap_or(u64::MAX);
+        let stop = o.saturating_add(l);
         if o % 64 != 0 || o < end || stop > expected {
-            return Err(WatchlistError::Corrupt(format!("section {i} lies outside the body or overlaps")));
+            return Err(WatchlistError::Corrupt(format!(
+                "section {i} lies outside the body or overlaps"
+            )));
         }
         end = stop;
     }
@@ -310,9 +324,15 @@ pub enum BodyCheck {
 }
 
 /// Verifies a file: layout, trusted key id, signature, and (for `Full`) the body hash.
-pub fn verify<'a>(bytes: &'a [u8], trusted: &TrustedKeys, check: BodyCheck) -> Result<Verified<'a>, WatchlistError> {
+pub fn verify<'a>(
+    bytes: &'a [u8],
+    trusted: &TrustedKeys,
+    check: BodyCheck,
+) -> Result<Verified<'a>, WatchlistError> {
     let header = parse_layout(bytes)?;
-    let pk = trusted.get(&header.key_id).ok_or(WatchlistError::UnknownKey(header.key_id))?;
+    let pk = trusted
+        .get(&header.key_id)
+        .ok_or(WatchlistError::UnknownKey(header.key_id))?;
     let content_hash = content_hash_of(bytes);
     let mut sig = [0u8; 64];
     sig.copy_from_slice(bytes.get(SIG_AT..SIG_AT + 64).unwrap_or(&[0u8; 64]));
@@ -322,7 +342,11 @@ pub fn verify<'a>(bytes: &'a [u8], trusted: &TrustedKeys, check: BodyCheck) -> R
     if check == BodyCheck::Full {
         check_body(bytes, &header)?;
     }
-    Ok(Verified { header, content_hash, bytes })
+    Ok(Verified {
+        header,
+        content_hash,
+        bytes,
+    })
 }
 
 /// Re-hashes the body and compares it with the signed body hash.
@@ -338,7 +362,11 @@ pub fn check_body(bytes: &[u8], header: &Header) -> Result<(), WatchlistError> {
 pub fn unverified(bytes: &[u8]) -> Result<Verified<'_>, WatchlistError> {
     let header = parse_layout(bytes)?;
     let content_hash = content_hash_of(bytes);
-    Ok(Verified { header, content_hash, bytes })
+    Ok(Verified {
+        header,
+        content_hash,
+        bytes,
+    })
 }
 
 /// Streams a file to disk section by section, hashing as it goes, then signs the header.
@@ -357,7 +385,8 @@ impl FileWriter {
     pub fn create(path: &Path) -> Result<Self, WatchlistError> {
         let f = File::create(path).map_err(|e| WatchlistError::io(path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
-        out.write_all(&[0u8; HEADER_LEN]).map_err(|e| WatchlistError::io(path, e))?;
+        out.write_all(&[0u8; HEADER_LEN])
+            .map_err(|e| WatchlistError::io(path, e))?;
         Ok(FileWriter {
             out,
             pos: HEADER_LEN as u64,

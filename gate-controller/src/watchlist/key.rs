@@ -155,8 +155,14 @@ mod tests {
 
     #[test]
     fn normalisation_and_injectivity() {
-        assert_eq!(DocKey::new("D<<", "c01x00t47"), DocKey::new("d", "C01X00T47"));
-        assert_eq!(DocKey::new("UTO", "L898902C<"), DocKey::new("UTO", "L898 902-C"));
+        assert_eq!(
+            DocKey::new("D<<", "c01x00t47"),
+            DocKey::new("d", "C01X00T47")
+        );
+        assert_eq!(
+            DocKey::new("UTO", "L898902C<"),
+            DocKey::new("UTO", "L898 902-C")
+        );
         // Padding cannot make two different inputs collide.
         assert_ne!(DocKey::new("UTO", "A1"), DocKey::new("UTO", "A10"));
         assert_ne!(DocKey::new("UT", "OA1"), DocKey::new("UTO", "A1"));
@@ -166,12 +172,30 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         assert!(matches!(DocKey::new("", "1"), Err(KeyError::BadState(_))));
-        assert!(matches!(DocKey::new("ABCD", "1"), Err(KeyError::BadState(_))));
-        assert!(matches!(DocKey::new("U1O", "1"), Err(KeyError::BadState(_))));
-        assert!(matches!(DocKey::new("ÜTO", "1"), Err(KeyError::BadState(_))));
-        assert!(matches!(DocKey::new("UTO", ""), Err(KeyError::BadDocNumber(_))));
-        assert!(matches!(DocKey::new("UTO", "12345678901234567890AB"), Err(KeyError::BadDocNumber(_))));
-        assert!(matches!(DocKey::new("UTO", "12_3"), Err(KeyError::BadDocNumber(_))));
+        assert!(matches!(
+            DocKey::new("ABCD", "1"),
+            Err(KeyError::BadState(_))
+        ));
+        assert!(matches!(
+            DocKey::new("U1O", "1"),
+            Err(KeyError::BadState(_))
+        ));
+        assert!(matches!(
+            DocKey::new("ÜTO", "1"),
+            Err(KeyError::BadState(_))
+        ));
+        assert!(matches!(
+            DocKey::new("UTO", ""),
+            Err(KeyError::BadDocNumber(_))
+        ));
+        assert!(matches!(
+            DocKey::new("UTO", "12345678901234567890AB"),
+            Err(KeyError::BadDocNumber(_))
+        ));
+        assert!(matches!(
+            DocKey::new("UTO", "12_3"),
+            Err(KeyError::BadDocNumber(_))
+        ));
         assert!(DocKey::new("UTO", "12345678901234567890A").is_ok());
     }
 

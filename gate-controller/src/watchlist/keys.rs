@@ -118,9 +118,12 @@ impl PublicKey {
     /// Reads a public key file (64 hex digits or 32 raw bytes).
     pub fn read(path: &Path) -> Result<Self, WatchlistError> {
         let b = read_32(path)?;
-        VerifyingKey::from_bytes(&b)
-            .map(PublicKey)
-            .map_err(|_| WatchlistError::KeyFile(format!("{}: not a valid Ed25519 public key", path.display())))
+        VerifyingKey::from_bytes(&b).map(PublicKey).map_err(|_| {
+            WatchlistError::KeyFile(format!(
+                "{}: not a valid Ed25519 public key",
+                path.display()
+            ))
+        })
     }
 
     /// The public key file text (64 hex digits and a newline).
@@ -134,7 +137,9 @@ impl PublicKey {
     }
 
     pub(crate) fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        self.0.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
+        self.0
+            .verify_strict(msg, &Signature::from_bytes(sig))
+            .is_ok()
     }
 }
 

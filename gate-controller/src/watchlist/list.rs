@@ -137,7 +137,10 @@ impl WatchList {
     }
 
     fn base_has(&self, k: u128) -> bool {
-        self.base.data.find(&self.base.bytes, DocKey::from_mixed(k)).is_some()
+        self.base
+            .data
+            .find(&self.base.bytes, DocKey::from_mixed(k))
+            .is_some()
     }
 
     /// A new list with `delta` applied; errors if the delta is for another list or version.
@@ -226,7 +229,11 @@ impl WatchList {
             Some((a, r)) => (*a, r.clone()),
             None => (Action::Refer, Arc::from("invalid entry")),
         };
-        let action = if kind == MatchKind::Fuzzy { Action::Refer } else { action };
+        let action = if kind == MatchKind::Fuzzy {
+            Action::Refer
+        } else {
+            action
+        };
         Verdict::Hit(Hit {
             action,
             reason,
@@ -269,7 +276,14 @@ impl WatchList {
             return v;
         }
         match self.persons.1.lookup(q, &self.reasons) {
-            Some(m) => self.hit(m.value, if m.exact { MatchKind::Exact } else { MatchKind::Fuzzy }),
+            Some(m) => self.hit(
+                m.value,
+                if m.exact {
+                    MatchKind::Exact
+                } else {
+                    MatchKind::Fuzzy
+                },
+            ),
             None => Verdict::Clear,
         }
     }
@@ -322,7 +336,11 @@ impl WatchList {
             .0
             .iter()
             .map(|p| {
-                let r = self.reasons.get(p.value).map(|(a, r)| format!("{}:{r}", a.as_str())).unwrap_or_default();
+                let r = self
+                    .reasons
+                    .get(p.value)
+                    .map(|(a, r)| format!("{}:{r}", a.as_str()))
+                    .unwrap_or_default();
                 format!("{:?}|{r}", person::identity(p))
             })
             .collect();

@@ -26,7 +26,6 @@ pub use list::WatchList;
 pub use person::{PartialDate, PersonEntry, PersonQuery};
 pub use store::{ListStatus, OpenOptions, WatchlistStore};
 
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,7 +52,9 @@ impl Action {
         match s.trim().to_ascii_lowercase().as_str() {
             "refer" => Ok(Action::Refer),
             "hold" => Ok(Action::Hold),
-            _ => Err(WatchlistError::Input(format!("action {s:?} must be 'refer' or 'hold'"))),
+            _ => Err(WatchlistError::Input(format!(
+                "action {s:?} must be 'refer' or 'hold'"
+            ))),
         }
     }
 
@@ -231,14 +232,17 @@ impl Reasons {
     /// Interns an (action, reason) pair.
     pub(crate) fn intern(&mut self, action: Action, reason: &str) -> Result<u16, WatchlistError> {
         if reason.len() > 255 {
-            return Err(WatchlistError::Input(format!("reason {reason:?} is longer than 255 bytes")));
+            return Err(WatchlistError::Input(format!(
+                "reason {reason:?} is longer than 255 bytes"
+            )));
         }
         let k: (Action, Arc<str>) = (action, Arc::from(reason));
         if let Some(i) = self.index.get(&k) {
             return Ok(*i);
         }
-        let i = u16::try_from(self.items.len())
-            .map_err(|_| WatchlistError::Input("more than 65536 distinct (action, reason) pairs".into()))?;
+        let i = u16::try_from(self.items.len()).map_err(|_| {
+            WatchlistError::Input("more than 65536 distinct (action, reason) pairs".into())
+        })?;
         self.items.push(k.clone());
         self.index.insert(k, i);
         Ok(i)
@@ -264,7 +268,10 @@ impl Reasons {
         let n = r.u32().ok_or_else(|| bad("truncated"))?;
         let mut out = Reasons::default();
         for _ in 0..n {
-            let a = r.u8().and_then(Action::from_code).ok_or_else(|| bad("bad action"))?;
+            let a = r
+                .u8()
+                .and_then(Action::from_code)
+                .ok_or_else(|| bad("bad action"))?;
             let len = r.u8().ok_or_else(|| bad("truncated"))?;
             let s = r.bytes(usize::from(len)).ok_or_else(|| bad("truncated"))?;
             let s = std::str::from_utf8(s).map_err(|_| bad("reason is not UTF-8"))?;
@@ -304,7 +311,8 @@ impl<'a> Reader<'a> {
         self.bytes(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
     }
     pub(crate) fn u32(&mut self) -> Option<u32> {
-        self.bytes(4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        self.bytes(4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
     pub(crate) fn rest(&self) -> &'a [u8] {
         self.b

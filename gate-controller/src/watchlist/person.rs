@@ -25,7 +25,11 @@ pub struct PartialDate {
 impl PartialDate {
     /// Parses `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or an empty string (unknown).
     pub fn parse(s: &str) -> Result<Self, WatchlistError> {
-        let bad = || WatchlistError::Input(format!("date of birth {s:?} must be YYYY, YYYY-MM or YYYY-MM-DD"));
+        let bad = || {
+            WatchlistError::Input(format!(
+                "date of birth {s:?} must be YYYY, YYYY-MM or YYYY-MM-DD"
+            ))
+        };
         let s = s.trim();
         if s.is_empty() {
             return Ok(PartialDate::default());
@@ -58,13 +62,17 @@ impl PartialDate {
     /// Whether every known part is known in both and equal.
     fn compatible(&self, q: &PartialDate) -> bool {
         let part = |a: u32, b: u32| a == 0 || b == 0 || a == b;
-        part(self.year.into(), q.year.into()) && part(self.month.into(), q.month.into()) && part(self.day.into(), q.day.into())
+        part(self.year.into(), q.year.into())
+            && part(self.month.into(), q.month.into())
+            && part(self.day.into(), q.day.into())
     }
 
     /// Whether the query's date pins down every part that the entry's date names.
     fn exactly_covers(&self, q: &PartialDate) -> bool {
         let part = |a: u32, b: u32| a == 0 || a == b;
-        part(self.year.into(), q.year.into()) && part(self.month.into(), q.month.into()) && part(self.day.into(), q.day.into())
+        part(self.year.into(), q.year.into())
+            && part(self.month.into(), q.month.into())
+            && part(self.day.into(), q.day.into())
     }
 }
 
@@ -223,17 +231,27 @@ pub(crate) struct PersonRecord {
 }
 
 impl PersonRecord {
-    pub(crate) fn from_entry(e: &PersonEntry, reasons: &mut Reasons) -> Result<Self, WatchlistError> {
+    pub(crate) fn from_entry(
+        e: &PersonEntry,
+        reasons: &mut Reasons,
+    ) -> Result<Self, WatchlistError> {
         if e.surname.len() > 255 || e.given_names.len() > 255 {
-            return Err(WatchlistError::Input("person name longer than 255 bytes".into()));
+            return Err(WatchlistError::Input(
+                "person name longer than 255 bytes".into(),
+            ));
         }
         if name_tokens(&e.surname).is_empty() {
-            return Err(WatchlistError::Input(format!("person entry {:?} has no surname", e.surname)));
+            return Err(WatchlistError::Input(format!(
+                "person entry {:?} has no surname",
+                e.surname
+            )));
         }
         let nationality = norm_nat(&e.nationality);
         if let Some(n) = &nationality {
             if n.is_empty() || n.len() > 3 || !n.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(WatchlistError::Input(format!("nationality {n:?} must be 1-3 letters")));
+                return Err(WatchlistError::Input(format!(
+                    "nationality {n:?} must be 1-3 letters"
+                )));
             }
         }
         Ok(PersonRecord {
@@ -270,7 +288,11 @@ pub(crate) fn encode_records(recs: &[PersonRecord]) -> Vec<u8> {
 }
 
 /// Decodes a person section; `count` must match the header.
-pub(crate) fn decode_records(b: &[u8], count: u64, reasons: &Reasons) -> Result<Vec<PersonRecord>, WatchlistError> {
+pub(crate) fn decode_records(
+    b: &[u8],
+    count: u64,
+    reasons: &Reasons,
+) -> Result<Vec<PersonRecord>, WatchlistError> {
     let bad = |m: &str| WatchlistError::Corrupt(format!("person section: {m}"));
     if b.is_empty() && count == 0 {
         return Ok(Vec::new());
@@ -287,7 +309,11 @@ pub(crate) fn decode_records(b: &[u8], count: u64, reasons: &Reasons) -> Result<
             return Err(bad("reason index out of range"));
         }
         let nat = r.bytes(3).ok_or_else(|| bad("truncated"))?;
-        let nat_s: String = nat.iter().take_while(|c| **c != 0).map(|c| *c as char).collect();
+        let nat_s: String = nat
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as char)
+            .collect();
         if !nat_s.bytes().all(|c| c.is_ascii_uppercase()) {
             return Err(bad("bad nationality"));
         }
@@ -383,7 +409,9 @@ impl PersonIndex {
         cands.dedup();
         let mut best: Option<PersonMatch> = None;
         for c in cands {
-            let Some(e) = self.entries.get(c as usize) else { continue };
+            let Some(e) = self.entries.get(c as usize) else {
+                continue;
+            };
             if !e.dob.compatible(&q.dob) {
                 continue;
             }
@@ -402,7 +430,10 @@ impl PersonIndex {
                 && e.dob.exactly_covers(&q.dob)
                 && (e.nationality.is_none() || q_nat.is_some());
             let action = reasons.get(e.value).map(|r| r.0);
-            let m = PersonMatch { value: e.value, exact };
+            let m = PersonMatch {
+                value: e.value,
+                exact,
+            };
             let better = match &best {
                 None => true,
                 Some(b) => {
@@ -454,9 +485,18 @@ mod tests {
 
     #[test]
     fn tokens_fold_case_and_diacritics() {
-        assert_eq!(name_tokens("Müller-Lüdenscheidt, José"), vec!["MULLER", "LUDENSCHEIDT", "JOSE"]);
-        assert_eq!(name_tokens("ERIKSSON<<ANNA<MARIA"), vec!["ERIKSSON", "ANNA", "MARIA"]);
-        assert_eq!(name_tokens("Straße Łukasz Øster"), vec!["STRASSE", "LUKASZ", "OSTER"]);
+        assert_eq!(
+            name_tokens("Müller-Lüdenscheidt, José"),
+            vec!["MULLER", "LUDENSCHEIDT", "JOSE"]
+        );
+        assert_eq!(
+            name_tokens("ERIKSSON<<ANNA<MARIA"),
+            vec!["ERIKSSON", "ANNA", "MARIA"]
+        );
+        assert_eq!(
+            name_tokens("Straße Łukasz Øster"),
+            vec!["STRASSE", "LUKASZ", "OSTER"]
+        );
     }
 
     #[test]
@@ -474,30 +514,54 @@ mod tests {
     #[test]
     fn exact_fuzzy_and_clear() {
         let (i, r) = idx(&[
-            entry("Eriksson", "Anna Maria", "1969-08-06", Some("UTO"), Action::Hold),
+            entry(
+                "Eriksson",
+                "Anna Maria",
+                "1969-08-06",
+                Some("UTO"),
+                Action::Hold,
+            ),
             entry("Mohammed", "Ali", "1980", None, Action::Hold),
         ]);
         // Exact, any case/diacritics/order.
-        let m = i.lookup(&q("ERIKSSON", "ANNA MARIA", "1969-08-06", "UTO"), &r).expect("hit");
+        let m = i
+            .lookup(&q("ERIKSSON", "ANNA MARIA", "1969-08-06", "UTO"), &r)
+            .expect("hit");
         assert!(m.exact);
-        let m = i.lookup(&q("anna maria", "Eriksson", "1969-08-06", "UTO"), &r).expect("hit");
+        let m = i
+            .lookup(&q("anna maria", "Eriksson", "1969-08-06", "UTO"), &r)
+            .expect("hit");
         assert!(m.exact, "swapped name order still exact");
         // Partial DOB on the entry: any date in 1980 matches exactly.
-        let m = i.lookup(&q("MOHAMMED", "ALI", "1980-03-04", "XXA"), &r).expect("hit");
+        let m = i
+            .lookup(&q("MOHAMMED", "ALI", "1980-03-04", "XXA"), &r)
+            .expect("hit");
         assert!(m.exact);
         // Transliteration variant: fuzzy.
-        let m = i.lookup(&q("MUHAMMAD", "ALI", "1980-03-04", "XXA"), &r).expect("hit");
+        let m = i
+            .lookup(&q("MUHAMMAD", "ALI", "1980-03-04", "XXA"), &r)
+            .expect("hit");
         assert!(!m.exact);
         // Missing one given name: fuzzy.
-        let m = i.lookup(&q("ERIKSSON", "ANNA", "1969-08-06", "UTO"), &r).expect("hit");
+        let m = i
+            .lookup(&q("ERIKSSON", "ANNA", "1969-08-06", "UTO"), &r)
+            .expect("hit");
         assert!(!m.exact);
         // Unknown DOB day on the document: fuzzy, not exact.
-        let m = i.lookup(&q("ERIKSSON", "ANNA MARIA", "1969-08", "UTO"), &r).expect("hit");
+        let m = i
+            .lookup(&q("ERIKSSON", "ANNA MARIA", "1969-08", "UTO"), &r)
+            .expect("hit");
         assert!(!m.exact);
         // Different DOB, different nationality, different name: clear.
-        assert!(i.lookup(&q("ERIKSSON", "ANNA MARIA", "1970-08-06", "UTO"), &r).is_none());
-        assert!(i.lookup(&q("ERIKSSON", "ANNA MARIA", "1969-08-06", "D"), &r).is_none());
-        assert!(i.lookup(&q("SMITH", "JOHN", "1969-08-06", "UTO"), &r).is_none());
+        assert!(i
+            .lookup(&q("ERIKSSON", "ANNA MARIA", "1970-08-06", "UTO"), &r)
+            .is_none());
+        assert!(i
+            .lookup(&q("ERIKSSON", "ANNA MARIA", "1969-08-06", "D"), &r)
+            .is_none());
+        assert!(i
+            .lookup(&q("SMITH", "JOHN", "1969-08-06", "UTO"), &r)
+            .is_none());
     }
 
     #[test]

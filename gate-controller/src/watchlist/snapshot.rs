@@ -76,7 +76,12 @@ impl SnapshotBuilder {
     }
 
     /// Adds a document entry.
-    pub fn add_document(&mut self, key: DocKey, action: Action, reason: &str) -> Result<(), WatchlistError> {
+    pub fn add_document(
+        &mut self,
+        key: DocKey,
+        action: Action,
+        reason: &str,
+    ) -> Result<(), WatchlistError> {
         let v = self.reasons.intern(action, reason)?;
         self.docs.push((key.mixed(), v));
         Ok(())
@@ -104,18 +109,27 @@ impl SnapshotBuilder {
         }
         let n = self.docs.len() as u64;
         if n > u64::from(u32::MAX) {
-            return Err(WatchlistError::Input("more than 2^32-1 document entries".into()));
+            return Err(WatchlistError::Input(
+                "more than 2^32-1 document entries".into(),
+            ));
         }
         let d = dir_bits_for(n);
         let kb = key_bytes_for(d);
-        let filter = if self.docs.len() >= FILTER_MIN {
-            let mut fk: Vec<u64> = self.docs.iter().map(|(k, _)| DocKey::from_mixed(*k).filter_key()).collect();
-            fk.sort_unstable();
-            fk.dedup();
-            Some(BinaryFuse8::try_from(&fk).map_err(|e| WatchlistError::Input(format!("filter construction failed: {e}")))?)
-        } else {
-            None
-        };
+        let filter =
+            if self.docs.len() >= FILTER_MIN {
+                let mut fk: Vec<u64> = self
+                    .docs
+                    .iter()
+                    .map(|(k, _)| DocKey::from_mixed(*k).filter_key())
+                    .collect();
+                fk.sort_unstable();
+                fk.dedup();
+                Some(BinaryFuse8::try_from(&fk).map_err(|e| {
+                    WatchlistError::Input(format!("filter construction failed: {e}"))
+                })?)
+            } else {
+                None
+            };
         let io = |e| WatchlistError::io(path, e);
         let mut w = FileWriter::create(path)?;
         w.begin(0).map_err(io)?;
@@ -175,7 +189,8 @@ impl SnapshotBuilder {
         }
         drop(filter);
         w.begin(6).map_err(io)?;
-        w.write(&person::encode_records(&self.persons)).map_err(io)?;
+        w.write(&person::encode_records(&self.persons))
+            .map_err(io)?;
         w.end();
         let header = Header {
             kind: FileKind::Snapshot,
@@ -244,9 +259,16 @@ impl SnapshotData {
         let h = &v.header;
         let bad = |m: &str| WatchlistError::Corrupt(format!("snapshot: {m}"));
         if h.kind != FileKind::Snapshot {
-            return Err(WatchlistError::WrongKind { expected: "snapshot", found: "delta" });
+            return Err(WatchlistError::WrongKind {
+                expected: "snapshot",
+                found: "delta",
+            });
         }
-        if h.doc_count > u64::from(u32::MAX) || h.base_version != 0 || h.doc_remove_count != 0 || h.person_remove_count != 0 {
+        if h.doc_count > u64::from(u32::MAX)
+            || h.base_version != 0
+            || h.doc_remove_count != 0
+            || h.person_remove_count != 0
+        {
             return Err(bad("bad counts"));
         }
         let n = h.doc_count as usize;
@@ -320,7 +342,11 @@ impl SnapshotData {
             .as_ref()
             .map(|(desc, _)| BinaryFuse8Ref::from_dma(desc, v.section(5)));
         let mut prev: Option<u128> = None;
-        for (b, c) in dir.chunks_exact(4).zip(dir.chunks_exact(4).skip(1)).enumerate() {
+        for (b, c) in dir
+            .chunks_exact(4)
+            .zip(dir.chunks_exact(4).skip(1))
+            .enumerate()
+        {
             let lo = u32::from_le_bytes([c.0[0], c.0[1], c.0[2], c.0[3]]) as usize;
             let hi = u32::from_le_bytes([c.1[0], c.1[1], c.1[2], c.1[3]]) as usize;
             for i in lo..hi {
@@ -415,7 +441,10 @@ impl SnapshotData {
                 let hi = u32::from_le_bytes([y[0], y[1], y[2], y[3]]) as usize;
                 (lo..hi).map(move |i| {
                     let k = self.full_key(b, keys.get(i * kb..(i + 1) * kb).unwrap_or(&[]));
-                    let v = vals.get(i * 2..i * 2 + 2).map(|v| u16::from_le_bytes([v[0], v[1]])).unwrap_or(0);
+                    let v = vals
+                        .get(i * 2..i * 2 + 2)
+                        .map(|v| u16::from_le_bytes([v[0], v[1]]))
+                        .unwrap_or(0);
                     (k, v)
                 })
             })
@@ -444,13 +473,20 @@ pub struct Snapshot {
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("header", &self.header).finish()
+        f.debug_struct("Snapshot")
+            .field("header", &self.header)
+            .finish()
     }
 }
 
 impl Snapshot {
     /// Verifies and parses snapshot bytes.
-    pub fn from_bytes(bytes: Bytes, trusted: &TrustedKeys, body: BodyCheck, check: Check) -> Result<Self, WatchlistError> {
+    pub fn from_bytes(
+        bytes: Bytes,
+        trusted: &TrustedKeys,
+        body: BodyCheck,
+        check: Check,
+    ) -> Result<Self, WatchlistError> {
         let (header, content_hash, data) = {
             let v = format::verify(&bytes, trusted, body)?;
             let data = SnapshotData::parse(&v, check)?;
@@ -462,7 +498,12 @@ impl Snapshot {
                 let _ = m.advise_range(memmap2::Advice::Random, a, b.saturating_sub(a));
             }
         }
-        Ok(Snapshot { header, content_hash, data, bytes })
+        Ok(Snapshot {
+            header,
+            content_hash,
+            data,
+            bytes,
+        })
     }
 
     /// Maps, verifies (full body hash and structure) and parses a snapshot file.

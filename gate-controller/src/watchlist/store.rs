@@ -39,7 +39,9 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { snapshot_body: BodyCheck::Full }
+        OpenOptions {
+            snapshot_body: BodyCheck::Full,
+        }
     }
 }
 
@@ -63,6 +65,9 @@ pub struct ListStatus {
     /// `ok`, `pending` (background check running) or `failed`.
     pub integrity: &'static str,
 }
+
+/// What happened to one file of an ingested folder: its path and the new version or the error.
+pub type IngestOutcome = (PathBuf, Result<u64, WatchlistError>);
 
 /// The set of lists a gate serves, persisted in a directory.
 pub struct WatchlistStore {
@@ -99,7 +104,10 @@ struct Manifest {
 
 impl Manifest {
     fn encode(&self) -> String {
-        let mut s = format!("{MANIFEST_MAGIC}\nlist {}\nsnapshot {}\n", self.list_id, self.snapshot);
+        let mut s = format!(
+            "{MANIFEST_MAGIC}\nlist {}\nsnapshot {}\n",
+            self.list_id, self.snapshot
+        );
         for d in &self.deltas {
             s.push_str(&format!("delta {d}\n"));
         }
@@ -110,7 +118,9 @@ impl Manifest {
 
     fn decode(text: &str) -> Result<Self, WatchlistError> {
         let bad = |m: &str| WatchlistError::Store(format!("manifest: {m}"));
-        let body_end = text.rfind("check ").ok_or_else(|| bad("no checksum line"))?;
+        let body_end = text
+            .rfind("check ")
+            .ok_or_else(|| bad("no checksum line"))?;
         let (body, check) = text.split_at(body_end);
         if check.trim_end() != format!("check {}", hex(&Sha256::digest(body.as_bytes()))) {
             return Err(bad("checksum mismatch"));
@@ -131,13 +141,26 @@ impl Manifest {
             .to_string();
         let mut deltas = Vec::new();
         for l in lines {
-            deltas.push(l.strip_prefix("delta ").ok_or_else(|| bad("unexpected line"))?.to_string());
+            deltas.push(
+                l.strip_prefix("delta ")
+                    .ok_or_else(|| bad("unexpected line"))?
+                    .to_string(),
+            );
         }
-        let safe = |n: &str| !n.is_empty() && !n.starts_with('.') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let safe = |n: &str| {
+            !n.is_empty()
+                && !n.starts_with('.')
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
         if !safe(&snapshot) || !deltas.iter().all(|d| safe(d)) {
             return Err(bad("bad file name"));
         }
-        Ok(Manifest { list_id, snapshot, deltas })
+        Ok(Manifest {
+            list_id,
+            snapshot,
+            deltas,
+        })
     }
 }
 
@@ -149,7 +172,11 @@ impl WatchlistStore {
     /// Opens (creating if needed) a store directory and loads the latest version of
     /// every list in it. A list that fails to load is left out and reported by
     /// [`problems`](Self::problems); the store itself only fails on directory errors.
-    pub fn open(dir: &Path, trusted: TrustedKeys, opts: OpenOptions) -> Result<Self, WatchlistError> {
+    pub fn open(
+        dir: &Path,
+        trusted: TrustedKeys,
+        opts: OpenOptions,
+    ) -> Result<Self, WatchlistError> {
         fs::create_dir_all(dir).map_err(|e| WatchlistError::io(dir, e))?;
         let store = WatchlistStore {
             dir: dir.to_path_buf(),
@@ -168,7 +195,9 @@ impl WatchlistStore {
         for sub in subdirs {
             match store.load_list(&sub, opts) {
                 Ok(list) => {
-                    store.write_lists().insert(list.list_id().clone(), Arc::new(list));
+                    store
+                        .write_lists()
+                        .insert(list.list_id().clone(), Arc::new(list));
                 }
                 Err(e) => store.problem(format!("{}: {e}", sub.display())),
             }
@@ -195,18 +224,36 @@ impl WatchlistStore {
         let text = fs::read_to_string(&mpath).map_err(|e| WatchlistError::io(&mpath, e))?;
         let m = Manifest::decode(&text)?;
         let spath = sub.join(&m.snapshot);
-        let check = if opts.snapshot_body == BodyCheck::Full { Check::Full } else { Check::Quick };
-        let snap = Arc::new(Snapshot::from_bytes(Bytes::map(&spath)?, &self.trusted, opts.snapshot_body, check)?);
+        let check = if opts.snapshot_body == BodyCheck::Full {
+            Check::Full
+        } else {
+            Check::Quick
+        };
+        let snap = Arc::new(Snapshot::from_bytes(
+            Bytes::map(&spath)?,
+            &self.trusted,
+            opts.snapshot_body,
+            check,
+        )?);
         if snap.header.list_id != m.list_id {
-            return Err(WatchlistError::Store(format!("{} is not a snapshot of list {}", m.snapshot, m.list_id)));
+            return Err(WatchlistError::Store(format!(
+                "{} is not a snapshot of list {}",
+                m.snapshot, m.list_id
+            )));
         }
         let integrity = Arc::new(AtomicU8::new(INTEGRITY_OK));
         if opts.snapshot_body == BodyCheck::Deferred {
-            integrity.store(super::list::INTEGRITY_PENDING, std::sync::atomic::Ordering::Release);
+            integrity.store(
+                super::list::INTEGRITY_PENDING,
+                std::sync::atomic::Ordering::Release,
+            );
             let (s, flag) = (snap.clone(), integrity.clone());
             std::thread::spawn(move || {
                 let ok = s.check_body().is_ok();
-                flag.store(if ok { INTEGRITY_OK } else { INTEGRITY_FAILED }, std::sync::atomic::Ordering::Release);
+                flag.store(
+                    if ok { INTEGRITY_OK } else { INTEGRITY_FAILED },
+                    std::sync::atomic::Ordering::Release,
+                );
             });
         }
         let mut list = WatchList::with_integrity(snap, integrity);
@@ -249,12 +296,18 @@ impl WatchlistStore {
         let src = Bytes::map(path)?;
         let header = format::parse_layout(&src)?;
         if header.kind != FileKind::Snapshot {
-            return Err(WatchlistError::WrongKind { expected: "snapshot", found: "delta" });
+            return Err(WatchlistError::WrongKind {
+                expected: "snapshot",
+                found: "delta",
+            });
         }
         let cur = self.list(&header.list_id);
         if let Some(c) = &cur {
             if header.version <= c.version() {
-                return Err(WatchlistError::NotNewer { current: c.version(), offered: header.version });
+                return Err(WatchlistError::NotNewer {
+                    current: c.version(),
+                    offered: header.version,
+                });
             }
         }
         let sub = self.dir.join(header.list_id.as_str());
@@ -266,11 +319,18 @@ impl WatchlistStore {
             f.sync_all().map_err(|e| WatchlistError::io(&tmp, e))?;
         }
         drop(src);
-        let snap = match Snapshot::from_bytes(Bytes::map(&tmp)?, &self.trusted, BodyCheck::Full, Check::Full) {
+        let snap = match Snapshot::from_bytes(
+            Bytes::map(&tmp)?,
+            &self.trusted,
+            BodyCheck::Full,
+            Check::Full,
+        ) {
             Ok(s) if s.header == header => s,
             Ok(_) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(WatchlistError::Store("file changed while it was being installed".into()));
+                return Err(WatchlistError::Store(
+                    "file changed while it was being installed".into(),
+                ));
             }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
@@ -281,7 +341,11 @@ impl WatchlistStore {
         let dst = sub.join(&name);
         fs::rename(&tmp, &dst).map_err(|e| WatchlistError::io(&dst, e))?;
         sync_dir(&sub)?;
-        let m = Manifest { list_id: header.list_id.clone(), snapshot: name, deltas: Vec::new() };
+        let m = Manifest {
+            list_id: header.list_id.clone(),
+            snapshot: name,
+            deltas: Vec::new(),
+        };
         write_atomic(&sub, MANIFEST, m.encode().as_bytes())?;
         let list = Arc::new(WatchList::from_snapshot(Arc::new(snap)));
         let version = list.version();
@@ -315,11 +379,14 @@ impl WatchlistStore {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let delta = Delta::from_bytes(bytes, &self.trusted)?;
         let h = &delta.header;
-        let cur = self
-            .list(&h.list_id)
-            .ok_or_else(|| WatchlistError::Store(format!("no snapshot installed for list {}", h.list_id)))?;
+        let cur = self.list(&h.list_id).ok_or_else(|| {
+            WatchlistError::Store(format!("no snapshot installed for list {}", h.list_id))
+        })?;
         if h.version <= cur.version() {
-            return Err(WatchlistError::NotNewer { current: cur.version(), offered: h.version });
+            return Err(WatchlistError::NotNewer {
+                current: cur.version(),
+                offered: h.version,
+            });
         }
         let next = cur.apply(&delta)?;
         let sub = self.dir.join(h.list_id.as_str());
@@ -338,12 +405,20 @@ impl WatchlistStore {
     /// Applies every file in `folder` that moves a list forward (snapshots newer than
     /// the current version, deltas whose base is the current version), in version
     /// order. Files already applied are skipped. Returns what happened to each file.
-    pub fn ingest_folder(&self, folder: &Path) -> Result<Vec<(PathBuf, Result<u64, WatchlistError>)>, WatchlistError> {
+    pub fn ingest_folder(
+        &self,
+        folder: &Path,
+    ) -> Result<Vec<IngestOutcome>, WatchlistError> {
         let mut files: Vec<(u64, u64, PathBuf, FileKind, ListId)> = Vec::new();
-        for e in fs::read_dir(folder).map_err(|e| WatchlistError::io(folder, e))?.filter_map(|e| e.ok()) {
+        for e in fs::read_dir(folder)
+            .map_err(|e| WatchlistError::io(folder, e))?
+            .filter_map(|e| e.ok())
+        {
             let p = e.path();
             let mut head = vec![0u8; format::HEADER_LEN];
-            let ok = File::open(&p).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok();
+            let ok = File::open(&p)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                .is_ok();
             if !ok {
                 continue;
             }
@@ -362,7 +437,10 @@ impl WatchlistStore {
             let r = match kind {
                 FileKind::Snapshot => self.install_snapshot_file(&p),
                 FileKind::Delta if current == Some(base) => self.apply_delta_file(&p),
-                FileKind::Delta => Err(WatchlistError::NotApplicable { base, current: current.unwrap_or(0) }),
+                FileKind::Delta => Err(WatchlistError::NotApplicable {
+                    base,
+                    current: current.unwrap_or(0),
+                }),
             };
             out.push((p, r));
         }
@@ -381,13 +459,17 @@ impl WatchlistStore {
     /// Lookup by a prepared key.
     pub fn lookup_key(&self, key: DocKey) -> Verdict {
         let lists = self.read_lists();
-        lists.values().fold(Verdict::Clear, |v, l| v.strongest(l.lookup_document(key)))
+        lists
+            .values()
+            .fold(Verdict::Clear, |v, l| v.strongest(l.lookup_document(key)))
     }
 
     /// Person lookup across all lists: exact hits take the entry's action, fuzzy ones refer.
     pub fn lookup_person(&self, q: &PersonQuery) -> Verdict {
         let lists = self.read_lists();
-        lists.values().fold(Verdict::Clear, |v, l| v.strongest(l.lookup_person(q)))
+        lists
+            .values()
+            .fold(Verdict::Clear, |v, l| v.strongest(l.lookup_person(q)))
     }
 
     /// Status of every list at `now_unix_ms`.
@@ -417,8 +499,17 @@ impl WatchlistStore {
 
     /// The document verdict under the staleness policy: when stale, a `Clear`
     /// becomes `Refer` ("watchlist stale"); hits are kept.
-    pub fn decide_document(&self, now_unix_ms: u64, max_age: Duration, state: &str, docno: &str) -> Verdict {
-        stale_guard(self.lookup_document(state, docno), self.is_stale(now_unix_ms, max_age))
+    pub fn decide_document(
+        &self,
+        now_unix_ms: u64,
+        max_age: Duration,
+        state: &str,
+        docno: &str,
+    ) -> Verdict {
+        stale_guard(
+            self.lookup_document(state, docno),
+            self.is_stale(now_unix_ms, max_age),
+        )
     }
 
     /// The person verdict under the staleness policy.

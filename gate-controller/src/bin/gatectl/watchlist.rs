@@ -148,11 +148,15 @@ fn now_ms() -> u64 {
 
 fn bad(e: WatchlistError, path: &Path) -> CliError {
     let hint = match &e {
-        WatchlistError::UnknownKey(_) | WatchlistError::BadSignature => " (check --pubkey, or obtain a correctly signed file)",
-        WatchlistError::Truncated { .. } | WatchlistError::BodyHashMismatch | WatchlistError::Corrupt(_) => {
-            " (fetch the file again)"
+        WatchlistError::UnknownKey(_) | WatchlistError::BadSignature => {
+            " (check --pubkey, or obtain a correctly signed file)"
         }
-        WatchlistError::NotApplicable { .. } | WatchlistError::NotNewer { .. } => " (apply the deltas in version order)",
+        WatchlistError::Truncated { .. }
+        | WatchlistError::BodyHashMismatch
+        | WatchlistError::Corrupt(_) => " (fetch the file again)",
+        WatchlistError::NotApplicable { .. } | WatchlistError::NotNewer { .. } => {
+            " (apply the deltas in version order)"
+        }
         _ => "",
     };
     CliError::bad_input(anyhow!("{}: {e}{hint}", path.display()))
@@ -183,10 +187,17 @@ fn csv_fields(line: &str) -> Vec<String> {
 fn read_csv(path: &Path, header: &[&str]) -> Result<Vec<(usize, Vec<String>)>, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::bad_input(anyhow!("{}: cannot read: {e}", path.display())))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, first) = lines
-        .next()
-        .ok_or_else(|| CliError::bad_input(anyhow!("{}: empty file, expected header {}", path.display(), header.join(","))))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, first) = lines.next().ok_or_else(|| {
+        CliError::bad_input(anyhow!(
+            "{}: empty file, expected header {}",
+            path.display(),
+            header.join(",")
+        ))
+    })?;
     let cols: Vec<String> = csv_fields(first.trim_start_matches('\u{feff}'))
         .into_iter()
         .map(|c| c.to_ascii_lowercase())
@@ -217,7 +228,14 @@ fn read_csv(path: &Path, header: &[&str]) -> Result<Vec<(usize, Vec<String>)>, C
 }
 
 const DOC_HEADER: [&str; 4] = ["issuing_state", "document_number", "action", "reason"];
-const PERSON_HEADER: [&str; 6] = ["surname", "given_names", "date_of_birth", "nationality", "action", "reason"];
+const PERSON_HEADER: [&str; 6] = [
+    "surname",
+    "given_names",
+    "date_of_birth",
+    "nationality",
+    "action",
+    "reason",
+];
 
 fn row_err(path: &Path, line: usize, e: impl std::fmt::Display) -> CliError {
     CliError::bad_input(anyhow!("{}:{line}: {e}", path.display()))
@@ -278,26 +296,53 @@ fn print_json(v: serde_json::Value) -> CliResult {
 pub fn run(cmd: Cmd) -> CliResult {
     match cmd {
         Cmd::Keygen { out, force } => keygen(&out, force),
-        Cmd::Build { key, input, persons, version, out, common } => {
+        Cmd::Build {
+            key,
+            input,
+            persons,
+            version,
+            out,
+            common,
+        } => {
             let sk = read_secret(&key)?;
-            let mut b = SnapshotBuilder::new(list_id(&common.list_id)?, version, common.created_at_ms.unwrap_or_else(now_ms));
+            let mut b = SnapshotBuilder::new(
+                list_id(&common.list_id)?,
+                version,
+                common.created_at_ms.unwrap_or_else(now_ms),
+            );
             for (k, a, r) in doc_rows(&input)? {
-                b.add_document(k, a, &r).map_err(|e| CliError::bad_input(anyhow!("{}: {e}", input.display())))?;
+                b.add_document(k, a, &r)
+                    .map_err(|e| CliError::bad_input(anyhow!("{}: {e}", input.display())))?;
             }
             if let Some(p) = &persons {
                 for e in person_rows(p)? {
-                    b.add_person(&e).map_err(|e| CliError::bad_input(anyhow!("{}: {e}", p.display())))?;
+                    b.add_person(&e)
+                        .map_err(|e| CliError::bad_input(anyhow!("{}: {e}", p.display())))?;
                 }
             }
             b.write(&out, &sk).map_err(write_out)?;
             Ok(())
         }
-        Cmd::Delta { key, base, version, add, remove, out, common } => {
+        Cmd::Delta {
+            key,
+            base,
+            version,
+            add,
+            remove,
+            out,
+            common,
+        } => {
             let sk = read_secret(&key)?;
-            let mut b = DeltaBuilder::new(list_id(&common.list_id)?, base, version, common.created_at_ms.unwrap_or_else(now_ms));
+            let mut b = DeltaBuilder::new(
+                list_id(&common.list_id)?,
+                base,
+                version,
+                common.created_at_ms.unwrap_or_else(now_ms),
+            );
             if let Some(p) = &add {
                 for (k, a, r) in doc_rows(p)? {
-                    b.add_document(k, a, &r).map_err(|e| CliError::bad_input(anyhow!("{}: {e}", p.display())))?;
+                    b.add_document(k, a, &r)
+                        .map_err(|e| CliError::bad_input(anyhow!("{}: {e}", p.display())))?;
                 }
             }
             if let Some(p) = &remove {
@@ -308,9 +353,27 @@ pub fn run(cmd: Cmd) -> CliResult {
             b.write(&out, &sk).map_err(write_out)?;
             Ok(())
         }
-        Cmd::Lookup { list, pubkey, delta, state, docno, json } => lookup(&list, &pubkey, &delta, &state, &docno, json),
-        Cmd::Apply { store, pubkey, files, json } => apply(&store, &pubkey, &files, json),
-        Cmd::Status { store, pubkey, max_age_s, digest, json } => status(&store, &pubkey, max_age_s, digest, json),
+        Cmd::Lookup {
+            list,
+            pubkey,
+            delta,
+            state,
+            docno,
+            json,
+        } => lookup(&list, &pubkey, &delta, &state, &docno, json),
+        Cmd::Apply {
+            store,
+            pubkey,
+            files,
+            json,
+        } => apply(&store, &pubkey, &files, json),
+        Cmd::Status {
+            store,
+            pubkey,
+            max_age_s,
+            digest,
+            json,
+        } => status(&store, &pubkey, max_age_s, digest, json),
         Cmd::Bench(b) => bench::run(b),
     }
 }
@@ -341,7 +404,14 @@ fn keygen(out: &Path, force: bool) -> CliResult {
     Ok(())
 }
 
-fn lookup(list: &Path, pubkeys: &[PathBuf], deltas: &[PathBuf], state: &str, docno: &str, json: bool) -> CliResult {
+fn lookup(
+    list: &Path,
+    pubkeys: &[PathBuf],
+    deltas: &[PathBuf],
+    state: &str,
+    docno: &str,
+    json: bool,
+) -> CliResult {
     let trusted = read_trusted(pubkeys)?;
     let key = DocKey::new(state, docno).map_err(|e| CliError::bad_input(anyhow!("{e}")))?;
     let snap = Snapshot::open(list, &trusted).map_err(|e| bad(e, list))?;
@@ -365,7 +435,11 @@ fn lookup(list: &Path, pubkeys: &[PathBuf], deltas: &[PathBuf], state: &str, doc
         }))
     } else {
         match (action, reason) {
-            (Some(a), Some(r)) => println!("HIT {a} reason={r} list={} version={}", wl.list_id(), wl.version()),
+            (Some(a), Some(r)) => println!(
+                "HIT {a} reason={r} list={} version={}",
+                wl.list_id(),
+                wl.version()
+            ),
             _ => println!("clear list={} version={}", wl.list_id(), wl.version()),
         }
         Ok(())
@@ -387,7 +461,12 @@ fn apply(store: &Path, pubkeys: &[PathBuf], files: &[PathBuf], json: bool) -> Cl
                 let mut b = vec![0u8; gate_controller::watchlist::format::HEADER_LEN];
                 std::io::Read::read_exact(&mut h, &mut b).map(|_| b)
             })
-            .map_err(|e| CliError::bad_input(anyhow!("{}: cannot read a watchlist header: {e}", f.display())))?;
+            .map_err(|e| {
+                CliError::bad_input(anyhow!(
+                    "{}: cannot read a watchlist header: {e}",
+                    f.display()
+                ))
+            })?;
         let h = gate_controller::watchlist::format::decode_header(&head).map_err(|e| bad(e, f))?;
         let r = match h.kind {
             gate_controller::watchlist::FileKind::Snapshot => s.install_snapshot_file(f),
@@ -409,7 +488,13 @@ fn apply(store: &Path, pubkeys: &[PathBuf], files: &[PathBuf], json: bool) -> Cl
     }
 }
 
-fn status(store: &Path, pubkeys: &[PathBuf], max_age_s: u64, digest: bool, json: bool) -> CliResult {
+fn status(
+    store: &Path,
+    pubkeys: &[PathBuf],
+    max_age_s: u64,
+    digest: bool,
+    json: bool,
+) -> CliResult {
     let s = open_store(store, pubkeys)?;
     let now = now_ms();
     let max_age = Duration::from_secs(max_age_s);
@@ -442,7 +527,10 @@ fn status(store: &Path, pubkeys: &[PathBuf], max_age_s: u64, digest: bool, json:
     if json {
         print_json(v)
     } else {
-        println!("{}", serde_json::to_string_pretty(&v).map_err(CliError::failed)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(CliError::failed)?
+        );
         Ok(())
     }
 }

@@ -13,7 +13,9 @@ use clap::Subcommand;
 use gate_controller::watchlist::delta::DeltaBuilder;
 use gate_controller::watchlist::format::BodyCheck;
 use gate_controller::watchlist::snapshot::SnapshotBuilder;
-use gate_controller::watchlist::{Action, DocKey, ListId, OpenOptions, SecretKey, TrustedKeys, Verdict, WatchlistStore};
+use gate_controller::watchlist::{
+    Action, DocKey, ListId, OpenOptions, SecretKey, TrustedKeys, Verdict, WatchlistStore,
+};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -96,8 +98,16 @@ fn rss() -> serde_json::Value {
 /// Runs a benchmark subcommand.
 pub fn run(cmd: BenchCmd) -> CliResult {
     match cmd {
-        BenchCmd::Build { entries, dir, delta_changes } => build(entries, &dir, delta_changes),
-        BenchCmd::Query { dir, lookups, full_check } => query(&dir, lookups, full_check),
+        BenchCmd::Build {
+            entries,
+            dir,
+            delta_changes,
+        } => build(entries, &dir, delta_changes),
+        BenchCmd::Query {
+            dir,
+            lookups,
+            full_check,
+        } => query(&dir, lookups, full_check),
     }
 }
 
@@ -111,9 +121,21 @@ fn build(n: u64, dir: &Path, changes: u64) -> CliResult {
     let mut b = SnapshotBuilder::new(id.clone(), 1, 1_700_000_000_000);
     b.reserve(n as usize);
     for i in 0..n {
-        let a = if i % 10 == 0 { Action::Hold } else { Action::Refer };
-        b.add_document(doc(MEMBERS, i), a, if i % 3 == 0 { "SLTD-STOLEN" } else { "SLTD-LOST" })
-            .map_err(fail)?;
+        let a = if i.is_multiple_of(10) {
+            Action::Hold
+        } else {
+            Action::Refer
+        };
+        b.add_document(
+            doc(MEMBERS, i),
+            a,
+            if i.is_multiple_of(3) {
+                "SLTD-STOLEN"
+            } else {
+                "SLTD-LOST"
+            },
+        )
+        .map_err(fail)?;
     }
     let t_gen = t.elapsed();
     b.write(&snap_path, &sk).map_err(fail)?;
@@ -123,7 +145,8 @@ fn build(n: u64, dir: &Path, changes: u64) -> CliResult {
     let mut d = DeltaBuilder::new(id, 1, 2, 1_700_000_100_000);
     for i in 0..changes / 2 {
         d.remove_document(doc(MEMBERS, i));
-        d.add_document(doc(ADDED, i), Action::Hold, "NEW").map_err(fail)?;
+        d.add_document(doc(ADDED, i), Action::Hold, "NEW")
+            .map_err(fail)?;
     }
     d.write(&dir.join("delta.wl"), &sk).map_err(fail)?;
     let t_delta = t.elapsed();
@@ -151,7 +174,11 @@ fn build(n: u64, dir: &Path, changes: u64) -> CliResult {
 
 fn percentiles(mut ns: Vec<u64>) -> serde_json::Value {
     ns.sort_unstable();
-    let p = |q: f64| ns.get(((ns.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0);
+    let p = |q: f64| {
+        ns.get(((ns.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     serde_json::json!({"p50_ns": p(0.5), "p99_ns": p(0.99), "p999_ns": p(0.999), "max_ns": p(1.0)})
 }
 
@@ -159,7 +186,11 @@ fn query(dir: &Path, lookups: u64, full_check: bool) -> CliResult {
     let t0 = Instant::now();
     let trusted = TrustedKeys::read_files(&[dir.join("key.pub")]).map_err(fail)?;
     let opts = OpenOptions {
-        snapshot_body: if full_check { BodyCheck::Full } else { BodyCheck::Deferred },
+        snapshot_body: if full_check {
+            BodyCheck::Full
+        } else {
+            BodyCheck::Deferred
+        },
     };
     let store = WatchlistStore::open(&dir.join("store"), trusted, opts).map_err(fail)?;
     let first = store.lookup_key(doc(MEMBERS, 0));
@@ -175,8 +206,12 @@ fn query(dir: &Path, lookups: u64, full_check: bool) -> CliResult {
     // Warm-up: a realistic mix, mostly travellers not on the list (1 % hits).
     let mut errors = 0u64;
     for i in 0..lookups {
-        let hit = i % 100 == 0;
-        let k = if hit { doc(MEMBERS, splitmix(i) % n) } else { doc(MISSES, i) };
+        let hit = i.is_multiple_of(100);
+        let k = if hit {
+            doc(MEMBERS, splitmix(i) % n)
+        } else {
+            doc(MISSES, i)
+        };
         if matches!(store.lookup_key(k), Verdict::Hit(_)) != hit {
             errors += 1;
         }
@@ -193,7 +228,9 @@ fn query(dir: &Path, lookups: u64, full_check: bool) -> CliResult {
             errors += 1;
         }
     }
-    let keys: Vec<DocKey> = (0..lookups).map(|i| doc(MEMBERS, splitmix(i ^ 0x55) % n)).collect();
+    let keys: Vec<DocKey> = (0..lookups)
+        .map(|i| doc(MEMBERS, splitmix(i ^ 0x55) % n))
+        .collect();
     for k in &keys {
         let t = Instant::now();
         let v = store.lookup_key(*k);
@@ -204,7 +241,9 @@ fn query(dir: &Path, lookups: u64, full_check: bool) -> CliResult {
     }
     let rss_after_hits = rss();
     let t = Instant::now();
-    let v = store.apply_delta_file(&dir.join("delta.wl")).map_err(fail)?;
+    let v = store
+        .apply_delta_file(&dir.join("delta.wl"))
+        .map_err(fail)?;
     let t_delta = t.elapsed();
     let mut delta_errors = 0u64;
     for i in (0..50_000).step_by(7) {
