@@ -565,7 +565,11 @@ fn random_garbage_never_panics() {
     for round in 0..3000u32 {
         x = splitmix(x);
         buf.clear();
-        let base = if round.is_multiple_of(2) { &snap } else { &delta };
+        let base = if round.is_multiple_of(2) {
+            &snap
+        } else {
+            &delta
+        };
         buf.extend_from_slice(&base[..(x as usize % base.len())]);
         for _ in 0..(x % 8) {
             x = splitmix(x);
