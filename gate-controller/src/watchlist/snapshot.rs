@@ -321,12 +321,12 @@ impl SnapshotData {
             filter,
         };
         if check == Check::Full {
-            s.check_entries(v.section(1).as_ptr().wrapping_sub(s.dir.0), v)?;
+            s.check_entries(v)?;
         }
         Ok(s)
     }
 
-    fn check_entries(&self, _base: *const u8, v: &Verified<'_>) -> Result<(), WatchlistError> {
+    fn check_entries(&self, v: &Verified<'_>) -> Result<(), WatchlistError> {
         let bad = |m: String| WatchlistError::Corrupt(format!("snapshot: {m}"));
         let nreasons = self.reasons.items.len();
         for c in v.section(3).chunks_exact(2) {
@@ -527,8 +527,24 @@ impl Snapshot {
         self.data.is_empty()
     }
 
-    /// Re-hashes the body against the signed hash (for deferred checks).
+    /// Re-hashes the body against the signed hash (for deferred checks). Pages of a
+    /// memory-mapped file are released from this process once hashed, so the check
+    /// does not leave the whole file resident.
     pub fn check_body(&self) -> Result<(), WatchlistError> {
-        format::check_body(&self.bytes, &self.header)
+        let body = self.bytes.get(format::HEADER_LEN..).unwrap_or(&[]);
+        let release = |off: usize, len: usize| {
+            if let Bytes::Mapped(m) = &self.bytes {
+                // SAFETY: a read-only shared mapping of a file that is never modified
+                // (see `Bytes::map`): dropping its pages only makes the next access
+                // fault them back in from the page cache with the same contents.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, format::HEADER_LEN + off, len)
+                };
+            }
+        };
+        if format::body_hash_with(body, format::hash_threads(), &release) != self.header.body_hash {
+            return Err(WatchlistError::BodyHashMismatch);
+        }
+        Ok(())
     }
 }
