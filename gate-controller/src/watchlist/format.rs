@@ -234,8 +234,16 @@ pub fn body_hash(body: &[u8], threads: usize) -> [u8; 32] {
 
 /// [`body_hash`], calling `done(offset, len)` after each chunk is hashed (used to
 /// release the pages of a memory map once read).
-pub fn body_hash_with(body: &[u8], threads: usize, done: &(dyn Fn(usize, usize) + Sync)) -> [u8; 32] {
-    let chunks: Vec<(usize, &[u8])> = body.chunks(CHUNK).enumerate().map(|(i, c)| (i * CHUNK, c)).collect();
+pub fn body_hash_with(
+    body: &[u8],
+    threads: usize,
+    done: &(dyn Fn(usize, usize) + Sync),
+) -> [u8; 32] {
+    let chunks: Vec<(usize, &[u8])> = body
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, c)| (i * CHUNK, c))
+        .collect();
     let mut hashes = vec![[0u8; 32]; chunks.len()];
     let threads = threads.clamp(1, 16).min(chunks.len().max(1));
     let per = chunks.len().div_ceil(threads).max(1);
