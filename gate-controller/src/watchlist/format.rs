@@ -229,15 +229,30 @@ fn content_hash_of(header_bytes: &[u8]) -> [u8; 32] {
 /// SHA-256 tree hash of a body: SHA-256(len ‖ SHA-256(chunk 0) ‖ SHA-256(chunk 1) ‖ …),
 /// chunks hashed on up to `threads` cores.
 pub fn body_hash(body: &[u8], threads: usize) -> [u8; 32] {
-    let chunks: Vec<&[u8]> = body.chunks(CHUNK).collect();
+    body_hash_with(body, threads, &|_, _| {})
+}
+
+/// [`body_hash`], calling `done(offset, len)` after each chunk is hashed (used to
+/// release the pages of a memory map once read).
+pub fn body_hash_with(
+    body: &[u8],
+    threads: usize,
+    done: &(dyn Fn(usize, usize) + Sync),
+) -> [u8; 32] {
+    let chunks: Vec<(usize, &[u8])> = body
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, c)| (i * CHUNK, c))
+        .collect();
     let mut hashes = vec![[0u8; 32]; chunks.len()];
     let threads = threads.clamp(1, 16).min(chunks.len().max(1));
     let per = chunks.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (cs, hs) in chunks.chunks(per).zip(hashes.chunks_mut(per)) {
             s.spawn(move || {
-                for (c, h) in cs.iter().zip(hs.iter_mut()) {
+                for ((off, c), h) in cs.iter().zip(hs.iter_mut()) {
                     *h = Sha256::digest(c).into();
+                    done(*off, c.len());
                 }
             });
         }
@@ -302,7 +317,7 @@ pub fn parse_layout(bytes: &[u8]) -> Result<Header, WatchlistError> {
         if o == 0 && l == 0 {
             continue;
         }
-        let stop = o.checked_add(l).unwrap_or(u64::MAX);
+        let stop = o.saturating_add(l);
         if o % 64 != 0 || o < end || stop > expected {
             return Err(WatchlistError::Corrupt(format!(
                 "section {i} lies outside the body or overlaps"

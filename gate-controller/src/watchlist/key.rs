@@ -1,5 +1,5 @@
 //! Document keys: normalisation of (issuing state, document number), an exact
-//! injective packing into 125 bits, and a bijective mix that spreads keys evenly
+//! injective packing into 126 bits, and a bijective mix that spreads keys evenly
 //! so that a sorted store can be bucketed by its top bits.
 //!
 //! Exactness: packing is injective on normalised input and the mix is a
@@ -200,12 +200,12 @@ mod tests {
     }
 
     #[test]
-    fn max_key_fits_in_125_bits() {
-        // 37^24 < 2^125: the packed value never overflows u128.
+    fn max_key_fits_in_126_bits() {
+        // 37^24 < 2^126: the packed value never overflows u128.
         let mut v: u128 = 1;
         for _ in 0..24 {
             v = v.checked_mul(37).expect("fits");
         }
-        assert!(v < (1u128 << 125));
+        assert!(v < (1u128 << 126));
     }
 }

@@ -137,10 +137,10 @@ impl WatchList {
     }
 
     fn base_has(&self, k: u128) -> bool {
-        self.base
-            .data
-            .find(&self.base.bytes, DocKey::from_mixed(k))
-            .is_some()
+        matches!(
+            self.base.data.find(&self.base.bytes, DocKey::from_mixed(k)),
+            Ok(Some(_))
+        )
     }
 
     /// A new list with `delta` applied; errors if the delta is for another list or version.
@@ -264,8 +264,16 @@ impl WatchList {
             Some(&REMOVED) => Verdict::Clear,
             Some(&v) => self.hit(v as u16, MatchKind::Exact),
             None => match self.base.data.find(&self.base.bytes, key) {
-                Some(v) => self.hit(v, MatchKind::Exact),
-                None => Verdict::Clear,
+                Ok(Some(v)) => self.hit(v, MatchKind::Exact),
+                Ok(None) => Verdict::Clear,
+                // The file could not be read: never answer clear on a failed read.
+                Err(_) => Verdict::Hit(Hit {
+                    action: Action::Refer,
+                    reason: Arc::from("watchlist read failure"),
+                    list_id: self.list_id().clone(),
+                    version: self.version,
+                    kind: MatchKind::Integrity,
+                }),
             },
         }
     }

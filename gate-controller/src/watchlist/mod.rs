@@ -321,8 +321,9 @@ impl<'a> Reader<'a> {
 
 /// The bytes of a watchlist file: memory-mapped from disk or owned.
 pub enum Bytes {
-    /// A read-only memory map of a file that is never modified in place.
-    Mapped(memmap2::Mmap),
+    /// A read-only memory map of a file that is never modified in place, and the
+    /// open file (for positioned reads of cold data).
+    Mapped(memmap2::Mmap, std::fs::File),
     /// Bytes held in memory.
     Owned(Vec<u8>),
 }
@@ -331,8 +332,50 @@ impl std::ops::Deref for Bytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Bytes::Mapped(m) => m,
+            Bytes::Mapped(m, _) => m,
             Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A positioned read failed (I/O error or out of range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFailed;
+
+/// Where lookups read a file from: hot parts (filter, directory) are sliced from
+/// memory, cold parts (the record table) are copied out by offset.
+pub trait Source {
+    /// The whole file as a slice (mapped or owned).
+    fn hot(&self) -> &[u8];
+    /// Reads `buf.len()` bytes at `off`; false on failure.
+    fn read_cold(&self, off: usize, buf: &mut [u8]) -> bool;
+}
+
+impl Source for [u8] {
+    fn hot(&self) -> &[u8] {
+        self
+    }
+    fn read_cold(&self, off: usize, buf: &mut [u8]) -> bool {
+        match self.get(off..off.saturating_add(buf.len())) {
+            Some(s) => {
+                buf.copy_from_slice(s);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Source for Bytes {
+    fn hot(&self) -> &[u8] {
+        self
+    }
+    fn read_cold(&self, off: usize, buf: &mut [u8]) -> bool {
+        match self {
+            Bytes::Mapped(_, f) => {
+                std::os::unix::fs::FileExt::read_exact_at(f, buf, off as u64).is_ok()
+            }
+            Bytes::Owned(v) => v.as_slice().read_cold(off, buf),
         }
     }
 }
@@ -349,7 +392,20 @@ impl Bytes {
         // renamed into place; nothing writes to or truncates a file after that, so
         // the mapped bytes do not change under the map.
         let m = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| WatchlistError::io(path, e))?;
-        Ok(Bytes::Mapped(m))
+        Ok(Bytes::Mapped(m, f))
+    }
+
+    /// Drops this process's mapping of the pages in `off..off + len` (they stay in the
+    /// page cache; the next access faults them back in). No-op for owned bytes.
+    pub fn release(&self, off: usize, len: usize) {
+        if let Bytes::Mapped(m, _) = self {
+            let len = len.min(m.len().saturating_sub(off));
+            // SAFETY: a read-only shared mapping of a file that is never modified (see
+            // `map`): dropping its pages only makes the next access fault them back in
+            // with the same contents.
+            let _ =
+                unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, len) };
+        }
     }
 }
 

@@ -1,16 +1,16 @@
 //! Snapshots: a complete list at one version, laid out to be memory-mapped.
 //!
 //! Sections: 0 reason table; 1 directory (`2^d + 1` little-endian u32 offsets, one
-//! bucket per value of the key's top `d` bits); 2 keys (the low `8·kb` bits of each
-//! mixed key, big-endian, sorted); 3 values (u16 index into the reason table);
-//! 4 binary fuse filter descriptor; 5 filter fingerprints; 6 person records.
+//! bucket per value of the key's top `d` bits); 2 records, sorted: the low `8·kb`
+//! bits of each mixed key (big-endian) then a u16 index into the reason table;
+//! 3 unused; 4 binary fuse filter descriptor; 5 filter fingerprints; 6 person records.
 //! The bucket number plus the stored low bits give back the whole 128-bit key,
 //! so a found key is an exact match.
 
 use super::format::{self, BodyCheck, FileKind, FileWriter, Header, ListId, Verified};
 use super::keys::{KeyId, SecretKey, TrustedKeys};
 use super::person::{self, PersonEntry, PersonRecord};
-use super::{Action, Bytes, DocKey, Reasons, WatchlistError};
+use super::{Action, Bytes, DocKey, ReadFailed, Reasons, Source, WatchlistError};
 use std::path::Path;
 use xorf::{BinaryFuse8, BinaryFuse8Ref, DmaSerializable, Filter, FilterRef};
 
@@ -153,22 +153,11 @@ impl SnapshotBuilder {
         w.write(&buf).map_err(io)?;
         buf.clear();
         w.end();
-        // Keys.
+        // Records: low key bits (big-endian) followed by the value index (little-endian).
         w.begin(2).map_err(io)?;
         let skip = 16 - usize::from(kb);
-        for (k, _) in &self.docs {
+        for (k, v) in &self.docs {
             buf.extend_from_slice(&k.to_be_bytes()[skip..]);
-            if buf.len() >= 1 << 16 {
-                w.write(&buf).map_err(io)?;
-                buf.clear();
-            }
-        }
-        w.write(&buf).map_err(io)?;
-        buf.clear();
-        w.end();
-        // Values.
-        w.begin(3).map_err(io)?;
-        for (_, v) in &self.docs {
             buf.extend_from_slice(&v.to_le_bytes());
             if buf.len() >= 1 << 16 {
                 w.write(&buf).map_err(io)?;
@@ -231,8 +220,7 @@ pub struct SnapshotData {
     d: u8,
     kb: u8,
     dir: (usize, usize),
-    keys: (usize, usize),
-    vals: (usize, usize),
+    recs: (usize, usize),
     filter: Option<([u8; DESC_LEN], (usize, usize))>,
 }
 
@@ -293,8 +281,8 @@ impl SnapshotData {
         if prev as usize != n {
             return Err(bad("directory does not end at the entry count"));
         }
-        if v.section(2).len() != n * usize::from(kb) || v.section(3).len() != n * 2 {
-            return Err(bad("key or value table size"));
+        if v.section(2).len() != n * (usize::from(kb) + 2) || !v.section(3).is_empty() {
+            return Err(bad("record table size"));
         }
         let filter = match v.section(4).len() {
             0 if n < FILTER_MIN && v.section(5).is_empty() => None,
@@ -316,27 +304,22 @@ impl SnapshotData {
             d,
             kb,
             dir: range(h, 1),
-            keys: range(h, 2),
-            vals: range(h, 3),
+            recs: range(h, 2),
             filter,
         };
         if check == Check::Full {
-            s.check_entries(v.section(1).as_ptr().wrapping_sub(s.dir.0), v)?;
+            s.check_entries(v)?;
         }
         Ok(s)
     }
 
-    fn check_entries(&self, _base: *const u8, v: &Verified<'_>) -> Result<(), WatchlistError> {
+    fn check_entries(&self, v: &Verified<'_>) -> Result<(), WatchlistError> {
         let bad = |m: String| WatchlistError::Corrupt(format!("snapshot: {m}"));
         let nreasons = self.reasons.items.len();
-        for c in v.section(3).chunks_exact(2) {
-            if usize::from(u16::from_le_bytes([c[0], c[1]])) >= nreasons {
-                return Err(bad("value index out of range".into()));
-            }
-        }
         let dir = v.section(1);
-        let keys = v.section(2);
+        let recs = v.section(2);
         let kb = usize::from(self.kb);
+        let w = kb + 2;
         let filter = self
             .filter
             .as_ref()
@@ -350,7 +333,11 @@ impl SnapshotData {
             let lo = u32::from_le_bytes([c.0[0], c.0[1], c.0[2], c.0[3]]) as usize;
             let hi = u32::from_le_bytes([c.1[0], c.1[1], c.1[2], c.1[3]]) as usize;
             for i in lo..hi {
-                let k = self.full_key(b, keys.get(i * kb..(i + 1) * kb).unwrap_or(&[]));
+                let rec = recs.get(i * w..(i + 1) * w).unwrap_or(&[0; 18][..w]);
+                let k = self.full_key(b, &rec[..kb]);
+                if usize::from(u16::from_le_bytes([rec[kb], rec[kb + 1]])) >= nreasons {
+                    return Err(bad(format!("entry {i}: value index out of range")));
+                }
                 if bucket_of(k, self.d) != b {
                     return Err(bad(format!("entry {i} is not in its bucket")));
                 }
@@ -390,49 +377,78 @@ impl SnapshotData {
         self.n == 0
     }
 
-    /// Looks a key up in `bytes` (the file this was parsed from); returns the value index.
-    pub fn find(&self, bytes: &[u8], key: DocKey) -> Option<u16> {
+    /// Looks a key up in the file this was parsed from; returns the value index.
+    /// The filter and directory are read from the mapped (hot) bytes; the record
+    /// table is read with positioned reads, so lookups do not leave it resident.
+    pub fn find<S: Source + ?Sized>(
+        &self,
+        src: &S,
+        key: DocKey,
+    ) -> Result<Option<u16>, ReadFailed> {
+        let bytes = src.hot();
         if let Some((desc, (a, b))) = &self.filter {
-            let fps = bytes.get(*a..*b)?;
+            let fps = bytes.get(*a..*b).ok_or(ReadFailed)?;
             if !BinaryFuse8Ref::from_dma(desc, fps).contains(&key.filter_key()) {
-                return None;
+                return Ok(None);
             }
         }
         let k = key.mixed();
         let bucket = bucket_of(k, self.d);
-        let dir = bytes.get(self.dir.0..self.dir.1)?;
-        let rd = |i: usize| -> Option<usize> {
-            let c = dir.get(i * 4..i * 4 + 4)?;
-            Some(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        let dir = bytes.get(self.dir.0..self.dir.1).ok_or(ReadFailed)?;
+        let rd = |i: usize| -> Result<usize, ReadFailed> {
+            let c = dir.get(i * 4..i * 4 + 4).ok_or(ReadFailed)?;
+            Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
         };
         let (mut lo, mut hi) = (rd(bucket)?, rd(bucket + 1)?);
         let kb = usize::from(self.kb);
-        let keys = bytes.get(self.keys.0..self.keys.1)?;
+        let w = kb + 2;
         let want = k & low_mask(self.kb);
+        let decode = |rec: &[u8]| -> (u128, u16) {
+            let mut buf = [0u8; 16];
+            buf[16 - kb..].copy_from_slice(&rec[..kb]);
+            (
+                u128::from_be_bytes(buf),
+                u16::from_le_bytes([rec[kb], rec[kb + 1]]),
+            )
+        };
+        const BUF: usize = 2048;
+        if (hi - lo) * w <= BUF {
+            // The usual case: the whole bucket in one read.
+            let mut buf = [0u8; BUF];
+            let len = (hi - lo) * w;
+            if !src.read_cold(self.recs.0 + lo * w, &mut buf[..len]) {
+                return Err(ReadFailed);
+            }
+            for rec in buf[..len].chunks_exact(w) {
+                let (got, v) = decode(rec);
+                if got == want {
+                    return Ok(Some(v));
+                }
+            }
+            return Ok(None);
+        }
+        let mut rec = [0u8; 18];
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let s = keys.get(mid * kb..(mid + 1) * kb)?;
-            let mut buf = [0u8; 16];
-            buf[16 - kb..].copy_from_slice(s);
-            let got = u128::from_be_bytes(buf);
+            if !src.read_cold(self.recs.0 + mid * w, &mut rec[..w]) {
+                return Err(ReadFailed);
+            }
+            let (got, v) = decode(&rec[..w]);
             match got.cmp(&want) {
-                std::cmp::Ordering::Equal => {
-                    let v = bytes.get(self.vals.0 + mid * 2..self.vals.0 + mid * 2 + 2)?;
-                    return Some(u16::from_le_bytes([v[0], v[1]]));
-                }
+                std::cmp::Ordering::Equal => return Ok(Some(v)),
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
             }
         }
-        None
+        Ok(None)
     }
 
     /// Every (mixed key, value index) in key order.
     pub fn iter<'a>(&'a self, bytes: &'a [u8]) -> impl Iterator<Item = (u128, u16)> + 'a {
         let dir = bytes.get(self.dir.0..self.dir.1).unwrap_or(&[]);
-        let keys = bytes.get(self.keys.0..self.keys.1).unwrap_or(&[]);
-        let vals = bytes.get(self.vals.0..self.vals.1).unwrap_or(&[]);
+        let recs = bytes.get(self.recs.0..self.recs.1).unwrap_or(&[]);
         let kb = usize::from(self.kb);
+        let w = kb + 2;
         dir.chunks_exact(4)
             .zip(dir.chunks_exact(4).skip(1))
             .enumerate()
@@ -440,19 +456,11 @@ impl SnapshotData {
                 let lo = u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as usize;
                 let hi = u32::from_le_bytes([y[0], y[1], y[2], y[3]]) as usize;
                 (lo..hi).map(move |i| {
-                    let k = self.full_key(b, keys.get(i * kb..(i + 1) * kb).unwrap_or(&[]));
-                    let v = vals
-                        .get(i * 2..i * 2 + 2)
-                        .map(|v| u16::from_le_bytes([v[0], v[1]]))
-                        .unwrap_or(0);
-                    (k, v)
+                    let rec = recs.get(i * w..(i + 1) * w).unwrap_or(&[0; 18][..w]);
+                    let k = self.full_key(b, &rec[..kb]);
+                    (k, u16::from_le_bytes([rec[kb], rec[kb + 1]]))
                 })
             })
-    }
-
-    /// Byte range of the key table and fingerprints (for memory advice).
-    pub(crate) fn cold_ranges(&self) -> [(usize, usize); 2] {
-        [self.keys, (self.vals.0, self.vals.1)]
     }
 
     /// Reason entry for a value index.
@@ -492,11 +500,10 @@ impl Snapshot {
             let data = SnapshotData::parse(&v, check)?;
             (v.header, v.content_hash, data)
         };
-        if let Bytes::Mapped(m) = &bytes {
-            // Lookups touch keys at random: no read-ahead (keeps RSS to what is used).
-            for (a, b) in data.cold_ranges() {
-                let _ = m.advise_range(memmap2::Advice::Random, a, b.saturating_sub(a));
-            }
+        if check == Check::Full {
+            // The full check read every page; let them go (lookups fault back in only
+            // the filter and directory pages they use).
+            bytes.release(0, bytes.len());
         }
         Ok(Snapshot {
             header,
@@ -513,7 +520,7 @@ impl Snapshot {
 
     /// Looks up a document key: `(action, reason)` when listed.
     pub fn lookup(&self, key: DocKey) -> Option<&(Action, std::sync::Arc<str>)> {
-        let v = self.data.find(&self.bytes, key)?;
+        let v = self.data.find(&self.bytes, key).ok()??;
         self.data.reason(v)
     }
 
@@ -527,8 +534,15 @@ impl Snapshot {
         self.data.is_empty()
     }
 
-    /// Re-hashes the body against the signed hash (for deferred checks).
+    /// Re-hashes the body against the signed hash (for deferred checks). Pages of a
+    /// memory-mapped file are released from this process once hashed, so the check
+    /// does not leave the whole file resident.
     pub fn check_body(&self) -> Result<(), WatchlistError> {
-        format::check_body(&self.bytes, &self.header)
+        let body = self.bytes.get(format::HEADER_LEN..).unwrap_or(&[]);
+        let release = |off: usize, len: usize| self.bytes.release(format::HEADER_LEN + off, len);
+        if format::body_hash_with(body, format::hash_threads(), &release) != self.header.body_hash {
+            return Err(WatchlistError::BodyHashMismatch);
+        }
+        Ok(())
     }
 }

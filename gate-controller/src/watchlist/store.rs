@@ -66,6 +66,9 @@ pub struct ListStatus {
     pub integrity: &'static str,
 }
 
+/// What happened to one file of an ingested folder: its path and the new version or the error.
+pub type IngestOutcome = (PathBuf, Result<u64, WatchlistError>);
+
 /// The set of lists a gate serves, persisted in a directory.
 pub struct WatchlistStore {
     dir: PathBuf,
@@ -402,10 +405,7 @@ impl WatchlistStore {
     /// Applies every file in `folder` that moves a list forward (snapshots newer than
     /// the current version, deltas whose base is the current version), in version
     /// order. Files already applied are skipped. Returns what happened to each file.
-    pub fn ingest_folder(
-        &self,
-        folder: &Path,
-    ) -> Result<Vec<(PathBuf, Result<u64, WatchlistError>)>, WatchlistError> {
+    pub fn ingest_folder(&self, folder: &Path) -> Result<Vec<IngestOutcome>, WatchlistError> {
         let mut files: Vec<(u64, u64, PathBuf, FileKind, ListId)> = Vec::new();
         for e in fs::read_dir(folder)
             .map_err(|e| WatchlistError::io(folder, e))?
