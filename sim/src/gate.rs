@@ -84,12 +84,17 @@ pub struct Gate {
     pub alarms: BTreeMap<AlarmKind, u64>,
     /// Violations, in order.
     pub violations: Vec<GateViolation>,
+    /// Alarms raised since the driver last took them (for simulated operators).
+    pub raised: Vec<(Time, AlarmKind)>,
     /// Machine inputs handled (events and timeouts).
     pub inputs: u64,
     /// The last few events, newest last (for the demo).
     pub recent: VecDeque<(Time, String)>,
     keep_recent: usize,
     actions: Vec<Action>,
+    /// Print every input and its actions to stderr (`gate-sim run --trace`).
+    pub trace: bool,
+    start: Time,
 }
 
 fn outcome_index(o: Outcome) -> usize {
@@ -132,10 +137,13 @@ impl Gate {
             outcomes: [0; 4],
             alarms: BTreeMap::new(),
             violations: Vec::new(),
+            raised: Vec::new(),
             inputs: 0,
             recent: VecDeque::new(),
             keep_recent,
             actions: Vec::new(),
+            trace: false,
+            start,
         };
         g.drain(start, None, &Watchlist::default());
         Ok(g)
@@ -189,6 +197,21 @@ impl Gate {
         actions.clear();
         while let Some(a) = self.machine.poll_action() {
             actions.push(a);
+        }
+        if self.trace {
+            let t = now.since(self.start);
+            let step = self.machine.step();
+            eprintln!("[gate {} {:>9} ms] {:?} -> {step}", self.index, t, ev);
+            for a in &actions {
+                if !matches!(
+                    a,
+                    Action::Emit {
+                        event: GateEvent::StepChanged { .. }
+                    }
+                ) {
+                    eprintln!("[gate {} {:>9} ms]     {:?}", self.index, t, a);
+                }
+            }
         }
         let before = self.checker.violations().len();
         self.checker.observe(ev.as_ref(), &actions);
@@ -250,6 +273,7 @@ impl Gate {
                 }
                 GateEvent::AlarmRaised { alarm, detail } => {
                     *self.alarms.entry(*alarm).or_insert(0) += 1;
+                    self.raised.push((now, *alarm));
                     if self.keep_recent > 0 {
                         self.note(now, format!("alarm {alarm:?}: {detail}"));
                     }

@@ -5,10 +5,12 @@
 
 use crate::gate::{Gate, Watchlist};
 use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario};
-use device_drivers::sim::{generate_document, Behaviour, Fate, Injection, TravellerId, TravellerSpec};
+use device_drivers::sim::{
+    generate_document, Behaviour, Fate, Injection, TravellerId, TravellerSpec,
+};
 use device_drivers::types::{DocumentKey, Time};
 use gate_controller::machine::{Config, Event};
-use gate_controller::record::{Actor, Outcome};
+use gate_controller::record::{Actor, AlarmKind, OperatorCommand, Outcome, Role};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -181,8 +183,10 @@ fn outcome_key(o: Outcome) -> usize {
 impl Run {
     /// Builds the gates and schedules everything the scenario lists.
     pub fn new(scenario: Scenario, seed: u64) -> anyhow::Result<Run> {
-        let mut cfg = Config::default();
-        cfg.timeouts = scenario.timeouts.clone();
+        let mut cfg = Config {
+            timeouts: scenario.timeouts.clone(),
+            ..Config::default()
+        };
         if let Some(t) = scenario.policy.biometric_threshold {
             cfg.policy.biometric_threshold = t;
         }
@@ -336,6 +340,40 @@ impl Run {
         }
     }
 
+    /// The scenario's standing orders: schedule the simulated officers' responses.
+    fn respond(&mut self, g: usize) {
+        let policy = self.scenario.operator.clone();
+        for (at, alarm) in std::mem::take(&mut self.gates[g].raised) {
+            let command = match alarm {
+                AlarmKind::WatchlistHold => policy
+                    .release_hold_after_s
+                    .map(|d| (d, OperatorCommand::ReleaseHold)),
+                AlarmKind::Tailgating | AlarmKind::Lingering => policy
+                    .acknowledge_after_s
+                    .map(|d| (d, OperatorCommand::AcknowledgeAlarm { alarm })),
+                AlarmKind::DoorFault => policy
+                    .in_service_after_door_fault_s
+                    .map(|d| (d, OperatorCommand::InService)),
+                _ => None,
+            };
+            if let Some((delay, command)) = command {
+                let actor = Actor {
+                    user: "sim-officer".into(),
+                    role: Role::Operator,
+                    reason: format!("standing order on {alarm:?}"),
+                };
+                let event = Event::Operator { command, actor };
+                self.op(
+                    at.plus(ms(delay)),
+                    Op::Command {
+                        gate: Some(g),
+                        event,
+                    },
+                );
+            }
+        }
+    }
+
     fn next_time(&self) -> Option<Time> {
         let gates = self.gates.iter().filter_map(Gate::wakeup).min();
         let ops = self.ops.keys().next().map(|k| k.0);
@@ -371,6 +409,9 @@ impl Run {
             for g in 0..self.gates.len() {
                 if self.gates[g].wakeup().is_some_and(|w| w <= t) {
                     self.gates[g].step(t, &self.watchlist);
+                }
+                if !self.gates[g].raised.is_empty() {
+                    self.respond(g);
                 }
             }
             while let Some(entry) = self.ops.first_entry() {
@@ -475,7 +516,9 @@ impl Run {
         }
         unfinished += self.planned.saturating_sub(added);
         let duration_s = end.since(START) as f64 / 1000.0;
-        let checks = self.checks(&outcomes, transits, &alarms, duration_s, hit_limit, unfinished);
+        let checks = self.checks(
+            &outcomes, transits, &alarms, duration_s, hit_limit, unfinished,
+        );
         let failed = checks.iter().filter(|c| !c.passed).count() as u64;
         let invariant_violations = violations.len() as u64;
         violations.truncate(MAX_LISTED);
@@ -584,7 +627,11 @@ impl Run {
     }
 }
 
-/// Runs `scenario` with `seed`.
-pub fn run(scenario: Scenario, seed: u64) -> anyhow::Result<Report> {
-    Run::new(scenario, seed)?.execute()
+/// Runs `scenario` with `seed`; `trace` prints every machine input and output to stderr.
+pub fn run(scenario: Scenario, seed: u64, trace: bool) -> anyhow::Result<Report> {
+    let mut r = Run::new(scenario, seed)?;
+    for g in &mut r.gates {
+        g.trace = trace;
+    }
+    r.execute()
 }
