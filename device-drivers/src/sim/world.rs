@@ -1041,7 +1041,11 @@ impl World {
             let i = self.in_lane[k] as usize;
             let body = self.move_body(self.travellers[i].body, dt);
             self.travellers[i].body = body;
-            if let Some(c) = self.travellers[i].companion.clone() {
+            if let Some(mut c) = self.travellers[i].companion.clone() {
+                if c.mind == CMind::Following {
+                    // Keeps the gap to where the leader is now, not where they were.
+                    c.body.target = body.c - 2 * self.half - c.gap;
+                }
                 let cb = self.move_body(c.body, dt);
                 if let Some(c) = self.travellers[i].companion.as_mut() {
                     c.body = cb;
