@@ -459,7 +459,13 @@ impl Scenario {
     /// default name.
     pub fn parse(text: &str, path: &str, stem: &str) -> Result<Scenario, ScenarioError> {
         let mut s: Scenario = toml::from_str(text).map_err(|e| {
-            let msg = e.message().trim().to_string();
+            let msg: Vec<&str> = e
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let msg = msg.join("; ");
             let detail = match e.span() {
                 Some(span) => {
                     let (line, content) = line_of(text, span.start);
