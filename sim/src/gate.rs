@@ -2,11 +2,12 @@
 //! the seeded lane world, an in-memory journal and watchlist. Used by `gate-sim run`
 //! (virtual time) and `gate-sim demo` (real time) alike.
 
+use crate::scenario::OperatorPolicy;
 use device_drivers::sim::{Params, ParamsError, Signal, TravellerId, World};
 use device_drivers::types::{DocumentKey, Time, WatchlistVerdict};
 use gate_controller::invariants::{Checker, Violation};
 use gate_controller::machine::{Action, Config, Event, Machine};
-use gate_controller::record::{AlarmKind, GateEvent, Outcome, TxnId};
+use gate_controller::record::{Actor, AlarmKind, GateEvent, OperatorCommand, Outcome, Role, TxnId};
 use gate_controller::sim_bridge::{command_of, event_of};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -295,6 +296,36 @@ impl Gate {
                 violation: v.clone(),
             });
         }
+    }
+
+    /// Commands the simulated officers issue under `policy` for the alarms raised since
+    /// the last call, each with the time it is due.
+    pub fn standing_orders(&mut self, policy: &OperatorPolicy) -> Vec<(Time, Event)> {
+        let mut out = Vec::new();
+        for (at, alarm) in std::mem::take(&mut self.raised) {
+            let command = match alarm {
+                AlarmKind::WatchlistHold => policy
+                    .release_hold_after_s
+                    .map(|d| (d, OperatorCommand::ReleaseHold)),
+                AlarmKind::Tailgating | AlarmKind::Lingering => policy
+                    .acknowledge_after_s
+                    .map(|d| (d, OperatorCommand::AcknowledgeAlarm { alarm })),
+                AlarmKind::DoorFault => policy
+                    .in_service_after_door_fault_s
+                    .map(|d| (d, OperatorCommand::InService)),
+                _ => None,
+            };
+            if let Some((delay, command)) = command {
+                let actor = Actor {
+                    user: "sim-officer".into(),
+                    role: Role::Operator,
+                    reason: format!("standing order on {alarm:?}"),
+                };
+                let due = at.plus((delay * 1000.0).round() as u64);
+                out.push((due, Event::Operator { command, actor }));
+            }
+        }
+        out
     }
 
     /// People queueing or being served: a rough load figure for choosing a gate.

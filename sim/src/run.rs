@@ -10,7 +10,7 @@ use device_drivers::sim::{
 };
 use device_drivers::types::{DocumentKey, Time};
 use gate_controller::machine::{Config, Event};
-use gate_controller::record::{Actor, AlarmKind, OperatorCommand, Outcome, Role};
+use gate_controller::record::{Actor, Outcome};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -342,35 +342,14 @@ impl Run {
 
     /// The scenario's standing orders: schedule the simulated officers' responses.
     fn respond(&mut self, g: usize) {
-        let policy = self.scenario.operator.clone();
-        for (at, alarm) in std::mem::take(&mut self.gates[g].raised) {
-            let command = match alarm {
-                AlarmKind::WatchlistHold => policy
-                    .release_hold_after_s
-                    .map(|d| (d, OperatorCommand::ReleaseHold)),
-                AlarmKind::Tailgating | AlarmKind::Lingering => policy
-                    .acknowledge_after_s
-                    .map(|d| (d, OperatorCommand::AcknowledgeAlarm { alarm })),
-                AlarmKind::DoorFault => policy
-                    .in_service_after_door_fault_s
-                    .map(|d| (d, OperatorCommand::InService)),
-                _ => None,
-            };
-            if let Some((delay, command)) = command {
-                let actor = Actor {
-                    user: "sim-officer".into(),
-                    role: Role::Operator,
-                    reason: format!("standing order on {alarm:?}"),
-                };
-                let event = Event::Operator { command, actor };
-                self.op(
-                    at.plus(ms(delay)),
-                    Op::Command {
-                        gate: Some(g),
-                        event,
-                    },
-                );
-            }
+        for (at, event) in self.gates[g].standing_orders(&self.scenario.operator) {
+            self.op(
+                at,
+                Op::Command {
+                    gate: Some(g),
+                    event,
+                },
+            );
         }
     }
 
