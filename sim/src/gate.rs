@@ -95,6 +95,9 @@ pub struct Gate {
     actions: Vec<Action>,
     /// Print every input and its actions to stderr (`gate-sim run --trace`).
     pub trace: bool,
+    /// When set, every machine input is appended here (`None` = a timeout), e.g. to
+    /// replay a realistic transit in a benchmark.
+    pub recorded: Option<Vec<(Time, Option<Event>)>>,
     start: Time,
 }
 
@@ -144,6 +147,7 @@ impl Gate {
             keep_recent,
             actions: Vec::new(),
             trace: false,
+            recorded: None,
             start,
         };
         g.drain(start, None, &Watchlist::default());
@@ -194,6 +198,9 @@ impl Gate {
 
     fn drain(&mut self, now: Time, ev: Option<Event>, wl: &Watchlist) {
         self.inputs += 1;
+        if let Some(r) = self.recorded.as_mut() {
+            r.push((now, ev.clone()));
+        }
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
         while let Some(a) = self.machine.poll_action() {
