@@ -51,12 +51,17 @@ pub enum Count {
     /// Exactly this many.
     Exact(u64),
     /// Within bounds.
-    Range {
-        /// At least.
-        min: Option<u64>,
-        /// At most.
-        max: Option<u64>,
-    },
+    Range(Bounds),
+}
+
+/// Bounds of a [`Count`] range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// At least.
+    pub min: Option<u64>,
+    /// At most.
+    pub max: Option<u64>,
 }
 
 impl Count {
@@ -64,20 +69,22 @@ impl Count {
     pub fn accepts(self, n: u64) -> bool {
         match self {
             Count::Exact(e) => n == e,
-            Count::Range { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+            Count::Range(Bounds { min, max }) => {
+                min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
+            }
         }
     }
     /// Human form: `= 3`, `>= 1`, `1..=3`.
     pub fn describe(self) -> String {
         match self {
             Count::Exact(e) => format!("= {e}"),
-            Count::Range {
+            Count::Range(Bounds {
                 min: Some(a),
                 max: Some(b),
-            } => format!("{a}..={b}"),
-            Count::Range { min: Some(a), .. } => format!(">= {a}"),
-            Count::Range { max: Some(b), .. } => format!("<= {b}"),
-            Count::Range { .. } => "any".into(),
+            }) => format!("{a}..={b}"),
+            Count::Range(Bounds { min: Some(a), .. }) => format!(">= {a}"),
+            Count::Range(Bounds { max: Some(b), .. }) => format!("<= {b}"),
+            Count::Range(_) => "any".into(),
         }
     }
 }
@@ -766,6 +773,16 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_misspelt_bound_is_an_error_not_any_count() {
+        let e = parse("[expect.outcomes]\ncleared = { mni = 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cleared"), "{e}");
+        let e = parse("[expect]\ntransits = -1\n").unwrap_err().to_string();
+        assert!(e.contains("transits"), "{e}");
     }
 
     #[test]

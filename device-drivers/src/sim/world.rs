@@ -1487,4 +1487,86 @@ mod tests {
         assert_eq!(run(9), run(9));
         assert_ne!(run(9), run(10));
     }
+
+    #[test]
+    fn random_commands_never_break_the_world() {
+        use rand::seq::SliceRandom;
+        let cues = [
+            Cue::PresentDocument,
+            Cue::Enter,
+            Cue::OnePersonOnly,
+            Cue::PlaceThumb,
+            Cue::Proceed,
+            Cue::GoToCounter,
+            Cue::WaitForOfficer,
+            Cue::OutOfService,
+            Cue::Emergency,
+        ];
+        for seed in 0..40 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut w = world(seed);
+            for k in 0..6 {
+                let b = *Behaviour::ALL.choose(&mut rng).expect("non-empty");
+                w.add_traveller(T0.plus(k * 2_000), TravellerSpec::new(b));
+            }
+            w.inject(
+                T0.plus(rng.gen_range(0..60_000)),
+                Injection::ScannerOffline { for_ms: 5_000 },
+            );
+            w.inject(
+                T0.plus(rng.gen_range(0..60_000)),
+                Injection::DoorStuck {
+                    door: Door::Exit,
+                    for_ms: 3_000,
+                },
+            );
+            let mut now = T0;
+            let mut commanded = [DoorPosition::Closed; 2];
+            for _ in 0..600 {
+                now = now.plus(rng.gen_range(1..400));
+                for s in w.advance_to(now) {
+                    match s {
+                        Signal::DoorReached { door, position } => {
+                            assert_eq!(
+                                position,
+                                commanded[di(door)],
+                                "seed {seed}: reached an uncommanded position"
+                            );
+                        }
+                        Signal::Occupancy { persons } => assert!(persons <= 4, "seed {seed}"),
+                        Signal::MatchDone { score } => assert!((0.0..=1.0).contains(&score)),
+                        _ => {}
+                    }
+                }
+                let cmd = match rng.gen_range(0..8) {
+                    0 | 1 => {
+                        let door = if rng.gen_bool(0.5) {
+                            Door::Entry
+                        } else {
+                            Door::Exit
+                        };
+                        let open = rng.gen_bool(0.5);
+                        commanded[di(door)] = if open {
+                            DoorPosition::Open
+                        } else {
+                            DoorPosition::Closed
+                        };
+                        if open {
+                            WorldCommand::OpenDoor { door }
+                        } else {
+                            WorldCommand::CloseDoor { door }
+                        }
+                    }
+                    2 => WorldCommand::ReadDocument,
+                    3 => WorldCommand::Capture { attempt: 1 },
+                    4 => WorldCommand::Match { attempt: 1 },
+                    5 => WorldCommand::CancelCapture,
+                    _ => WorldCommand::Display {
+                        cue: *cues.choose(&mut rng).expect("non-empty"),
+                    },
+                };
+                w.command(now, cmd);
+            }
+        }
+    }
 }
