@@ -6,13 +6,11 @@
 use crate::gate::{Gate, Watchlist};
 use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario};
 use device_drivers::sim::{
-    generate_document, Behaviour, Fate, Injection, TravellerId, TravellerSpec,
+    generate_document, Behaviour, Fate, Injection, SimRng, TravellerId, TravellerSpec,
 };
 use device_drivers::types::{DocumentKey, Time};
 use gate_controller::machine::{Config, Event};
 use gate_controller::record::{Actor, Outcome};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -173,7 +171,7 @@ pub struct Run {
     named: BTreeMap<String, (usize, TravellerId)>,
     planned: u64,
     end: Time,
-    rng: ChaCha8Rng,
+    rng: SimRng,
 }
 
 fn outcome_key(o: Outcome) -> usize {
@@ -220,7 +218,7 @@ impl Run {
             seq: 0,
             named: BTreeMap::new(),
             planned: 0,
-            rng: ChaCha8Rng::seed_from_u64(splitmix(seed)),
+            rng: SimRng::new(splitmix(seed)),
             scenario,
         };
         run.schedule_all();
@@ -283,9 +281,8 @@ impl Run {
             let mean_gap = 3_600_000.0 / tr.rate_per_hour;
             let mut t = ms(tr.start_s) as f64;
             for _ in 0..tr.count {
-                let u: f64 = 1.0 - self.rng.gen::<f64>();
-                t += -u.ln() * mean_gap;
-                let mut x = self.rng.gen_range(0..total.max(1));
+                t += self.rng.exponential(mean_gap);
+                let mut x = self.rng.below(total);
                 let mut pick = Behaviour::Normal;
                 for (b, w) in &mix {
                     if x < u64::from(*w) {
