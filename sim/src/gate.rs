@@ -2,11 +2,12 @@
 //! the seeded lane world, an in-memory journal and watchlist. Used by `gate-sim run`
 //! (virtual time) and `gate-sim demo` (real time) alike.
 
+use crate::scenario::OperatorPolicy;
 use device_drivers::sim::{Params, ParamsError, Signal, TravellerId, World};
 use device_drivers::types::{DocumentKey, Time, WatchlistVerdict};
 use gate_controller::invariants::{Checker, Violation};
 use gate_controller::machine::{Action, Config, Event, Machine};
-use gate_controller::record::{AlarmKind, GateEvent, Outcome, TxnId};
+use gate_controller::record::{Actor, AlarmKind, GateEvent, OperatorCommand, Outcome, Role, TxnId};
 use gate_controller::sim_bridge::{command_of, event_of};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -84,12 +85,20 @@ pub struct Gate {
     pub alarms: BTreeMap<AlarmKind, u64>,
     /// Violations, in order.
     pub violations: Vec<GateViolation>,
+    /// Alarms raised since the driver last took them (for simulated operators).
+    pub raised: Vec<(Time, AlarmKind)>,
     /// Machine inputs handled (events and timeouts).
     pub inputs: u64,
     /// The last few events, newest last (for the demo).
     pub recent: VecDeque<(Time, String)>,
     keep_recent: usize,
     actions: Vec<Action>,
+    /// Print every input and its actions to stderr (`gate-sim run --trace`).
+    pub trace: bool,
+    /// When set, every machine input is appended here (`None` = a timeout), e.g. to
+    /// replay a realistic transit in a benchmark.
+    pub recorded: Option<Vec<(Time, Option<Event>)>>,
+    start: Time,
 }
 
 fn outcome_index(o: Outcome) -> usize {
@@ -132,10 +141,14 @@ impl Gate {
             outcomes: [0; 4],
             alarms: BTreeMap::new(),
             violations: Vec::new(),
+            raised: Vec::new(),
             inputs: 0,
             recent: VecDeque::new(),
             keep_recent,
             actions: Vec::new(),
+            trace: false,
+            recorded: None,
+            start,
         };
         g.drain(start, None, &Watchlist::default());
         Ok(g)
@@ -185,10 +198,28 @@ impl Gate {
 
     fn drain(&mut self, now: Time, ev: Option<Event>, wl: &Watchlist) {
         self.inputs += 1;
+        if let Some(r) = self.recorded.as_mut() {
+            r.push((now, ev.clone()));
+        }
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
         while let Some(a) = self.machine.poll_action() {
             actions.push(a);
+        }
+        if self.trace {
+            let t = now.since(self.start);
+            let step = self.machine.step();
+            eprintln!("[gate {} {:>9} ms] {:?} -> {step}", self.index, t, ev);
+            for a in &actions {
+                if !matches!(
+                    a,
+                    Action::Emit {
+                        event: GateEvent::StepChanged { .. }
+                    }
+                ) {
+                    eprintln!("[gate {} {:>9} ms]     {:?}", self.index, t, a);
+                }
+            }
         }
         let before = self.checker.violations().len();
         self.checker.observe(ev.as_ref(), &actions);
@@ -250,6 +281,7 @@ impl Gate {
                 }
                 GateEvent::AlarmRaised { alarm, detail } => {
                     *self.alarms.entry(*alarm).or_insert(0) += 1;
+                    self.raised.push((now, *alarm));
                     if self.keep_recent > 0 {
                         self.note(now, format!("alarm {alarm:?}: {detail}"));
                     }
@@ -271,6 +303,36 @@ impl Gate {
                 violation: v.clone(),
             });
         }
+    }
+
+    /// Commands the simulated officers issue under `policy` for the alarms raised since
+    /// the last call, each with the time it is due.
+    pub fn standing_orders(&mut self, policy: &OperatorPolicy) -> Vec<(Time, Event)> {
+        let mut out = Vec::new();
+        for (at, alarm) in std::mem::take(&mut self.raised) {
+            let command = match alarm {
+                AlarmKind::WatchlistHold => policy
+                    .release_hold_after_s
+                    .map(|d| (d, OperatorCommand::ReleaseHold)),
+                AlarmKind::Tailgating | AlarmKind::Lingering => policy
+                    .acknowledge_after_s
+                    .map(|d| (d, OperatorCommand::AcknowledgeAlarm { alarm })),
+                AlarmKind::DoorFault => policy
+                    .in_service_after_door_fault_s
+                    .map(|d| (d, OperatorCommand::InService)),
+                _ => None,
+            };
+            if let Some((delay, command)) = command {
+                let actor = Actor {
+                    user: "sim-officer".into(),
+                    role: Role::Operator,
+                    reason: format!("standing order on {alarm:?}"),
+                };
+                let due = at.plus((delay * 1000.0).round() as u64);
+                out.push((due, Event::Operator { command, actor }));
+            }
+        }
+        out
     }
 
     /// People queueing or being served: a rough load figure for choosing a gate.

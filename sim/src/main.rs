@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "gate-sim", version, about = "echannel hardware simulator, scenario runner and demo")]
+#[command(
+    name = "gate-sim",
+    version,
+    about = "echannel hardware simulator, scenario runner and demo"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -28,6 +32,9 @@ enum Cmd {
         /// Add wall-clock figures (the output is then no longer reproducible).
         #[arg(long)]
         timing: bool,
+        /// Print every state-machine input and its actions to stderr.
+        #[arg(long)]
+        trace: bool,
     },
     /// Run simulated gates in real time with a stream of travellers until Ctrl-C.
     Demo {
@@ -54,7 +61,8 @@ fn main() -> ExitCode {
             seed,
             json,
             timing,
-        } => run_cmd(&scenario, seed, json, timing),
+            trace,
+        } => run_cmd(&scenario, seed, json, timing, trace),
         Cmd::Demo {
             gates,
             port,
@@ -76,7 +84,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_cmd(path: &std::path::Path, seed: Option<u64>, json: bool, timing: bool) -> ExitCode {
+fn run_cmd(
+    path: &std::path::Path,
+    seed: Option<u64>,
+    json: bool,
+    timing: bool,
+    trace: bool,
+) -> ExitCode {
     let scenario = match Scenario::load(path) {
         Ok(s) => s,
         Err(e) => {
@@ -86,7 +100,7 @@ fn run_cmd(path: &std::path::Path, seed: Option<u64>, json: bool, timing: bool) 
     };
     let seed = seed.unwrap_or(scenario.seed);
     let started = std::time::Instant::now();
-    let mut report = match run(scenario, seed) {
+    let mut report = match run(scenario, seed, trace) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gate-sim run: {e:#}");

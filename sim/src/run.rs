@@ -5,12 +5,12 @@
 
 use crate::gate::{Gate, Watchlist};
 use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario};
-use device_drivers::sim::{generate_document, Behaviour, Fate, Injection, TravellerId, TravellerSpec};
+use device_drivers::sim::{
+    generate_document, Behaviour, Fate, Injection, SimRng, TravellerId, TravellerSpec,
+};
 use device_drivers::types::{DocumentKey, Time};
 use gate_controller::machine::{Config, Event};
 use gate_controller::record::{Actor, Outcome};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -171,7 +171,7 @@ pub struct Run {
     named: BTreeMap<String, (usize, TravellerId)>,
     planned: u64,
     end: Time,
-    rng: ChaCha8Rng,
+    rng: SimRng,
 }
 
 fn outcome_key(o: Outcome) -> usize {
@@ -181,8 +181,10 @@ fn outcome_key(o: Outcome) -> usize {
 impl Run {
     /// Builds the gates and schedules everything the scenario lists.
     pub fn new(scenario: Scenario, seed: u64) -> anyhow::Result<Run> {
-        let mut cfg = Config::default();
-        cfg.timeouts = scenario.timeouts.clone();
+        let mut cfg = Config {
+            timeouts: scenario.timeouts.clone(),
+            ..Config::default()
+        };
         if let Some(t) = scenario.policy.biometric_threshold {
             cfg.policy.biometric_threshold = t;
         }
@@ -216,7 +218,7 @@ impl Run {
             seq: 0,
             named: BTreeMap::new(),
             planned: 0,
-            rng: ChaCha8Rng::seed_from_u64(splitmix(seed)),
+            rng: SimRng::new(splitmix(seed)),
             scenario,
         };
         run.schedule_all();
@@ -279,9 +281,8 @@ impl Run {
             let mean_gap = 3_600_000.0 / tr.rate_per_hour;
             let mut t = ms(tr.start_s) as f64;
             for _ in 0..tr.count {
-                let u: f64 = 1.0 - self.rng.gen::<f64>();
-                t += -u.ln() * mean_gap;
-                let mut x = self.rng.gen_range(0..total.max(1));
+                t += self.rng.exponential(mean_gap);
+                let mut x = self.rng.below(total);
                 let mut pick = Behaviour::Normal;
                 for (b, w) in &mix {
                     if x < u64::from(*w) {
@@ -336,6 +337,19 @@ impl Run {
         }
     }
 
+    /// The scenario's standing orders: schedule the simulated officers' responses.
+    fn respond(&mut self, g: usize) {
+        for (at, event) in self.gates[g].standing_orders(&self.scenario.operator) {
+            self.op(
+                at,
+                Op::Command {
+                    gate: Some(g),
+                    event,
+                },
+            );
+        }
+    }
+
     fn next_time(&self) -> Option<Time> {
         let gates = self.gates.iter().filter_map(Gate::wakeup).min();
         let ops = self.ops.keys().next().map(|k| k.0);
@@ -371,6 +385,9 @@ impl Run {
             for g in 0..self.gates.len() {
                 if self.gates[g].wakeup().is_some_and(|w| w <= t) {
                     self.gates[g].step(t, &self.watchlist);
+                }
+                if !self.gates[g].raised.is_empty() {
+                    self.respond(g);
                 }
             }
             while let Some(entry) = self.ops.first_entry() {
@@ -475,7 +492,9 @@ impl Run {
         }
         unfinished += self.planned.saturating_sub(added);
         let duration_s = end.since(START) as f64 / 1000.0;
-        let checks = self.checks(&outcomes, transits, &alarms, duration_s, hit_limit, unfinished);
+        let checks = self.checks(
+            &outcomes, transits, &alarms, duration_s, hit_limit, unfinished,
+        );
         let failed = checks.iter().filter(|c| !c.passed).count() as u64;
         let invariant_violations = violations.len() as u64;
         violations.truncate(MAX_LISTED);
@@ -584,7 +603,11 @@ impl Run {
     }
 }
 
-/// Runs `scenario` with `seed`.
-pub fn run(scenario: Scenario, seed: u64) -> anyhow::Result<Report> {
-    Run::new(scenario, seed)?.execute()
+/// Runs `scenario` with `seed`; `trace` prints every machine input and output to stderr.
+pub fn run(scenario: Scenario, seed: u64, trace: bool) -> anyhow::Result<Report> {
+    let mut r = Run::new(scenario, seed)?;
+    for g in &mut r.gates {
+        g.trace = trace;
+    }
+    r.execute()
 }

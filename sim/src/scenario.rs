@@ -51,12 +51,17 @@ pub enum Count {
     /// Exactly this many.
     Exact(u64),
     /// Within bounds.
-    Range {
-        /// At least.
-        min: Option<u64>,
-        /// At most.
-        max: Option<u64>,
-    },
+    Range(Bounds),
+}
+
+/// Bounds of a [`Count`] range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// At least.
+    pub min: Option<u64>,
+    /// At most.
+    pub max: Option<u64>,
 }
 
 impl Count {
@@ -64,20 +69,22 @@ impl Count {
     pub fn accepts(self, n: u64) -> bool {
         match self {
             Count::Exact(e) => n == e,
-            Count::Range { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+            Count::Range(Bounds { min, max }) => {
+                min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
+            }
         }
     }
     /// Human form: `= 3`, `>= 1`, `1..=3`.
     pub fn describe(self) -> String {
         match self {
             Count::Exact(e) => format!("= {e}"),
-            Count::Range {
+            Count::Range(Bounds {
                 min: Some(a),
                 max: Some(b),
-            } => format!("{a}..={b}"),
-            Count::Range { min: Some(a), .. } => format!(">= {a}"),
-            Count::Range { max: Some(b), .. } => format!("<= {b}"),
-            Count::Range { .. } => "any".into(),
+            }) => format!("{a}..={b}"),
+            Count::Range(Bounds { min: Some(a), .. }) => format!(">= {a}"),
+            Count::Range(Bounds { max: Some(b), .. }) => format!("<= {b}"),
+            Count::Range(_) => "any".into(),
         }
     }
 }
@@ -131,9 +138,25 @@ pub struct Scenario {
     /// Operator commands.
     #[serde(default, rename = "command")]
     pub commands: Vec<CommandEntry>,
+    /// Standing orders for the simulated operators.
+    #[serde(default)]
+    pub operator: OperatorPolicy,
     /// What the run must show.
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// How simulated officers respond to alarms on their own (for long runs such as a busy
+/// day, where nobody scripts every release). Each delay is counted from the alarm.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorPolicy {
+    /// Release a watchlist hold this long after it was raised.
+    pub release_hold_after_s: Option<f64>,
+    /// Acknowledge tailgating and lingering alarms this long after they were raised.
+    pub acknowledge_after_s: Option<f64>,
+    /// Put a gate back in service this long after a door fault.
+    pub in_service_after_door_fault_s: Option<f64>,
 }
 
 fn default_seed() -> u64 {
@@ -349,9 +372,9 @@ impl CommandEntry {
             CommandName::EmergencyReset => OperatorCommand::EmergencyReset,
             CommandName::MaintenanceOn => OperatorCommand::MaintenanceOn,
             CommandName::MaintenanceOff => OperatorCommand::MaintenanceOff,
-            CommandName::AcknowledgeAlarm => OperatorCommand::AcknowledgeAlarm {
-                alarm: self.alarm?,
-            },
+            CommandName::AcknowledgeAlarm => {
+                OperatorCommand::AcknowledgeAlarm { alarm: self.alarm? }
+            }
         })
     }
 }
@@ -443,7 +466,13 @@ impl Scenario {
     /// default name.
     pub fn parse(text: &str, path: &str, stem: &str) -> Result<Scenario, ScenarioError> {
         let mut s: Scenario = toml::from_str(text).map_err(|e| {
-            let msg = e.message().trim().to_string();
+            let msg: Vec<&str> = e
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let msg = msg.join("; ");
             let detail = match e.span() {
                 Some(span) => {
                     let (line, content) = line_of(text, span.start);
@@ -459,11 +488,12 @@ impl Scenario {
         if s.name.is_none() {
             s.name = Some(stem.into());
         }
-        s.validate().map_err(|(key, problem)| ScenarioError::Invalid {
-            path: path.into(),
-            key,
-            problem,
-        })?;
+        s.validate()
+            .map_err(|(key, problem)| ScenarioError::Invalid {
+                path: path.into(),
+                key,
+                problem,
+            })?;
         Ok(s)
     }
 
@@ -487,7 +517,10 @@ impl Scenario {
             } else {
                 Err((
                     key,
-                    format!("is {g}, but the scenario has {} gate(s) (0-based)", self.gates),
+                    format!(
+                        "is {g}, but the scenario has {} gate(s) (0-based)",
+                        self.gates
+                    ),
                 ))
             }
         };
@@ -513,7 +546,10 @@ impl Scenario {
             else {
                 return bad("world".into(), "invalid");
             };
-            return Err((format!("world.{key}"), format!("is {value}; must be {expected}")));
+            return Err((
+                format!("world.{key}"),
+                format!("is {value}; must be {expected}"),
+            ));
         }
         if let Some(t) = self.policy.biometric_threshold {
             if !(0.0..=1.0).contains(&t) {
@@ -537,7 +573,10 @@ impl Scenario {
                 ("issuing_state", &t.issuing_state),
             ] {
                 if let Some(v) = v {
-                    if v.is_empty() || v.len() > 20 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '<') {
+                    if v.is_empty()
+                        || v.len() > 20
+                        || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '<')
+                    {
                         return bad(
                             format!("traveller[{k}].{key}"),
                             "must be 1 to 20 letters, digits or '<'",
@@ -550,7 +589,8 @@ impl Scenario {
             if tr.count > 1_000_000 {
                 return bad("traffic.count".into(), "must be at most 1000000");
             }
-            if !(tr.rate_per_hour.is_finite() && tr.rate_per_hour > 0.0 && tr.rate_per_hour <= 1e6) {
+            if !(tr.rate_per_hour.is_finite() && tr.rate_per_hour > 0.0 && tr.rate_per_hour <= 1e6)
+            {
                 return bad("traffic.rate_per_hour".into(), "must be in (0, 1000000]");
             }
             time("traffic.start_s".into(), tr.start_s)?;
@@ -575,7 +615,10 @@ impl Scenario {
             }
             match (f.kind, f.door) {
                 (FaultKind::DoorStuck, None) => {
-                    return bad(format!("fault[{k}].door"), "is required for door_stuck (entry or exit)")
+                    return bad(
+                        format!("fault[{k}].door"),
+                        "is required for door_stuck (entry or exit)",
+                    )
                 }
                 (FaultKind::ScannerOffline | FaultKind::ReaderOffline, Some(_)) => {
                     return bad(format!("fault[{k}].door"), "only applies to door_stuck")
@@ -599,11 +642,17 @@ impl Scenario {
             }
             match (c.command, c.alarm) {
                 (CommandName::AcknowledgeAlarm, None) => {
-                    return bad(format!("command[{k}].alarm"), "is required for acknowledge_alarm")
+                    return bad(
+                        format!("command[{k}].alarm"),
+                        "is required for acknowledge_alarm",
+                    )
                 }
                 (CommandName::AcknowledgeAlarm, Some(_)) | (_, None) => {}
                 (_, Some(_)) => {
-                    return bad(format!("command[{k}].alarm"), "only applies to acknowledge_alarm")
+                    return bad(
+                        format!("command[{k}].alarm"),
+                        "only applies to acknowledge_alarm",
+                    )
                 }
             }
         }
@@ -617,7 +666,10 @@ impl Scenario {
             if !TRAVELLER_OUTCOMES.contains(&outcome.as_str()) {
                 return Err((
                     format!("expect.travellers.{name}"),
-                    format!("is `{outcome}`; expected one of {}", TRAVELLER_OUTCOMES.join(", ")),
+                    format!(
+                        "is `{outcome}`; expected one of {}",
+                        TRAVELLER_OUTCOMES.join(", ")
+                    ),
                 ));
             }
         }
@@ -628,6 +680,24 @@ impl Scenario {
                     "unknown alarm kind; known: watchlist_hold, tailgating, device_fault, \
                      door_fault, emergency, lingering, watchlist_stale, journal_failure",
                 );
+            }
+        }
+        for (key, v) in [
+            (
+                "operator.release_hold_after_s",
+                self.operator.release_hold_after_s,
+            ),
+            (
+                "operator.acknowledge_after_s",
+                self.operator.acknowledge_after_s,
+            ),
+            (
+                "operator.in_service_after_door_fault_s",
+                self.operator.in_service_after_door_fault_s,
+            ),
+        ] {
+            if let Some(v) = v {
+                time(key.into(), v)?;
             }
         }
         if let Some(d) = self.expect.max_duration_s {
@@ -659,13 +729,17 @@ mod tests {
         assert!(e.contains("gatez") && e.contains("line 1"), "{e}");
         let e = parse("[world]\ndoor_travel = 5\n").unwrap_err().to_string();
         assert!(e.contains("door_travel"), "{e}");
-        let e = parse("[expect.outcomes]\ncleard = 1\n").unwrap_err().to_string();
+        let e = parse("[expect.outcomes]\ncleard = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cleard"), "{e}");
     }
 
     #[test]
     fn wrong_types_name_the_line() {
-        let e = parse("seed = 1\ngates = \"two\"\n").unwrap_err().to_string();
+        let e = parse("seed = 1\ngates = \"two\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("gates = \"two\""), "{e}");
     }
 
@@ -673,13 +747,25 @@ mod tests {
     fn inconsistent_values_name_the_key() {
         let cases = [
             ("gates = 2\n[[traveller]]\ngate = 2\n", "traveller[0].gate"),
-            ("[[fault]]\nat_s = 1\nkind = \"door_stuck\"\nfor_s = 3\n", "fault[0].door"),
-            ("[traffic]\ncount = 3\nrate_per_hour = 10\nmix = { walking = 1 }\n", "traffic.mix.walking"),
-            ("[expect.travellers]\nbob = \"cleared\"\n", "expect.travellers.bob"),
+            (
+                "[[fault]]\nat_s = 1\nkind = \"door_stuck\"\nfor_s = 3\n",
+                "fault[0].door",
+            ),
+            (
+                "[traffic]\ncount = 3\nrate_per_hour = 10\nmix = { walking = 1 }\n",
+                "traffic.mix.walking",
+            ),
+            (
+                "[expect.travellers]\nbob = \"cleared\"\n",
+                "expect.travellers.bob",
+            ),
             ("[expect.alarms]\nfire = 1\n", "expect.alarms.fire"),
             ("[world]\nwalk_speed_mps = 0\n", "world.walk_speed_mps"),
             ("max_duration_s = -1\n", "max_duration_s"),
-            ("[[command]]\nat_s = 1\ncommand = \"acknowledge_alarm\"\n", "command[0].alarm"),
+            (
+                "[[command]]\nat_s = 1\ncommand = \"acknowledge_alarm\"\n",
+                "command[0].alarm",
+            ),
         ];
         for (text, key) in cases {
             match parse(text) {
@@ -690,11 +776,34 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_bound_is_an_error_not_any_count() {
+        let e = parse("[expect.outcomes]\ncleared = { mni = 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cleared"), "{e}");
+        let e = parse("[expect]\ntransits = -1\n").unwrap_err().to_string();
+        assert!(e.contains("transits"), "{e}");
+    }
+
+    #[test]
     fn counts_accept_exact_and_ranges() {
-        let s = parse("[expect.outcomes]\ncleared = 3\nreferred = { min = 1 }\nheld = { max = 0 }\n")
-            .expect("valid");
-        assert!(s.expect.outcomes.cleared.is_some_and(|c| c.accepts(3) && !c.accepts(4)));
-        assert!(s.expect.outcomes.referred.is_some_and(|c| c.accepts(9) && !c.accepts(0)));
-        assert!(s.expect.outcomes.held.is_some_and(|c| c.accepts(0) && !c.accepts(1)));
+        let s =
+            parse("[expect.outcomes]\ncleared = 3\nreferred = { min = 1 }\nheld = { max = 0 }\n")
+                .expect("valid");
+        assert!(s
+            .expect
+            .outcomes
+            .cleared
+            .is_some_and(|c| c.accepts(3) && !c.accepts(4)));
+        assert!(s
+            .expect
+            .outcomes
+            .referred
+            .is_some_and(|c| c.accepts(9) && !c.accepts(0)));
+        assert!(s
+            .expect
+            .outcomes
+            .held
+            .is_some_and(|c| c.accepts(0) && !c.accepts(1)));
     }
 }

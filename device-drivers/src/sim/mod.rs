@@ -18,10 +18,12 @@
 //! and the same sequence of calls replay a run exactly.
 
 mod params;
+mod rng;
 mod traveller;
 mod world;
 
 pub use params::{MsRange, Params, ParamsError, ScoreDist};
+pub use rng::SimRng;
 pub use traveller::{
     generate_document, Behaviour, Companion, Fate, Listing, TravellerId, TravellerSpec,
 };

@@ -101,7 +101,7 @@ impl Default for Params {
             },
             poor_capture_prob: 0.03,
             poor_quality_capture_prob: 0.8,
-            tailgate_gap_m: (0.15, 0.4),
+            tailgate_gap_m: (0.1, 0.35),
         }
     }
 }

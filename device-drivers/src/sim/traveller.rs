@@ -1,8 +1,8 @@
 //! Who walks into the simulated lane: behaviours, the documents they carry, and how their
 //! visit ended.
 
+use super::rng::SimRng;
 use crate::types::{Date, Document, DocumentKind, MrzDate, PaStatus, Time};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// How a simulated traveller behaves. Physical and biometric behaviours are played by the
@@ -164,21 +164,21 @@ fn mrz(d: Date) -> MrzDate {
 
 /// Generates a chip's content for a traveller arriving at `now` with `behaviour`:
 /// an adult, a valid passport or ID card, expired for [`Behaviour::ExpiredDocument`].
-pub fn generate_document<R: Rng>(rng: &mut R, behaviour: Behaviour, now: Time) -> Document {
+pub fn generate_document(rng: &mut SimRng, behaviour: Behaviour, now: Time) -> Document {
     let today = now.date().to_unix_days();
-    let age_days = rng.gen_range(18 * 365..80 * 365);
+    let age_days = rng.between(18 * 365, 80 * 365 - 1) as i64;
     let birth = Date::from_unix_days(today - age_days);
     let expiry = if behaviour == Behaviour::ExpiredDocument {
-        Date::from_unix_days(today - rng.gen_range(1..5 * 365))
+        Date::from_unix_days(today - rng.between(1, 5 * 365 - 1) as i64)
     } else {
-        Date::from_unix_days(today + rng.gen_range(30..10 * 365))
+        Date::from_unix_days(today + rng.between(30, 10 * 365 - 1) as i64)
     };
     let letters: String = (0..2)
-        .map(|_| char::from(b'A' + rng.gen_range(0..26u8)))
+        .map(|_| char::from(b'A' + rng.below(26) as u8))
         .collect();
-    let number: u32 = rng.gen_range(0..10_000_000);
-    let state = STATES[rng.gen_range(0..STATES.len())];
-    let kind = if rng.gen_bool(0.8) {
+    let number = rng.below(10_000_000);
+    let state = STATES[rng.below(STATES.len() as u64) as usize];
+    let kind = if rng.chance(0.8) {
         DocumentKind::Passport
     } else {
         DocumentKind::IdCard
@@ -199,15 +199,13 @@ pub fn generate_document<R: Rng>(rng: &mut R, behaviour: Behaviour, now: Time) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
 
     /// 2026-11-26T12:00:00Z.
     const NOW: Time = Time(1_795_694_400_000);
 
     #[test]
     fn generated_documents_are_valid_or_expired_as_asked() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut rng = SimRng::new(1);
         let today = NOW.date();
         for _ in 0..200 {
             let d = generate_document(&mut rng, Behaviour::Normal, NOW);

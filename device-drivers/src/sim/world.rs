@@ -10,6 +10,7 @@
 //! pushed: the safety sensor tells the gate not to close on them.
 
 use super::params::{MsRange, Params, ParamsError, ScoreDist};
+use super::rng::SimRng;
 use super::traveller::{
     generate_document, Behaviour, Companion, Fate, Listing, TravellerId, TravellerSpec,
 };
@@ -18,8 +19,6 @@ use crate::types::{
     CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, ReadFailure,
     Sensor, Time,
 };
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 const UM: f64 = 1_000_000.0;
@@ -175,7 +174,7 @@ pub struct DoorView {
 #[derive(Clone, Debug)]
 pub struct World {
     p: Params,
-    rng: ChaCha8Rng,
+    rng: SimRng,
     now: Time,
     seq: u64,
     timers: BTreeMap<(Time, u64), Timer>,
@@ -211,20 +210,12 @@ fn di(door: Door) -> usize {
     }
 }
 
-fn uniform<R: Rng>(rng: &mut R, r: MsRange) -> u64 {
-    if r.0 >= r.1 {
-        r.0
-    } else {
-        rng.gen_range(r.0..=r.1)
-    }
+fn uniform(rng: &mut SimRng, r: MsRange) -> u64 {
+    rng.between(r.0, r.1)
 }
 
-fn normal<R: Rng>(rng: &mut R, d: ScoreDist) -> f32 {
-    // Box–Muller; u1 in (0, 1] so that ln(u1) is finite.
-    let u1: f64 = 1.0 - rng.gen::<f64>();
-    let u2: f64 = rng.gen::<f64>();
-    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-    (d.mean + d.sd * z).clamp(0.0, 1.0) as f32
+fn normal(rng: &mut SimRng, d: ScoreDist) -> f32 {
+    (d.mean + d.sd * rng.normal()).clamp(0.0, 1.0) as f32
 }
 
 impl World {
@@ -244,7 +235,7 @@ impl World {
         };
         Ok(World {
             p: params,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: SimRng::new(seed),
             now: Time(0),
             seq: 0,
             timers: BTreeMap::new(),
@@ -285,7 +276,7 @@ impl World {
         let speed = if slow {
             self.p.slow_walk_speed_mps * 1000.0
         } else {
-            self.p.walk_speed_mps * 1000.0 * self.rng.gen_range(0.85..1.15)
+            self.p.walk_speed_mps * 1000.0 * self.rng.uniform(0.85, 1.15)
         };
         let speed = (speed.round() as i64).max(1);
         let reaction = if slow {
@@ -298,7 +289,7 @@ impl World {
             let gap = if g0 >= g1 {
                 um(g0)
             } else {
-                um(self.rng.gen_range(g0..g1))
+                um(self.rng.uniform(g0, g1))
             };
             Tailgater {
                 kind,
@@ -761,20 +752,20 @@ impl World {
             Behaviour::PoorQuality => self.p.poor_quality_capture_prob,
             _ => self.p.poor_capture_prob,
         };
-        let (result, score) = if self.rng.gen_bool(poor) {
-            if self.rng.gen_bool(0.5) {
+        let (result, score) = if self.rng.chance(poor) {
+            if self.rng.chance(0.5) {
                 (Err(CaptureFailure::Poor), None)
             } else {
                 let info = CaptureInfo {
-                    quality: self.rng.gen_range(5..20),
-                    minutiae: self.rng.gen_range(4..12),
+                    quality: self.rng.between(5, 19) as u8,
+                    minutiae: self.rng.between(4, 11) as u16,
                 };
                 (Ok(info), None)
             }
         } else {
             let info = CaptureInfo {
-                quality: self.rng.gen_range(40..=95),
-                minutiae: self.rng.gen_range(20..=60),
+                quality: self.rng.between(40, 95) as u8,
+                minutiae: self.rng.between(20, 60) as u16,
             };
             let dist = if behaviour == Behaviour::WrongFinger {
                 self.p.impostor
@@ -802,8 +793,7 @@ impl World {
 
     fn stream_gap(&mut self) -> u64 {
         let mean = self.stream.as_ref().map_or(1_000, |s| s.mean_gap_ms.max(1)) as f64;
-        let u: f64 = 1.0 - self.rng.gen::<f64>();
-        ((-u.ln() * mean).round() as u64).max(1)
+        (self.rng.exponential(mean).round() as u64).max(1)
     }
 
     fn stream_pick(&mut self) -> Option<Behaviour> {
@@ -812,7 +802,7 @@ impl World {
         if total == 0 {
             return None;
         }
-        let mut x = self.rng.gen_range(0..total);
+        let mut x = self.rng.below(total);
         for (b, w) in &s.mix {
             let w = u64::from(*w);
             if x < w {
@@ -1041,7 +1031,11 @@ impl World {
             let i = self.in_lane[k] as usize;
             let body = self.move_body(self.travellers[i].body, dt);
             self.travellers[i].body = body;
-            if let Some(c) = self.travellers[i].companion.clone() {
+            if let Some(mut c) = self.travellers[i].companion.clone() {
+                if c.mind == CMind::Following {
+                    // Keeps the gap to where the leader is now, not where they were.
+                    c.body.target = body.c - 2 * self.half - c.gap;
+                }
                 let cb = self.move_body(c.body, dt);
                 if let Some(c) = self.travellers[i].companion.as_mut() {
                     c.body = cb;
@@ -1482,5 +1476,86 @@ mod tests {
         };
         assert_eq!(run(9), run(9));
         assert_ne!(run(9), run(10));
+    }
+
+    #[test]
+    fn random_commands_never_break_the_world() {
+        let cues = [
+            Cue::PresentDocument,
+            Cue::Enter,
+            Cue::OnePersonOnly,
+            Cue::PlaceThumb,
+            Cue::Proceed,
+            Cue::GoToCounter,
+            Cue::WaitForOfficer,
+            Cue::OutOfService,
+            Cue::Emergency,
+        ];
+        for seed in 0..40 {
+            let mut rng = SimRng::new(seed);
+            let mut w = world(seed);
+            for k in 0..6 {
+                let b = Behaviour::ALL[rng.below(Behaviour::ALL.len() as u64) as usize];
+                w.add_traveller(T0.plus(k * 2_000), TravellerSpec::new(b));
+            }
+            w.inject(
+                T0.plus(rng.below(60_000)),
+                Injection::ScannerOffline { for_ms: 5_000 },
+            );
+            w.inject(
+                T0.plus(rng.below(60_000)),
+                Injection::DoorStuck {
+                    door: Door::Exit,
+                    for_ms: 3_000,
+                },
+            );
+            let mut now = T0;
+            let mut commanded = [DoorPosition::Closed; 2];
+            for _ in 0..600 {
+                now = now.plus(rng.between(1, 399));
+                for s in w.advance_to(now) {
+                    match s {
+                        Signal::DoorReached { door, position } => {
+                            assert_eq!(
+                                position,
+                                commanded[di(door)],
+                                "seed {seed}: reached an uncommanded position"
+                            );
+                        }
+                        Signal::Occupancy { persons } => assert!(persons <= 4, "seed {seed}"),
+                        Signal::MatchDone { score } => assert!((0.0..=1.0).contains(&score)),
+                        _ => {}
+                    }
+                }
+                let cmd = match rng.below(8) {
+                    0 | 1 => {
+                        let door = if rng.chance(0.5) {
+                            Door::Entry
+                        } else {
+                            Door::Exit
+                        };
+                        let open = rng.chance(0.5);
+                        commanded[di(door)] = if open {
+                            DoorPosition::Open
+                        } else {
+                            DoorPosition::Closed
+                        };
+                        if open {
+                            WorldCommand::OpenDoor { door }
+                        } else {
+                            WorldCommand::CloseDoor { door }
+                        }
+                    }
+                    2 => WorldCommand::ReadDocument,
+                    3 => WorldCommand::Capture { attempt: 1 },
+                    4 => WorldCommand::Match { attempt: 1 },
+                    5 => WorldCommand::CancelCapture,
+                    _ => WorldCommand::Display {
+                        cue: cues[rng.below(cues.len() as u64) as usize],
+                    },
+                };
+                w.command(now, cmd);
+            }
+        }
     }
 }

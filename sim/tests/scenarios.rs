@@ -1,0 +1,284 @@
+//! `gate-sim run` as integrators call it: every shipped scenario passes, the output is
+//! reproducible, bad input is refused with exit 2 and a message naming the key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gate-sim"))
+}
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/scenarios")
+}
+
+fn scenario(name: &str) -> PathBuf {
+    scenarios_dir().join(format!("{name}.toml"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("gate-sim runs")
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
+}
+
+const SHIPPED: [&str; 9] = [
+    "happy-path",
+    "expired-document",
+    "watchlist-hold",
+    "biometric-mismatch",
+    "timeout",
+    "tailgating",
+    "scanner-fault-recovery",
+    "emergency-during-transit",
+    "busy-day",
+];
+
+#[test]
+fn every_shipped_scenario_passes_with_its_own_seed() {
+    let mut files: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .expect("configs/scenarios exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    files.sort();
+    for name in SHIPPED {
+        assert!(
+            files.contains(&format!("{name}.toml")),
+            "{name}.toml is missing"
+        );
+    }
+    for f in &files {
+        let path = scenarios_dir().join(f);
+        let out = run(&["run", path.to_str().expect("utf-8 path"), "--json"]);
+        let v = json_of(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{f} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            serde_json::to_string_pretty(&v["checks"]).unwrap_or_default()
+        );
+        assert_eq!(v["invariant_violations"], 0, "{f}");
+        assert_eq!(v["expectations"]["failed"], 0, "{f}");
+        assert!(
+            v["expectations"]["passed"].as_u64().is_some_and(|n| n > 0),
+            "{f} checks nothing"
+        );
+        let o = &v["outcomes"];
+        let sum: u64 = ["cleared", "referred", "held", "aborted"]
+            .iter()
+            .map(|k| o[k].as_u64().expect("a count"))
+            .sum();
+        assert_eq!(
+            Some(sum),
+            v["transits"].as_u64(),
+            "{f}: one outcome per transit"
+        );
+        if f == "busy-day.toml" {
+            check_busy_day(&v);
+        }
+    }
+}
+
+/// The busy day has thousands of travellers, served on several gates.
+fn check_busy_day(v: &serde_json::Value) {
+    assert!(v["transits"].as_u64().is_some_and(|n| n >= 3_000));
+    assert!(v["gates"].as_u64().is_some_and(|n| n >= 4));
+    assert!(v["outcomes"]["cleared"]
+        .as_u64()
+        .is_some_and(|n| n >= 2_800));
+    assert_eq!(v["unfinished_travellers"], 0);
+    for g in v["per_gate"].as_array().expect("per_gate") {
+        assert!(
+            g["transits"].as_u64().is_some_and(|n| n > 100),
+            "idle gate: {g}"
+        );
+    }
+}
+
+#[test]
+fn the_report_has_the_contract_keys_and_no_wall_clock_by_default() {
+    let out = run(&[
+        "run",
+        scenario("happy-path").to_str().expect("path"),
+        "--json",
+    ]);
+    let v = json_of(&out);
+    for key in [
+        "scenario",
+        "seed",
+        "transits",
+        "outcomes",
+        "expectations",
+        "invariant_violations",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in ["cleared", "referred", "held", "aborted"] {
+        assert!(v["outcomes"][key].is_u64(), "outcomes.{key}");
+    }
+    assert!(v["expectations"]["passed"].is_u64() && v["expectations"]["failed"].is_u64());
+    assert_eq!(v["scenario"], "happy-path");
+    assert_eq!(v["seed"], 1);
+    assert!(v.get("timing").is_none());
+    let timed = run(&[
+        "run",
+        scenario("happy-path").to_str().expect("path"),
+        "--json",
+        "--timing",
+    ]);
+    assert!(json_of(&timed)["timing"]["wall_ms"].is_number());
+}
+
+#[test]
+fn the_same_scenario_and_seed_give_byte_identical_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crowd = write(
+        &dir,
+        "crowd.toml",
+        r#"
+gates = 3
+max_duration_s = 20000
+[traffic]
+count = 300
+rate_per_hour = 900
+mix = { normal = 80, slow = 5, tailgater = 5, wrong_finger = 3, turns_back = 3, watchlist_hold = 1, poor_quality = 3 }
+[operator]
+release_hold_after_s = 60
+acknowledge_after_s = 20
+[[fault]]
+at_s = 600
+gate = 1
+kind = "scanner_offline"
+for_s = 120
+"#,
+    );
+    for (path, seed) in [
+        (crowd.clone(), "7"),
+        (scenario("tailgating"), "3"),
+        (scenario("emergency-during-transit"), "11"),
+    ] {
+        let args = [
+            "run",
+            path.to_str().expect("path"),
+            "--json",
+            "--seed",
+            seed,
+        ];
+        let a = run(&args);
+        let b = run(&args);
+        assert!(!a.stdout.is_empty());
+        assert_eq!(
+            a.stdout,
+            b.stdout,
+            "{} seed {seed} is not reproducible",
+            path.display()
+        );
+    }
+    // And a different seed gives a different run.
+    let p = crowd.to_str().expect("path");
+    let a = json_of(&run(&["run", p, "--json", "--seed", "1"]));
+    let b = json_of(&run(&["run", p, "--json", "--seed", "2"]));
+    assert_ne!(a["virtual_duration_s"], b["virtual_duration_s"]);
+    assert_eq!(b["seed"], 2);
+}
+
+#[test]
+fn no_seed_breaks_an_invariant_in_the_small_scenarios() {
+    for name in SHIPPED.iter().filter(|n| **n != "busy-day") {
+        let path = scenario(name);
+        for seed in 1..=10 {
+            let s = seed.to_string();
+            let out = run(&["run", path.to_str().expect("path"), "--json", "--seed", &s]);
+            let v = json_of(&out);
+            assert_eq!(
+                v["invariant_violations"], 0,
+                "{name} seed {seed}: {}",
+                v["violations"]
+            );
+        }
+    }
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+#[test]
+fn bad_scenarios_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("unknown.toml", "gatez = 3\n", "gatez"),
+        ("type.toml", "gates = \"many\"\n", "gates"),
+        (
+            "range.toml",
+            "gates = 2\n[[traveller]]\ngate = 5\n",
+            "traveller[0].gate",
+        ),
+        ("nested.toml", "[world]\ndoor_speed = 1\n", "door_speed"),
+        (
+            "behaviour.toml",
+            "[[traveller]]\nbehaviour = \"sleepy\"\n",
+            "sleepy",
+        ),
+        ("syntax.toml", "gates = [\n", "line"),
+        (
+            "physics.toml",
+            "[world]\nlane_length_m = 0.2\n",
+            "world.lane_length_m",
+        ),
+    ];
+    for (file, text, needle) in cases {
+        let p = write(&dir, file, text);
+        let out = run(&["run", p.to_str().expect("path"), "--json"]);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        assert!(out.stdout.is_empty(), "{file}: nothing on stdout");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{file}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{file}: one sentence: {err}");
+    }
+    let out = run(&["run", "/nonexistent/scenario.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    let out = run(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_unmet_expectation_exits_1_and_prints_the_seed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(
+        &dir,
+        "wrong.toml",
+        "seed = 42\n[[traveller]]\nname = \"x\"\nbehaviour = \"wrong_finger\"\n\
+         [expect]\ntravellers = { x = \"cleared\" }\n",
+    );
+    let out = run(&["run", p.to_str().expect("path"), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert_eq!(v["expectations"]["failed"], 1);
+    assert_eq!(v["checks"][0]["got"], "referred");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("seed 42") && err.contains("--seed 42"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_human_summary_lists_the_checks() {
+    let out = run(&["run", scenario("watchlist-hold").to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("travellers.wanted: want held, got held"),
+        "{text}"
+    );
+}
