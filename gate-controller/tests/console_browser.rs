@@ -4,128 +4,14 @@
 
 mod common;
 
+use common::browser::*;
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use gate_controller::api::ApiConfig;
 use gate_controller::prompt::Language;
 use gate_controller::record::{AlarmKind, Mode, OperatorCommand, Prompt};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// One browser at a time: the machine is small.
-static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn driver_binary() -> String {
-    std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into())
-}
-
-async fn start_driver() -> Driver {
-    let port = free_port();
-    let child = Command::new(driver_binary())
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start chromedriver ({e}): install Debian's chromium and chromium-driver \
-                 (apt-get install -y chromium chromium-driver fonts-noto-cjk) or set CHROMEDRIVER"
-            )
-        });
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen on port {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Driver {
-        child,
-        port,
-        _profile: tempfile::tempdir().expect("profile dir"),
-    }
-}
-
-async fn browser(d: &Driver) -> Client {
-    let mut opts = json!({
-        "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", "--window-size=1400,900", "--autoplay-policy=no-user-gesture-required",
-            format!("--user-data-dir={}", d._profile.path().display()),
-        ]
-    });
-    if let Ok(bin) = std::env::var("CHROMIUM") {
-        opts["binary"] = json!(bin);
-    } else if std::path::Path::new("/usr/bin/chromium").exists() {
-        opts["binary"] = json!("/usr/bin/chromium");
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), opts);
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", d.port))
-        .await
-        .expect("WebDriver session with chromium")
-}
-
-fn artifacts() -> PathBuf {
-    let dir = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("test-artifacts");
-    std::fs::create_dir_all(&dir).expect("artifact dir");
-    dir
-}
-
-async fn screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.expect("screenshot");
-    std::fs::write(artifacts().join(name), png).expect("write screenshot");
-}
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed ({e}): {script}"))
-}
-
-/// Polls `script` (a JS expression) until it is truthy; returns the elapsed time.
-async fn wait_for(c: &Client, what: &str, script: &str, limit: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let v = js(c, &format!("return !!({script});")).await;
-        if v == Value::Bool(true) {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn sign_in(c: &Client, base: &str, token: &str) {
-    c.goto(&format!("{base}/")).await.expect("open console");
-    let input = c.wait().for_element(Locator::Id("token")).await.expect("login box");
-    input.send_keys(token).await.expect("type token");
-    c.find(Locator::Id("login-submit")).await.expect("submit").click().await.expect("click");
-}
 
 fn tile(id: &str) -> String {
     format!("document.querySelector('.tile[data-gate-id=\"{id}\"]')")
@@ -139,81 +25,248 @@ async fn console_lists_gates_raises_alarms_within_a_second_and_commands_with_a_r
     let mut cfg: ApiConfig = config();
     cfg.peers = vec![p2.url(), p3.url()];
     let g1 = TestGate::start("gate-01", &cfg).await;
-    p3.sim.set_step(Mode::Transit, "capturing", Prompt::PlaceThumb);
+    p3.sim
+        .set_step(Mode::Transit, "capturing", Prompt::PlaceThumb);
 
     let d = start_driver().await;
     let c = browser(&d).await;
     sign_in(&c, &g1.url(), OPERATOR).await;
     let t = Duration::from_secs(10);
-    wait_for(&c, "three tiles", "document.querySelectorAll('.tile').length === 3", t).await;
-    wait_for(&c, "gate-01 ready", &format!("{}?.dataset.gateState === 'ready'", tile("gate-01")), t).await;
-    wait_for(&c, "gate-02 ready", &format!("{}?.dataset.gateState === 'ready'", tile("gate-02")), t).await;
-    wait_for(&c, "gate-03 in transit", &format!("{}?.dataset.gateState === 'transit'", tile("gate-03")), t).await;
+    wait_for(
+        &c,
+        "three tiles",
+        "document.querySelectorAll('.tile').length === 3",
+        t,
+    )
+    .await;
+    wait_for(
+        &c,
+        "gate-01 ready",
+        &format!("{}?.dataset.gateState === 'ready'", tile("gate-01")),
+        t,
+    )
+    .await;
+    wait_for(
+        &c,
+        "gate-02 ready",
+        &format!("{}?.dataset.gateState === 'ready'", tile("gate-02")),
+        t,
+    )
+    .await;
+    wait_for(
+        &c,
+        "gate-03 in transit",
+        &format!("{}?.dataset.gateState === 'transit'", tile("gate-03")),
+        t,
+    )
+    .await;
     let ids = js(&c, "return [...document.querySelectorAll('[data-gate-id]')].map(e => e.dataset.gateId + '=' + e.dataset.gateState);").await;
-    assert_eq!(ids, json!(["gate-01=ready", "gate-02=ready", "gate-03=transit"]));
-    let prompt = js(&c, &format!("return {}.querySelector('.prompt').textContent;", tile("gate-03"))).await;
+    assert_eq!(
+        ids,
+        json!(["gate-01=ready", "gate-02=ready", "gate-03=transit"])
+    );
+    let prompt = js(
+        &c,
+        &format!(
+            "return {}.querySelector('.prompt').textContent;",
+            tile("gate-03")
+        ),
+    )
+    .await;
     assert_eq!(prompt, json!(Prompt::PlaceThumb.text(Language::En)));
-    assert_eq!(js(&c, "return document.querySelector('#who').textContent;").await, json!("olga (operator)"));
+    assert_eq!(
+        js(&c, "return document.querySelector('#who').textContent;").await,
+        json!("olga (operator)")
+    );
     screenshot(&c, "console-ready.png").await;
 
     // An alarm on a peer appears within one second, visibly.
     let raised = Instant::now();
-    p2.sim.raise_alarm(AlarmKind::Tailgating, "two persons in the mantrap");
-    let alarm_li = format!("{}.querySelector('li[data-alarm=\"tailgating\"]')", tile("gate-02"));
-    wait_for(&c, "the tailgating alarm on gate-02", &alarm_li, Duration::from_secs(5)).await;
+    p2.sim
+        .raise_alarm(AlarmKind::Tailgating, "two persons in the mantrap");
+    let alarm_li = format!(
+        "{}.querySelector('li[data-alarm=\"tailgating\"]')",
+        tile("gate-02")
+    );
+    wait_for(
+        &c,
+        "the tailgating alarm on gate-02",
+        &alarm_li,
+        Duration::from_secs(5),
+    )
+    .await;
     let seen = raised.elapsed();
-    assert!(seen < Duration::from_secs(1), "alarm took {seen:?} to appear");
-    assert_eq!(js(&c, &format!("return {}.classList.contains('alarm');", tile("gate-02"))).await, json!(true));
+    assert!(
+        seen < Duration::from_secs(1),
+        "alarm took {seen:?} to appear"
+    );
+    assert_eq!(
+        js(
+            &c,
+            &format!("return {}.classList.contains('alarm');", tile("gate-02"))
+        )
+        .await,
+        json!(true)
+    );
     // Filter by alarm: only gate-02 stays visible.
-    c.find(Locator::Id("filter")).await.expect("filter").select_by_value("tailgating").await.expect("select");
-    let visible = js(&c, "return [...document.querySelectorAll('.tile:not(.hidden)')].map(e => e.dataset.gateId);").await;
+    c.find(Locator::Id("filter"))
+        .await
+        .expect("filter")
+        .select_by_value("tailgating")
+        .await
+        .expect("select");
+    let visible = js(
+        &c,
+        "return [...document.querySelectorAll('.tile:not(.hidden)')].map(e => e.dataset.gateId);",
+    )
+    .await;
     assert_eq!(visible, json!(["gate-02"]));
     screenshot(&c, "console-alarm.png").await;
-    c.find(Locator::Id("filter")).await.expect("filter").select_by_value("all").await.expect("select");
+    c.find(Locator::Id("filter"))
+        .await
+        .expect("filter")
+        .select_by_value("all")
+        .await
+        .expect("select");
 
     // Acknowledge through the confirmation dialog.
-    c.find(Locator::Css(".tile[data-gate-id=\"gate-02\"] li[data-alarm=\"tailgating\"] button.ack"))
+    c.find(Locator::Css(
+        ".tile[data-gate-id=\"gate-02\"] li[data-alarm=\"tailgating\"] button.ack",
+    ))
+    .await
+    .expect("ack button")
+    .click()
+    .await
+    .expect("click ack");
+    wait_for(
+        &c,
+        "the confirmation dialog",
+        "document.querySelector('#confirm').open",
+        t,
+    )
+    .await;
+    assert_eq!(
+        js(&c, "return document.querySelector('#reason').value;").await,
+        json!("alarm acknowledged")
+    );
+    c.find(Locator::Id("confirm-ok"))
         .await
-        .expect("ack button")
+        .expect("confirm")
         .click()
         .await
-        .expect("click ack");
-    wait_for(&c, "the confirmation dialog", "document.querySelector('#confirm').open", t).await;
-    assert_eq!(js(&c, "return document.querySelector('#reason').value;").await, json!("alarm acknowledged"));
-    c.find(Locator::Id("confirm-ok")).await.expect("confirm").click().await.expect("click confirm");
+        .expect("click confirm");
     wait_for(&c, "the alarm to clear", &format!("!{alarm_li}"), t).await;
     let got = p2.sim.received();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].command, OperatorCommand::AcknowledgeAlarm { alarm: AlarmKind::Tailgating });
-    assert_eq!((got[0].actor.user.as_str(), got[0].actor.reason.as_str()), ("olga", "alarm acknowledged"));
+    assert_eq!(
+        got[0].command,
+        OperatorCommand::AcknowledgeAlarm {
+            alarm: AlarmKind::Tailgating
+        }
+    );
+    assert_eq!(
+        (got[0].actor.user.as_str(), got[0].actor.reason.as_str()),
+        ("olga", "alarm acknowledged")
+    );
 
     // A command with a typed reason.
-    c.find(Locator::Css(".tile[data-gate-id=\"gate-03\"] select.cmd")).await.expect("cmd").select_by_value("open_exit").await.expect("select");
-    c.find(Locator::Css(".tile[data-gate-id=\"gate-03\"] button.send")).await.expect("send").click().await.expect("click send");
-    wait_for(&c, "the confirmation dialog", "document.querySelector('#confirm').open", t).await;
+    c.find(Locator::Css(".tile[data-gate-id=\"gate-03\"] select.cmd"))
+        .await
+        .expect("cmd")
+        .select_by_value("open_exit")
+        .await
+        .expect("select");
+    c.find(Locator::Css(".tile[data-gate-id=\"gate-03\"] button.send"))
+        .await
+        .expect("send")
+        .click()
+        .await
+        .expect("click send");
+    wait_for(
+        &c,
+        "the confirmation dialog",
+        "document.querySelector('#confirm').open",
+        t,
+    )
+    .await;
     screenshot(&c, "console-confirm.png").await;
-    c.find(Locator::Id("reason")).await.expect("reason").send_keys("traveller with a pram").await.expect("type");
-    c.find(Locator::Id("confirm-ok")).await.expect("confirm").click().await.expect("click confirm");
-    wait_for(&c, "the dialog to close", "!document.querySelector('#confirm').open", t).await;
+    c.find(Locator::Id("reason"))
+        .await
+        .expect("reason")
+        .send_keys("traveller with a pram")
+        .await
+        .expect("type");
+    c.find(Locator::Id("confirm-ok"))
+        .await
+        .expect("confirm")
+        .click()
+        .await
+        .expect("click confirm");
+    wait_for(
+        &c,
+        "the dialog to close",
+        "!document.querySelector('#confirm').open",
+        t,
+    )
+    .await;
     let got = p3.sim.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].command, OperatorCommand::OpenExit);
     assert_eq!(got[0].actor.reason, "traveller with a pram");
 
     // Traditional Chinese.
-    c.find(Locator::Id("lang")).await.expect("lang").click().await.expect("click lang");
-    assert_eq!(js(&c, "return document.querySelector('h1').textContent;").await, json!("管制站"));
-    assert_eq!(js(&c, &format!("return {}.querySelector('.state').textContent;", tile("gate-01"))).await, json!("就緒"));
-    assert_eq!(js(&c, &format!("return {}.querySelector('.prompt').textContent;", tile("gate-03"))).await,
-        json!(Prompt::PlaceThumb.text(Language::ZhHant)));
+    c.find(Locator::Id("lang"))
+        .await
+        .expect("lang")
+        .click()
+        .await
+        .expect("click lang");
+    assert_eq!(
+        js(&c, "return document.querySelector('h1').textContent;").await,
+        json!("管制站")
+    );
+    assert_eq!(
+        js(
+            &c,
+            &format!(
+                "return {}.querySelector('.state').textContent;",
+                tile("gate-01")
+            )
+        )
+        .await,
+        json!("就緒")
+    );
+    assert_eq!(
+        js(
+            &c,
+            &format!(
+                "return {}.querySelector('.prompt').textContent;",
+                tile("gate-03")
+            )
+        )
+        .await,
+        json!(Prompt::PlaceThumb.text(Language::ZhHant))
+    );
     screenshot(&c, "console-zh-hant.png").await;
 
     // A gate that goes away greys out, and comes back when it returns.
     let addr = p3.stop().await;
-    wait_for(&c, "gate-03 offline", &format!("{}.dataset.gateState === 'offline'", tile("gate-03")), t).await;
+    wait_for(
+        &c,
+        "gate-03 offline",
+        &format!("{}.dataset.gateState === 'offline'", tile("gate-03")),
+        t,
+    )
+    .await;
     screenshot(&c, "console-offline.png").await;
     let p3 = TestGate::start_on("gate-03", &config(), addr).await;
-    wait_for(&c, "gate-03 back", &format!("{}.dataset.gateState === 'ready'", tile("gate-03")), Duration::from_secs(15)).await;
+    wait_for(
+        &c,
+        "gate-03 back",
+        &format!("{}.dataset.gateState === 'ready'", tile("gate-03")),
+        Duration::from_secs(15),
+    )
+    .await;
     drop(p3);
     c.close().await.expect("close session");
 }
@@ -227,7 +280,16 @@ async fn a_viewer_sees_the_gates_but_cannot_command() {
     let c = browser(&d).await;
     sign_in(&c, &g.url(), VIEWER).await;
     let t = Duration::from_secs(10);
-    wait_for(&c, "the alarm", &format!("{}?.querySelector('li[data-alarm=\"door_fault\"]')", tile("gate-v")), t).await;
+    wait_for(
+        &c,
+        "the alarm",
+        &format!(
+            "{}?.querySelector('li[data-alarm=\"door_fault\"]')",
+            tile("gate-v")
+        ),
+        t,
+    )
+    .await;
     let disabled = js(&c, &format!(
         "const t = {}; return [t.querySelector('select.cmd').disabled, t.querySelector('button.send').disabled, t.querySelector('button.ack').disabled];",
         tile("gate-v"))).await;
@@ -249,9 +311,17 @@ async fn a_viewer_sees_the_gates_but_cannot_command() {
     screenshot(&c, "console-viewer.png").await;
 
     // A wrong token is refused at the login box.
-    c.execute("sessionStorage.clear();", vec![]).await.expect("clear");
+    c.execute("sessionStorage.clear();", vec![])
+        .await
+        .expect("clear");
     sign_in(&c, &g.url(), "wrong-token").await;
-    wait_for(&c, "the login error", "document.querySelector('#login-error').textContent.includes('invalid token')", t).await;
+    wait_for(
+        &c,
+        "the login error",
+        "document.querySelector('#login-error').textContent.includes('invalid token')",
+        t,
+    )
+    .await;
     c.close().await.expect("close session");
 }
 
@@ -261,7 +331,9 @@ async fn the_display_shows_the_prompt_of_every_step_in_three_languages() {
     let g = TestGate::start("gate-d", &config()).await;
     let d = start_driver().await;
     let c = browser(&d).await;
-    c.goto(&format!("{}/display", g.url())).await.expect("open display");
+    c.goto(&format!("{}/display", g.url()))
+        .await
+        .expect("open display");
     let steps = [
         (Mode::Ready, "ready", Prompt::PresentDocument),
         (Mode::Transit, "reading_document", Prompt::ReadingDocument),
@@ -282,11 +354,22 @@ async fn the_display_shows_the_prompt_of_every_step_in_three_languages() {
         }
         let key = serde_json::to_value(prompt).expect("prompt name");
         let key = key.as_str().expect("string");
-        wait_for(&c, key, &format!("document.querySelector('#display').dataset.prompt === '{key}'"), Duration::from_secs(5)).await;
+        wait_for(
+            &c,
+            key,
+            &format!("document.querySelector('#display').dataset.prompt === '{key}'"),
+            Duration::from_secs(5),
+        )
+        .await;
         let texts = js(&c, "return ['en','zh-hant','zh-hans'].map(id => document.getElementById(id).textContent).concat([document.querySelector('#picto svg') !== null]);").await;
         assert_eq!(
             texts,
-            json!([prompt.text(Language::En), prompt.text(Language::ZhHant), prompt.text(Language::ZhHans), true]),
+            json!([
+                prompt.text(Language::En),
+                prompt.text(Language::ZhHant),
+                prompt.text(Language::ZhHans),
+                true
+            ]),
             "{key}"
         );
         screenshot(&c, &format!("display-{:02}-{key}.png", i + 1)).await;

@@ -2,6 +2,8 @@
 //! client over raw TCP (so the tests see exactly what goes over the wire).
 #![allow(dead_code)]
 
+pub mod browser;
+
 use gate_controller::api::sim::SimulatedGate;
 use gate_controller::api::{self, ApiConfig};
 use gate_controller::record::Role;
@@ -212,9 +214,15 @@ pub struct SseStream {
 }
 
 impl SseStream {
-    pub async fn open(addr: SocketAddr, path: &str, auth: Option<&str>, last_id: Option<u64>) -> SseStream {
+    pub async fn open(
+        addr: SocketAddr,
+        path: &str,
+        auth: Option<&str>,
+        last_id: Option<u64>,
+    ) -> SseStream {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        let mut req =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
         if let Some(t) = auth {
             req.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
