@@ -55,7 +55,7 @@ fn main() {
                 loop {
                     tick.tick().await;
                     k += 1;
-                    if k % 2 == 0 {
+                    if k.is_multiple_of(2) {
                         sim.sim.raise_alarm(AlarmKind::Lingering, "bench");
                     } else {
                         sim.sim.update(|s| s.snapshot.alarms.clear());

@@ -10,7 +10,7 @@ use fantoccini::Locator;
 use gate_controller::api::ApiConfig;
 use gate_controller::prompt::Language;
 use gate_controller::record::{AlarmKind, Mode, OperatorCommand, Prompt};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn tile(id: &str) -> String {

@@ -357,7 +357,7 @@ mod tests {
 
     fn ev(n: u8) -> GateEvent {
         GateEvent::AlarmCleared {
-            alarm: if n % 2 == 0 {
+            alarm: if n.is_multiple_of(2) {
                 AlarmKind::Tailgating
             } else {
                 AlarmKind::DoorFault
