@@ -16,14 +16,36 @@ async fn unauthenticated_and_unknown_tokens_get_401_with_a_clear_message() {
     for path in ["/v1/status", "/v1/events", "/v1/whoami"] {
         let r = get(g.addr, path, None).await;
         assert_eq!(r.status, 401, "{path}: {}", r.body);
-        assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
-        assert!(r.json()["error"].as_str().unwrap_or("").contains("Authorization: Bearer"), "{}", r.body);
+        assert!(r
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer")));
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Authorization: Bearer"),
+            "{}",
+            r.body
+        );
     }
-    let r = post(g.addr, "/v1/commands", None, r#"{"command":"refer","reason":"x"}"#).await;
+    let r = post(
+        g.addr,
+        "/v1/commands",
+        None,
+        r#"{"command":"refer","reason":"x"}"#,
+    )
+    .await;
     assert_eq!(r.status, 401);
     let r = get(g.addr, "/v1/status", Some("not-a-real-token")).await;
     assert_eq!(r.status, 401);
-    assert!(r.json()["error"].as_str().unwrap_or("").contains("invalid token"), "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid token"),
+        "{}",
+        r.body
+    );
     assert!(g.sim.received().is_empty());
     // A valid token works, and says who it is.
     let r = get(g.addr, "/v1/whoami", Some(VIEWER)).await;
@@ -35,12 +57,27 @@ async fn unauthenticated_and_unknown_tokens_get_401_with_a_clear_message() {
 #[tokio::test]
 async fn a_viewer_cannot_command_and_nothing_reaches_the_gate() {
     let g = TestGate::start("g-403", &config()).await;
-    let r = post(g.addr, "/v1/commands", Some(VIEWER), r#"{"command":"open_exit","reason":"help"}"#).await;
+    let r = post(
+        g.addr,
+        "/v1/commands",
+        Some(VIEWER),
+        r#"{"command":"open_exit","reason":"help"}"#,
+    )
+    .await;
     assert_eq!(r.status, 403, "{}", r.body);
     let msg = r.json()["error"].as_str().unwrap_or("").to_owned();
-    assert!(msg.contains("vera") && msg.contains("viewer") && msg.contains("operator"), "{msg}");
+    assert!(
+        msg.contains("vera") && msg.contains("viewer") && msg.contains("operator"),
+        "{msg}"
+    );
     // An operator cannot issue a supervisor command either.
-    let r = post(g.addr, "/v1/commands", Some(OPERATOR), r#"{"command":"emergency_reset","reason":"drill over"}"#).await;
+    let r = post(
+        g.addr,
+        "/v1/commands",
+        Some(OPERATOR),
+        r#"{"command":"emergency_reset","reason":"drill over"}"#,
+    )
+    .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(g.sim.received().is_empty());
 }
@@ -52,7 +89,13 @@ async fn an_operator_command_is_forwarded_with_user_and_reason() {
     assert_eq!(sse.status, 200);
     assert!(sse.next_named("status", WAIT).await.is_some());
 
-    let r = post(g.addr, "/v1/commands", Some(OPERATOR), r#"{"command":"open_exit","reason":"wheelchair user needs assistance"}"#).await;
+    let r = post(
+        g.addr,
+        "/v1/commands",
+        Some(OPERATOR),
+        r#"{"command":"open_exit","reason":"wheelchair user needs assistance"}"#,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let j = r.json();
     assert_eq!(j["accepted"], true);
@@ -74,24 +117,45 @@ async fn an_operator_command_is_forwarded_with_user_and_reason() {
 
     // Acknowledging carries the alarm kind; a supervisor may do operator things too.
     g.sim.raise_alarm(AlarmKind::Tailgating, "two persons");
-    let r = post(g.addr, "/v1/commands", Some(SUPERVISOR), r#"{"command":"acknowledge_alarm","alarm":"tailgating","reason":"seen on camera"}"#).await;
+    let r = post(
+        g.addr,
+        "/v1/commands",
+        Some(SUPERVISOR),
+        r#"{"command":"acknowledge_alarm","alarm":"tailgating","reason":"seen on camera"}"#,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(g.sim.status().snapshot.alarms.is_empty());
     let last = g.sim.received().pop().expect("ack received");
-    assert_eq!(last.command, OperatorCommand::AcknowledgeAlarm { alarm: AlarmKind::Tailgating });
+    assert_eq!(
+        last.command,
+        OperatorCommand::AcknowledgeAlarm {
+            alarm: AlarmKind::Tailgating
+        }
+    );
     assert_eq!(last.actor.user, "sam");
 }
 
 #[tokio::test]
 async fn a_command_the_gate_refuses_is_409_with_its_reason() {
     let g = TestGate::start("g-409", &config()).await;
-    let r = post(g.addr, "/v1/commands", Some(OPERATOR), r#"{"command":"release_hold","reason":"cleared by officer"}"#).await;
+    let r = post(
+        g.addr,
+        "/v1/commands",
+        Some(OPERATOR),
+        r#"{"command":"release_hold","reason":"cleared by officer"}"#,
+    )
+    .await;
     assert_eq!(r.status, 409, "{}", r.body);
     let j = r.json();
     assert_eq!(j["accepted"], false);
     assert_eq!(j["detail"], "the gate is not holding anyone");
     assert!(j["error"].as_str().unwrap_or("").contains("release_hold"));
-    assert_eq!(g.sim.received().len(), 1, "refused commands still reach the gate (and its journal)");
+    assert_eq!(
+        g.sim.received().len(),
+        1,
+        "refused commands still reach the gate (and its journal)"
+    );
 }
 
 #[tokio::test]
@@ -104,15 +168,28 @@ async fn bad_command_bodies_are_400_with_a_message_and_the_server_keeps_serving(
         (b"null", "invalid command request"),
         (br#"{"command":"fly_away","reason":"x"}"#, "fly_away"),
         (br#"{"command":"refer"}"#, "reason"),
-        (br#"{"command":"refer","reason":"   "}"#, "a reason is required"),
+        (
+            br#"{"command":"refer","reason":"   "}"#,
+            "a reason is required",
+        ),
         (br#"{"command":"acknowledge_alarm","reason":"x"}"#, "alarm"),
         (b"\xff\xfe{\"command\":1}", "invalid command request"),
     ];
     for (body, want) in cases {
         let r = request(g.addr, "POST", "/v1/commands", Some(OPERATOR), Some(body)).await;
-        assert_eq!(r.status, 400, "{:?}: {}", String::from_utf8_lossy(body), r.body);
+        assert_eq!(
+            r.status,
+            400,
+            "{:?}: {}",
+            String::from_utf8_lossy(body),
+            r.body
+        );
         let msg = r.json()["error"].as_str().unwrap_or("").to_owned();
-        assert!(msg.contains(want), "{:?}: message {msg:?} lacks {want:?}", String::from_utf8_lossy(body));
+        assert!(
+            msg.contains(want),
+            "{:?}: message {msg:?} lacks {want:?}",
+            String::from_utf8_lossy(body)
+        );
     }
     let long = format!(r#"{{"command":"refer","reason":"{}"}}"#, "x".repeat(600));
     let r = post(g.addr, "/v1/commands", Some(OPERATOR), &long).await;
@@ -126,10 +203,15 @@ async fn events_resume_after_last_event_id_and_report_gaps() {
     let g = TestGate::start("g-sse", &config()).await;
     let mut sse = SseStream::open(g.addr, "/v1/events", Some(VIEWER), None).await;
     assert_eq!(sse.status, 200);
-    let st = sse.next_named("status", WAIT).await.expect("initial status");
+    let st = sse
+        .next_named("status", WAIT)
+        .await
+        .expect("initial status");
     assert_eq!(st.json()["gate_id"], "g-sse");
     let a = g.sim.raise_alarm(AlarmKind::Tailgating, "two persons");
-    let b = g.sim.set_step(Mode::Transit, "capturing", Prompt::PlaceThumb);
+    let b = g
+        .sim
+        .set_step(Mode::Transit, "capturing", Prompt::PlaceThumb);
     let ea = sse.next_named("gate", WAIT).await.expect("event a");
     let eb = sse.next_named("gate", WAIT).await.expect("event b");
     assert_eq!((ea.id, eb.id), (Some(a), Some(b)));
@@ -142,16 +224,25 @@ async fn events_resume_after_last_event_id_and_report_gaps() {
 
     let mut sse = SseStream::open(g.addr, "/v1/events", Some(VIEWER), Some(b)).await;
     let first = sse.next(WAIT).await.expect("first resumed event");
-    assert_eq!((first.event.as_str(), first.id), ("gate", Some(c)), "{first:?}");
+    assert_eq!(
+        (first.event.as_str(), first.id),
+        ("gate", Some(c)),
+        "{first:?}"
+    );
     let second = sse.next(WAIT).await.expect("second resumed event");
     assert_eq!((second.event.as_str(), second.id), ("gate", Some(d)));
     assert_eq!(second.json()["event"]["mode"], "held");
     let st = sse.next(WAIT).await.expect("status after the backlog");
     assert_eq!(st.event, "status");
     assert_eq!(st.json()["mode"], "held");
-    assert_eq!(st.json()["alarms"], serde_json::json!(["tailgating", "door_fault"]));
+    assert_eq!(
+        st.json()["alarms"],
+        serde_json::json!(["tailgating", "door_fault"])
+    );
     // Live again, no duplicates.
-    let e = g.sim.publish(GateEvent::AlarmCleared { alarm: AlarmKind::DoorFault });
+    let e = g.sim.publish(GateEvent::AlarmCleared {
+        alarm: AlarmKind::DoorFault,
+    });
     let next = sse.next_named("gate", WAIT).await.expect("live event");
     assert_eq!(next.id, Some(e));
 
@@ -174,8 +265,14 @@ async fn failed_logins_are_rate_limited_per_address() {
     }
     let r = get(g.addr, "/v1/status", Some("guess-4")).await;
     assert_eq!(r.status, 429, "{}", r.body);
-    assert!(r.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1));
-    assert!(r.json()["error"].as_str().unwrap_or("").contains("too many failed logins"));
+    assert!(r
+        .header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|s| s >= 1));
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("too many failed logins"));
     // The endpoint without auth still answers.
     assert_eq!(get(g.addr, "/healthz", None).await.status, 200);
 }
@@ -183,11 +280,17 @@ async fn failed_logins_are_rate_limited_per_address() {
 #[tokio::test]
 async fn status_and_metrics_report_counters_health_watchlist_and_backlog() {
     let g = TestGate::start("g-metrics", &config()).await;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
     g.sim.update(|s| {
         s.counters.cleared = 7;
         s.counters.referred = 2;
-        s.watchlist = Some(WatchlistInfo { version: 42, published_at: Time(now - 90_000) });
+        s.watchlist = Some(WatchlistInfo {
+            version: 42,
+            published_at: Time(now - 90_000),
+        });
         s.upstream_backlog = Some(3);
         s.devices = vec![gate_controller::api::link::DeviceHealth {
             device: gate_controller::types::Device::FingerprintScanner,
@@ -219,7 +322,12 @@ async fn status_and_metrics_report_counters_health_watchlist_and_backlog() {
     }
     gate_controller::api::metrics::record_step("biometric", 1.7);
     let m = get(g.addr, "/metrics", None).await;
-    assert!(m.body.contains(r#"echannel_step_duration_seconds_bucket{step="biometric",le="2"} 1"#), "{}", m.body);
+    assert!(
+        m.body
+            .contains(r#"echannel_step_duration_seconds_bucket{step="biometric",le="2"} 1"#),
+        "{}",
+        m.body
+    );
 }
 
 #[tokio::test]
@@ -232,14 +340,30 @@ async fn health_display_and_console_are_served_without_external_resources() {
     let p = d.next_named("prompt", WAIT).await.expect("prompt").json();
     assert_eq!(p["prompt"], "present_document");
     assert_eq!(p["text"]["zh_hans"], "请将护照或身份证放在阅读器上");
-    g.sim.set_step(Mode::Transit, "capturing", Prompt::PlaceThumb);
-    let p = d.next_named("prompt", WAIT).await.expect("next prompt").json();
+    g.sim
+        .set_step(Mode::Transit, "capturing", Prompt::PlaceThumb);
+    let p = d
+        .next_named("prompt", WAIT)
+        .await
+        .expect("next prompt")
+        .json();
     assert_eq!(p["text"]["en"], "Place your thumb on the scanner");
-    for path in ["/", "/console.js", "/console.css", "/display", "/display.js", "/display.css"] {
+    for path in [
+        "/",
+        "/console.js",
+        "/console.css",
+        "/display",
+        "/display.js",
+        "/display.css",
+    ] {
         let r = get(g.addr, path, None).await;
         assert_eq!(r.status, 200, "{path}");
-        assert!(!r.body.contains("http://") && !r.body.contains("https://") && !r.body.contains("//cdn"),
-            "{path} references an external resource");
+        assert!(
+            !r.body.contains("http://")
+                && !r.body.contains("https://")
+                && !r.body.contains("//cdn"),
+            "{path} references an external resource"
+        );
     }
     let c = get(g.addr, "/console/config.json", None).await.json();
     assert_eq!(c["gate_id"], "g-pages");

@@ -131,8 +131,7 @@ impl ApiConfig {
                 .or_else(|| url.strip_prefix("https://"));
             let ok = rest.is_some_and(|r| {
                 let host = r.trim_end_matches('/');
-                !host.is_empty()
-                    && !host.contains(['/', '?', '#', ' ', '"', '\'', '<', '>', '\\'])
+                !host.is_empty() && !host.contains(['/', '?', '#', ' ', '"', '\'', '<', '>', '\\'])
             });
             if !ok {
                 return Err(ConfigError::BadPeer {
@@ -193,15 +192,25 @@ mod tests {
         let base = ApiConfig::new("127.0.0.1:0".parse().expect("addr"));
         let mut c = base.clone().with_token("a", Role::Viewer, "t");
         c.tokens[0].sha256 = "xyz".into();
-        assert!(matches!(c.validate(), Err(ConfigError::BadHash { index: 0, .. })));
-        let c = base
-            .clone()
-            .with_token("a", Role::Viewer, "t")
-            .with_token("a", Role::Operator, "u");
-        assert!(matches!(c.validate(), Err(ConfigError::BadUser { index: 1, .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::BadHash { index: 0, .. })
+        ));
+        let c =
+            base.clone()
+                .with_token("a", Role::Viewer, "t")
+                .with_token("a", Role::Operator, "u");
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::BadUser { index: 1, .. })
+        ));
         let mut c = base.clone();
         c.peers = vec!["ftp://x".into()];
-        assert!(c.validate().unwrap_err().to_string().contains("api.peers[0]"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("api.peers[0]"));
         c.peers = vec!["http://10.0.0.1:8080/".into(), "https://gate-3".into()];
         assert!(c.validate().is_ok());
     }

@@ -28,7 +28,7 @@
 //! ```
 
 use crate::machine::{Config, Event, Machine, Snapshot};
-use crate::record::{Actor, GateEvent, Outcome, OperatorCommand};
+use crate::record::{Actor, GateEvent, OperatorCommand, Outcome};
 use crate::types::{Device, Time};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -274,7 +274,9 @@ impl EventFeed {
     /// Id of the newest event published, if any.
     pub fn last_id(&self) -> Option<u64> {
         let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        ring.next_id.checked_sub(1).filter(|_| !ring.events.is_empty())
+        ring.next_id
+            .checked_sub(1)
+            .filter(|_| !ring.events.is_empty())
     }
 
     fn since(ring: &Ring, last_id: u64) -> Backlog {
@@ -355,7 +357,7 @@ mod tests {
 
     fn ev(n: u8) -> GateEvent {
         GateEvent::AlarmCleared {
-            alarm: if n % 2 == 0 {
+            alarm: if n.is_multiple_of(2) {
                 AlarmKind::Tailgating
             } else {
                 AlarmKind::DoorFault

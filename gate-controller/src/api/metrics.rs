@@ -21,7 +21,9 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let steps = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
-            let api = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+            let api = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(STEP_DURATION.into()), &steps)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full(API_DURATION.into()), &api))
@@ -77,14 +79,15 @@ pub fn render(gate: &str, status: &GateStatus, watchlist_age_s: Option<u64>) -> 
     }
     metrics::gauge!("echannel_active_alarms", "gate" => g.clone())
         .set(status.snapshot.alarms.len() as f64);
-    metrics::gauge!("echannel_in_service", "gate" => g)
-        .set(if status.snapshot.mode == crate::record::Mode::Ready
+    metrics::gauge!("echannel_in_service", "gate" => g).set(
+        if status.snapshot.mode == crate::record::Mode::Ready
             || status.snapshot.mode == crate::record::Mode::Transit
         {
             1.0
         } else {
             0.0
-        });
+        },
+    );
     h.run_upkeep();
     h.render()
 }

@@ -310,7 +310,8 @@ struct StatusView<'a> {
 }
 
 fn watchlist_age(s: &GateStatus, now: u64) -> Option<u64> {
-    s.watchlist.map(|w| now.saturating_sub(w.published_at.0) / 1000)
+    s.watchlist
+        .map(|w| now.saturating_sub(w.published_at.0) / 1000)
 }
 
 fn status_json(st: &AppState, s: &GateStatus) -> String {
@@ -373,11 +374,7 @@ async fn readyz(State(st): State<Shared>) -> Response {
 async fn metrics_route(State(st): State<Shared>) -> Response {
     let s = st.link.status.borrow().clone();
     let body = metrics::render(&st.link.gate_id, &s, watchlist_age(&s, unix_ms()));
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// `POST /v1/commands` body.
@@ -460,7 +457,9 @@ async fn command(
         .map_err(|_| unavailable("the gate loop is not running: the command was not delivered"))?;
     let reply = tokio::time::timeout(COMMAND_TIMEOUT, rx)
         .await
-        .map_err(|_| unavailable("the gate did not answer within 5 s: check its state before retrying"))?
+        .map_err(|_| {
+            unavailable("the gate did not answer within 5 s: check its state before retrying")
+        })?
         .map_err(|_| unavailable("the gate dropped the command without answering"))?;
     tracing::info!(user = %p.user, command = %name, reason, accepted = reply.accepted, detail = %reply.detail, "operator command");
     let code = if reply.accepted {

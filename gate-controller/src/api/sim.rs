@@ -35,7 +35,10 @@ pub struct SimulatedGate {
 impl SimulatedGate {
     /// Starts a simulated gate named `gate_id` in the ready state (needs a tokio runtime).
     pub fn start(gate_id: &str) -> SimulatedGate {
-        let (link, handle) = GateLink::channel(gate_id, GateStatus::idle(), 1);
+        let mut initial = GateStatus::idle();
+        initial.snapshot.entry = (DoorPosition::Closed, Some(DoorPosition::Closed));
+        initial.snapshot.exit = (DoorPosition::Closed, Some(DoorPosition::Closed));
+        let (link, handle) = GateLink::channel(gate_id, initial, 1);
         let GateHandle {
             status,
             events,
@@ -123,12 +126,7 @@ impl Drop for SimulatedGate {
     }
 }
 
-fn answer(
-    req: CommandRequest,
-    status: &watch::Sender<GateStatus>,
-    feed: &EventFeed,
-    log: &Shared,
-) {
+fn answer(req: CommandRequest, status: &watch::Sender<GateStatus>, feed: &EventFeed, log: &Shared) {
     let mut result: Result<String, String> = Ok(String::new());
     let mut cleared = None;
     let needed = req.command.required_role();
@@ -152,7 +150,11 @@ fn answer(
                         snap.mode = Mode::Ready;
                         snap.step = "ready";
                         snap.prompt = Prompt::PresentDocument;
-                        if let Some(i) = snap.alarms.iter().position(|a| *a == AlarmKind::WatchlistHold) {
+                        if let Some(i) = snap
+                            .alarms
+                            .iter()
+                            .position(|a| *a == AlarmKind::WatchlistHold)
+                        {
                             snap.alarms.remove(i);
                             cleared = Some(AlarmKind::WatchlistHold);
                         }
@@ -184,7 +186,8 @@ fn answer(
                     snap.prompt = Prompt::OutOfService;
                     Ok("out of service".into())
                 }
-                OperatorCommand::InService | OperatorCommand::EmergencyReset
+                OperatorCommand::InService
+                | OperatorCommand::EmergencyReset
                 | OperatorCommand::MaintenanceOff => {
                     snap.mode = Mode::Ready;
                     snap.step = "ready";

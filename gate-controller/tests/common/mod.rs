@@ -2,6 +2,8 @@
 //! client over raw TCP (so the tests see exactly what goes over the wire).
 #![allow(dead_code)]
 
+pub mod browser;
+
 use gate_controller::api::sim::SimulatedGate;
 use gate_controller::api::{self, ApiConfig};
 use gate_controller::record::Role;
@@ -28,20 +30,49 @@ pub struct TestGate {
     pub sim: SimulatedGate,
     pub addr: SocketAddr,
     pub server: JoinHandle<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestGate {
     pub async fn start(id: &str, cfg: &ApiConfig) -> TestGate {
+        Self::start_on(id, cfg, "127.0.0.1:0".parse().expect("addr")).await
+    }
+
+    /// Starts on a given address (to bring a stopped gate back on its port).
+    pub async fn start_on(id: &str, cfg: &ApiConfig, addr: SocketAddr) -> TestGate {
         let sim = SimulatedGate::start(id);
         let app = api::router(sim.link(), cfg);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let _ = api::serve(listener, app, std::future::pending()).await;
+            let _ = api::serve(listener, app, async {
+                let _ = rx.await;
+            })
+            .await;
         });
-        TestGate { sim, addr, server }
+        TestGate {
+            sim,
+            addr,
+            server,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Stops accepting connections and ends the gate's streams (the gate goes offline).
+    /// Like `gated` at shutdown: graceful server shutdown, then the gate's handle is
+    /// dropped, which ends the event streams.
+    pub async fn stop(mut self) -> SocketAddr {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let addr = self.addr;
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        drop(self);
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        addr
     }
 
     pub fn url(&self) -> String {
@@ -183,9 +214,15 @@ pub struct SseStream {
 }
 
 impl SseStream {
-    pub async fn open(addr: SocketAddr, path: &str, auth: Option<&str>, last_id: Option<u64>) -> SseStream {
+    pub async fn open(
+        addr: SocketAddr,
+        path: &str,
+        auth: Option<&str>,
+        last_id: Option<u64>,
+    ) -> SseStream {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        let mut req =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
         if let Some(t) = auth {
             req.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
