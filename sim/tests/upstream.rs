@@ -441,3 +441,49 @@ async fn crash_gate_sync_killed_repeatedly_resumes_from_the_watermark() {
     );
     assert_exactly(&Admin::new(&up.url, &p), "g1", total).await;
 }
+
+/// PostgreSQL store: runs only when `ECHANNEL_PG_URL` names a reachable database (the
+/// Makefile starts Debian's postgresql and sets it). Gate ids are unique per run, so the
+/// database need not be empty.
+#[tokio::test]
+async fn postgres_dedup_gaps_and_sync_drain() {
+    let Ok(pg) = std::env::var("ECHANNEL_PG_URL") else {
+        eprintln!("ECHANNEL_PG_URL not set: PostgreSQL store not tested");
+        return;
+    };
+    let run_id = format!("{:x}", gate_controller::upstream::wire::unix_ms_now());
+    let g1 = format!("pg{run_id}-1");
+    let g2 = format!("pg{run_id}-2");
+    let d = tmp();
+    let p = pki(&d.path().join("pki"), &[&g1, &g2]);
+    let up = Upstream::start_args(
+        &[
+            "--tls-dir".as_ref(),
+            p.dir.as_os_str(),
+            "--postgres".as_ref(),
+            pg.as_ref(),
+        ],
+        0,
+    );
+    let c = client(&up.url, &p, &g1);
+    let a = c.upload(&batch(&g1, [1, 2, 4])).await.unwrap();
+    assert_eq!((a.watermark, a.stored, a.duplicates), (2, 3, 0));
+    let b = c.upload(&batch(&g1, [2, 3, 4])).await.unwrap();
+    assert_eq!((b.watermark, b.stored, b.duplicates), (4, 1, 2));
+    // Wrong gate for the certificate: refused.
+    match client(&up.url, &p, &g2).upload(&batch(&g1, [5])).await {
+        Err(UpstreamError::Status { status: 403, .. }) => {}
+        other => panic!("expected 403, got {other:?}"),
+    }
+    // A sync drain with an injected lost answer.
+    let admin = Admin::new(&up.url, &p);
+    admin.faults("store_then500", 2).await;
+    let outbox = Arc::new(SqliteOutbox::open(&d.path().join("outbox.db")));
+    let n = outbox.append(&rows(1, 1_000));
+    let run = start_sync(outbox.clone(), client(&up.url, &p, &g2), fast_config(&g2));
+    assert!(eventually(30, || outbox.acked_watermark().unwrap() == n).await);
+    run.stop().await;
+    assert_exactly(&admin, &g2, n).await;
+    let (wm, seqs, _) = admin.records(&g1).await;
+    assert_eq!((wm, seqs), (4, vec![1, 2, 3, 4]));
+}
