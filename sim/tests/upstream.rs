@@ -487,3 +487,73 @@ async fn postgres_dedup_gaps_and_sync_drain() {
     let (wm, seqs, _) = admin.records(&g1).await;
     assert_eq!((wm, seqs), (4, vec![1, 2, 3, 4]));
 }
+
+#[tokio::test]
+async fn heartbeat_clock_and_watchlist_files() {
+    let d = tmp();
+    let p = pki(&d.path().join("pki"), &["g1"]);
+    let wl = d.path().join("wl");
+    std::fs::create_dir(&wl).unwrap();
+    std::fs::write(
+        wl.join("sltd-000001.snapshot"),
+        b"\x00signed snapshot bytes\xff",
+    )
+    .unwrap();
+    std::fs::write(wl.join("sltd-000002.delta"), b"delta two").unwrap();
+    std::fs::write(wl.join(".hidden"), b"not served").unwrap();
+    let up = Upstream::start_args(
+        &[
+            "--tls-dir".as_ref(),
+            p.dir.as_os_str(),
+            "--db".as_ref(),
+            d.path().join("u.db").as_os_str(),
+            "--watchlist-dir".as_ref(),
+            wl.as_os_str(),
+        ],
+        0,
+    );
+    let c = client(&up.url, &p, "g1");
+    let clock = c.clock().await.unwrap();
+    assert!(clock.offset_ms.abs() < 2_000, "{clock:?}");
+    let idx = c.watchlist_index(None).await.unwrap();
+    let names: Vec<_> = idx.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["sltd-000001.snapshot", "sltd-000002.delta"]);
+    assert_eq!(idx.files[1].size, 9);
+    let after = c
+        .watchlist_index(Some("sltd-000001.snapshot"))
+        .await
+        .unwrap();
+    assert_eq!(after.files.len(), 1);
+    assert_eq!(
+        c.watchlist_file("sltd-000001.snapshot").await.unwrap(),
+        b"\x00signed snapshot bytes\xff"
+    );
+    assert!(matches!(
+        c.watchlist_file(".hidden").await,
+        Err(UpstreamError::Status { status: 400, .. })
+    ));
+    assert!(matches!(
+        c.watchlist_file("nope.delta").await,
+        Err(UpstreamError::Status { status: 404, .. })
+    ));
+    c.upload(&batch("g1", 1..=3)).await.unwrap();
+    let hb = gate_controller::upstream::wire::Heartbeat {
+        gate_id: "g1".into(),
+        sent_at_ms: gate_controller::upstream::wire::unix_ms_now(),
+        mode: "ready".into(),
+        alarms: vec!["watchlist_stale".into()],
+        backlog: 0,
+        acked_watermark: 3,
+        watchlist_version: Some(2),
+        disk_used_percent: Some(41.5),
+        software_version: "test".into(),
+    };
+    let ack = c.heartbeat(&hb).await.unwrap();
+    assert_eq!(ack.watermark, 3);
+    let mut other = hb.clone();
+    other.gate_id = "g9".into();
+    assert!(matches!(
+        c.heartbeat(&other).await,
+        Err(UpstreamError::Status { status: 403, .. })
+    ));
+}

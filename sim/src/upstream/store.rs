@@ -30,6 +30,9 @@ pub struct GateSummary {
     pub last_heartbeat_at_ms: Option<u64>,
 }
 
+/// A row of the gates query: id, watermark, row count, last heartbeat and its time.
+type GateRow = (String, i64, i64, Option<String>, Option<i64>);
+
 /// The upstream's storage.
 #[derive(Clone)]
 pub enum Store {
@@ -234,7 +237,7 @@ impl Store {
 
     /// Every known gate with its watermark, row count and last heartbeat.
     pub async fn gates(&self) -> Result<Vec<GateSummary>> {
-        let raw: Vec<(String, i64, i64, Option<String>, Option<i64>)> = match self {
+        let raw: Vec<GateRow> = match self {
             Store::Sqlite(c) => {
                 let c = c
                     .lock()

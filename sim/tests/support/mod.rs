@@ -184,7 +184,7 @@ pub fn movement(n: u64) -> StoredRecord {
         started_at: Time(1_790_000_000_000 + n * 8_000),
         decided_at: Time(1_790_000_000_000 + n * 8_000 + 6_000),
         document: Some(Document {
-            kind: if n % 3 == 0 {
+            kind: if n.is_multiple_of(3) {
                 DocumentKind::IdCard
             } else {
                 DocumentKind::Passport
