@@ -411,7 +411,10 @@ mod tests {
             keys(&v, &mut all);
         }
         for k in all {
-            assert!(spec.contains(&format!("{k}:")), "OpenAPI spec lacks field {k}");
+            assert!(
+                spec.contains(&format!("{k}:")),
+                "OpenAPI spec lacks field {k}"
+            );
         }
     }
 }

@@ -111,7 +111,7 @@ pub fn cli_upstream(a: UpstreamArgs) -> anyhow::Result<()> {
         }
     }
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let store = match &a.postgres {
             Some(url) => store::Store::open_postgres(url, a.pg_connections).await?,
             None => {
@@ -134,7 +134,13 @@ pub fn cli_upstream(a: UpstreamArgs) -> anyhow::Result<()> {
             Some(cfg) => server::serve_tls(listener, cfg, app, shutdown_signal()).await,
             None => server::serve_plain(listener, app, shutdown_signal()).await,
         }
-    })
+    });
+    if let Err(e) = result {
+        // One sentence on stderr, exit 1 (the operation failed).
+        eprintln!("gate-sim: upstream failed: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
