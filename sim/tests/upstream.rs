@@ -349,7 +349,10 @@ fn crash_child_sync_process() {
         let outbox = Arc::new(SqliteOutbox::open(std::path::Path::new(&db)));
         let c = UpstreamClient::new(&settings(&url, Some(p.gate("g1")), 2_000)).unwrap();
         let mut cfg = fast_config("g1");
-        cfg.batch_size = 40;
+        cfg.batch_size = std::env::var("ECH_CHILD_BATCH")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(40);
         sync::run(outbox, c, cfg, std::future::pending())
             .await
             .unwrap();
@@ -369,7 +372,7 @@ async fn crash_gate_sync_killed_repeatedly_resumes_from_the_watermark() {
     let mut progress = Vec::new();
     for round in 0..20u64 {
         // The journal keeps growing between crashes.
-        total = outbox.append(&rows(total + 1, 150));
+        total = outbox.append(&rows(total + 1, 1_000));
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "crash_child_sync_process",
@@ -381,6 +384,7 @@ async fn crash_gate_sync_killed_repeatedly_resumes_from_the_watermark() {
             .env("ECH_CHILD_OUTBOX", &outbox_path)
             .env("ECH_CHILD_URL", &up.url)
             .env("ECH_CHILD_PKI", &p.dir)
+            .env("ECH_CHILD_BATCH", "10")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -389,7 +393,7 @@ async fn crash_gate_sync_killed_repeatedly_resumes_from_the_watermark() {
         rng_state ^= rng_state << 13;
         rng_state ^= rng_state >> 7;
         rng_state ^= rng_state << 17;
-        let ms = 20 + rng_state % 400;
+        let ms = 10 + rng_state % 300;
         tokio::time::sleep(Duration::from_millis(ms)).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -403,6 +407,7 @@ async fn crash_gate_sync_killed_repeatedly_resumes_from_the_watermark() {
         }
         progress.push(wm);
     }
+    eprintln!("watermark after each kill: {progress:?}");
     // The kills really interrupted work, and work survived them.
     assert!(
         killed_mid_backlog >= 5,
