@@ -1,5 +1,7 @@
 //! `gate-sim`: hardware simulator, scenario runner and demo.
 
+mod upstream;
+
 use clap::{Parser, Subcommand};
 use gate_sim::run::{run, Timing};
 use gate_sim::scenario::Scenario;
@@ -51,6 +53,11 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Run the reference upstream server until stopped.
+    Upstream(upstream::UpstreamArgs),
+    /// Development PKI for the upstream link.
+    #[command(subcommand)]
+    Pki(upstream::PkiCmd),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +87,19 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Cmd::Upstream(a) => report_anyhow("upstream", upstream::cli_upstream(a)),
+        Cmd::Pki(c) => report_anyhow("pki", upstream::cli_pki(c)),
+    }
+}
+
+/// Prints an error chain and maps it to exit code 1.
+fn report_anyhow(what: &str, r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gate-sim {what}: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

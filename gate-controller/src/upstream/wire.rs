@@ -364,4 +364,57 @@ mod tests {
         let bad = r#"{"gate_id":"g1","records":[],"template":"AAAA"}"#;
         assert!(serde_json::from_str::<UploadBatch>(bad).is_err());
     }
+
+    #[test]
+    fn openapi_spec_names_every_uploaded_field() {
+        let spec_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/upstream-openapi.yaml");
+        let spec = std::fs::read_to_string(spec_path).unwrap();
+        fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+            if let serde_json::Value::Object(m) = v {
+                for (k, v) in m {
+                    out.push(k.clone());
+                    keys(v, out);
+                }
+            } else if let serde_json::Value::Array(a) = v {
+                a.iter().for_each(|v| keys(v, out));
+            }
+        }
+        let mut r = record();
+        r.reasons = vec![Reason::Timeout {
+            step: crate::record::Step::Biometric,
+        }];
+        r.operator = Some("officer1".into());
+        let w = WireRecord::from_stored(&gate(), 1, &StoredRecord::Movement(r));
+        let ack = UploadAck {
+            gate_id: "g1".into(),
+            watermark: 1,
+            stored: 1,
+            duplicates: 0,
+        };
+        let hb = Heartbeat {
+            gate_id: "g1".into(),
+            sent_at_ms: 1,
+            mode: "ready".into(),
+            alarms: vec![],
+            backlog: 0,
+            acked_watermark: 0,
+            watchlist_version: Some(1),
+            disk_used_percent: Some(1.0),
+            software_version: "x".into(),
+        };
+        let mut all = Vec::new();
+        for v in [
+            serde_json::to_value(&w).unwrap(),
+            serde_json::to_value(&ack).unwrap(),
+            serde_json::to_value(&hb).unwrap(),
+        ] {
+            keys(&v, &mut all);
+        }
+        for k in all {
+            assert!(
+                spec.contains(&format!("{k}:")),
+                "OpenAPI spec lacks field {k}"
+            );
+        }
+    }
 }
