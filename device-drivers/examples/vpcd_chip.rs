@@ -12,8 +12,8 @@ use device_drivers::card::chip::{dg_fid, ChipConfig, VirtualChip, FID_COM};
 use device_drivers::card::crypto::CipherSuite;
 use device_drivers::card::pace::{PaceCurve, PaceInfo};
 use device_drivers::card::vpcd;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand10::rngs::StdRng;
+use rand10::SeedableRng;
 
 fn tlv(tag: u8, v: &[u8]) -> Vec<u8> {
     let mut o = vec![tag, 0x82, (v.len() >> 8) as u8, v.len() as u8];
