@@ -8,13 +8,14 @@ ECHANNEL_SHARED ?= $(abspath $(CURDIR)/../shared)
 export ECHANNEL_SHARED
 
 # ---- Debian packages ---------------------------------------------------------------
-# Needed now (build).
-DEB_PACKAGES_BUILD := pkg-config build-essential
-# Needed by later issues; move them into DEB_PACKAGES as each lands:
-#   libpcsclite-dev (build, PC/SC), pcscd vsmartcard-vpcd (live card tests),
-#   chromium chromium-driver (console browser tests), postgresql (upstream ingest tests).
-DEB_PACKAGES_LATER := libpcsclite-dev pcscd vsmartcard-vpcd chromium chromium-driver postgresql
-DEB_PACKAGES := $(DEB_PACKAGES_BUILD)
+# Build: compiler, pkg-config and the PC/SC headers (crate feature `pcsc`).
+DEB_PACKAGES_BUILD := pkg-config build-essential libpcsclite-dev
+# Tests: pcscd with the vpcd virtual reader (live card tests), headless Chromium with its
+# WebDriver and CJK fonts (console tests), PostgreSQL (upstream ingest store).
+DEB_PACKAGES_TEST := pcscd vsmartcard-vpcd chromium chromium-driver fonts-noto-cjk postgresql
+DEB_PACKAGES := $(DEB_PACKAGES_BUILD) $(DEB_PACKAGES_TEST)
+# The database the upstream tests use (created by `make services`).
+ECHANNEL_PG_URL ?= postgresql://echannel:echannel@127.0.0.1/echannel
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -42,26 +43,37 @@ build: deps
 demo: build
 	./target/release/gate-sim demo
 
-## services: start the services the tests need (later issues: pcscd, postgresql)
+## services: start the services the tests need (pcscd with vpcd, PostgreSQL)
 services: deps
-	@true
+	@scripts/dev-services.sh
 
-## test: everything `cargo test` covers, with the services it needs
+## test: the whole suite, with the services it needs: every crate's tests, then the live
+## card tests through pcscd + vpcd (one at a time; the pcscd-restart test runs last, alone)
 test: deps services
-	$(CARGO) test --workspace
+	ECHANNEL_PG_URL=$(ECHANNEL_PG_URL) $(CARGO) test --workspace
+	$(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
+	  -- --ignored --test-threads 1 --skip survives_pcscd_restart
+	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
+	  -- --ignored --exact survives_pcscd_restart
 
-## eval: evaluations on the shared data sets (the #[ignore]d "eval:" tests)
+## eval: evaluations on the shared data sets (../shared, or ECHANNEL_SHARED): the
+## fingerprint golden vectors and FVC2002 accuracy, the resident-ID profile on real templates
 eval:
 	@if [ ! -d "$(ECHANNEL_SHARED)" ]; then \
 	  echo "eval: skipped: $(ECHANNEL_SHARED) is absent (set ECHANNEL_SHARED to the shared data)"; \
 	else \
-	  $(CARGO) test --workspace --release -- --ignored; \
+	  set -e; \
+	  $(CARGO) test --release -p device-drivers --test fingerprint_golden -- --ignored; \
+	  $(CARGO) test --release -p device-drivers --test resident_eval -- --ignored; \
+	  $(CARGO) run --release -q -p gate-controller --bin gatectl -- \
+	    fingerprint eval "$(ECHANNEL_SHARED)/data/fingerprints/fvc2002" --json; \
 	fi
 
 ## lint: formatting and clippy, warnings are errors
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p device-drivers --features pcsc --all-targets -- -D warnings
 
 ## bench: benchmarks (criterion, and the decision-latency percentiles)
 bench: deps
