@@ -282,3 +282,27 @@ fn the_human_summary_lists_the_checks() {
         "{text}"
     );
 }
+
+/// The example scenario in the README's "Writing a scenario" section runs and passes.
+#[test]
+fn the_readme_example_scenario_passes() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let start = readme
+        .find("```toml\ndescription")
+        .expect("the README shows an example scenario");
+    let body = &readme[start + "```toml\n".len()..];
+    let end = body.find("```").expect("the example block ends");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "readme-example.toml", &body[..end]);
+    let out = run(&["run", file.to_str().expect("utf-8 path"), "--json"]);
+    let v = json_of(&out);
+    assert!(
+        out.status.success(),
+        "the README example fails: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["expectations"]["failed"], 0);
+    assert_eq!(v["invariant_violations"], 0);
+}
