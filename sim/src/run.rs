@@ -160,6 +160,8 @@ pub struct Report {
     pub per_gate: Vec<GateReport>,
     /// Closing doors reversed by their safety sensor (an obstruction), over all gates.
     pub door_reversals: u64,
+    /// Tailgating followers who got into a mantrap (the others were shut out).
+    pub tailgaters_entered: u64,
     /// Emergency inputs seen, and the longest time from one to both doors commanded open.
     pub emergency_releases: EmergencyReleases,
     /// Wall-clock figures, only with `--timing`.
@@ -453,6 +455,7 @@ impl Run {
         let mut unfinished = 0u64;
         let mut added = 0u64;
         let mut door_reversals = 0u64;
+        let mut tailgaters_entered = 0u64;
         let mut releases = EmergencyReleases::default();
         for g in &self.gates {
             for (k, n) in g.outcomes.iter().enumerate() {
@@ -486,6 +489,7 @@ impl Run {
                     continue;
                 };
                 added += 1;
+                tailgaters_entered += u64::from(view.companion_entered);
                 let outcome = g.traveller_outcome.get(&id).copied();
                 if view.fate == Fate::Pending {
                     unfinished += 1;
@@ -590,6 +594,7 @@ impl Run {
             violations,
             per_gate,
             door_reversals,
+            tailgaters_entered,
             emergency_releases: releases,
             timing: None,
         }

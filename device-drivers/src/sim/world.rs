@@ -100,6 +100,7 @@ struct Tailgater {
     body: Body,
     gap: i64,
     passed_exit: bool,
+    entered: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -188,6 +189,8 @@ pub struct TravellerView {
     pub fate: Fate,
     /// Whether a tailgating companion reached the far side of the exit door.
     pub companion_passed_exit: bool,
+    /// Whether a tailgating companion got into the mantrap (centre past the entry door).
+    pub companion_entered: bool,
 }
 
 /// State of one simulated door, for status pages.
@@ -348,6 +351,7 @@ impl World {
                 },
                 gap,
                 passed_exit: false,
+                entered: false,
             }
         });
         self.travellers.push(Traveller {
@@ -496,6 +500,7 @@ impl World {
             document: t.document.clone(),
             fate: t.fate,
             companion_passed_exit: t.companion.as_ref().is_some_and(|c| c.passed_exit),
+            companion_entered: t.companion.as_ref().is_some_and(|c| c.entered),
         })
     }
 
@@ -1221,6 +1226,9 @@ impl World {
             }
             let leader = (t.mind, t.body);
             if let Some(c) = t.companion.as_mut() {
+                if c.body.c > 0 && c.body.c < len && c.mind != CMind::Gone {
+                    c.entered = true;
+                }
                 match c.mind {
                     CMind::Following => {
                         if matches!(leader.0, Mind::LeavingBack | Mind::Gone) && c.body.c <= 0 {
