@@ -261,10 +261,8 @@ impl Gate {
             | Some(Event::Operator {
                 command: OperatorCommand::EmergencyRelease,
                 ..
-            }) => {
-                if self.emergency_since.is_none() {
-                    self.emergency_since = Some((now, [false; 2]));
-                }
+            }) if self.emergency_since.is_none() => {
+                self.emergency_since = Some((now, [false; 2]));
             }
             _ => {}
         }
