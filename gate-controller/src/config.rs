@@ -510,6 +510,7 @@ impl GateConfig {
             ("timeouts.leave_ms", t.leave_ms),
             ("timeouts.door_travel_ms", t.door_travel_ms),
             ("timeouts.notice_ms", t.notice_ms),
+            ("timeouts.beam_blocked_ms", t.beam_blocked_ms),
         ] {
             if v == 0 || v > 3_600_000 {
                 bad(key, format!("{v} must be between 1 and 3600000 ms"));
@@ -678,6 +679,7 @@ impl GateConfig {
             policy: self.policy(),
             timeouts: self.timeouts.clone(),
             max_door_reversals: self.gate.max_door_reversals,
+            ..machine::Config::default()
         }
     }
 }

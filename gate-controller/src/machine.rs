@@ -48,6 +48,9 @@ pub struct Timeouts {
     pub door_travel_ms: u64,
     /// How long a "go to the counter" notice stays up before the gate is ready again.
     pub notice_ms: u64,
+    /// A threshold beam blocked this long while the gate is idle (doors closed, nobody
+    /// counted) is taken for a failed sensor: out of service until `in_service`.
+    pub beam_blocked_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -63,6 +66,7 @@ impl Default for Timeouts {
             leave_ms: 20_000,
             door_travel_ms: 4_000,
             notice_ms: 3_000,
+            beam_blocked_ms: 10_000,
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct Config {
     /// How many times a closing door may be reversed by its safety sensor before the
     /// gate declares a door fault.
     pub max_door_reversals: u8,
+    /// A threshold beam that stays clear through this many consecutive transits in which
+    /// somebody walked through it is taken for a failed sensor (out of service). 0: off.
+    pub beam_silent_transits: u8,
 }
 
 impl Default for Config {
@@ -85,6 +92,7 @@ impl Default for Config {
             policy: Policy::default(),
             timeouts: Timeouts::default(),
             max_door_reversals: 3,
+            beam_silent_transits: 3,
         }
     }
 }
@@ -349,6 +357,11 @@ struct Transit {
     recorded: Option<Outcome>,
     tailgating: bool,
     lingering_alarm: bool,
+    /// Each threshold beam broke at least once during the transit.
+    beam_seen: [bool; 2],
+    /// Somebody walked through each threshold during the transit (entered the mantrap;
+    /// left through the exit).
+    crossed: [bool; 2],
 }
 
 /// A read-only view of the machine for status pages and tests.
@@ -385,6 +398,12 @@ pub struct Machine {
     doors: [DoorCtl; 2],
     safety: [bool; 2],
     beams: [bool; 2],
+    /// When each threshold beam last became blocked (while it stays blocked).
+    beam_since: [Option<Time>; 2],
+    /// Consecutive transits through which each threshold beam never broke.
+    beam_silent: [u8; 2],
+    /// Threshold beams judged failed by sensor supervision.
+    beam_fault: [bool; 2],
     last_beam: Option<Sensor>,
     occupancy: u8,
     emergency_input: bool,
@@ -426,6 +445,9 @@ impl Machine {
             doors: [DoorCtl::new(), DoorCtl::new()],
             safety: [false; 2],
             beams: [false; 2],
+            beam_since: [None; 2],
+            beam_silent: [0; 2],
+            beam_fault: [false; 2],
             last_beam: None,
             occupancy: 0,
             emergency_input: false,
@@ -463,7 +485,48 @@ impl Machine {
     /// The earliest deadline; call [`Machine::handle_timeout`] once it has passed.
     pub fn poll_timeout(&self) -> Option<Time> {
         let doors = self.doors.iter().filter_map(|d| d.deadline);
-        doors.chain(self.phase_deadline).chain(self.retry_at).min()
+        doors
+            .chain(self.phase_deadline)
+            .chain(self.retry_at)
+            .chain(self.beam_deadline())
+            .min()
+    }
+
+    /// When a beam blocked in an idle lane counts as failed, if one is blocked now.
+    fn beam_deadline(&self) -> Option<Time> {
+        let idle = self.phase == Phase::Ready
+            && self.occupancy == 0
+            && self.doors.iter().all(DoorCtl::is_closed);
+        if !idle {
+            return None;
+        }
+        let ms = self.cfg.timeouts.beam_blocked_ms;
+        (0..2)
+            .filter(|k| !self.beam_fault[*k])
+            .filter_map(|k| self.beam_since[k].map(|t| t.plus(ms)))
+            .min()
+    }
+
+    /// Sensor supervision found a failed threshold beam: out of service until `in_service`.
+    fn on_beam_fault(&mut self, now: Time, k: usize, why: &str) {
+        if self.beam_fault[k] {
+            return;
+        }
+        self.beam_fault[k] = true;
+        let name = if k == 0 { "entry" } else { "exit" };
+        let detail = format!("{name} beam {why}");
+        self.emit(GateEvent::DeviceFault {
+            device: Device::LaneIo,
+            detail: detail.clone(),
+        });
+        self.raise(AlarmKind::DeviceFault, detail);
+        if self.phase == Phase::Ready {
+            self.go_idle(now);
+        }
+    }
+
+    fn beam_faulty(&self) -> bool {
+        self.beam_fault.iter().any(|f| *f)
     }
 
     /// Records handed to the journal and not yet acknowledged, including those waiting
@@ -578,6 +641,14 @@ impl Machine {
         if self.phase_deadline.is_some_and(|t| t <= now) {
             self.phase_deadline = None;
             self.on_phase_timeout(now);
+        }
+        if self.beam_deadline().is_some_and(|t| t <= now) {
+            let ms = self.cfg.timeouts.beam_blocked_ms;
+            for k in 0..2 {
+                if self.beam_since[k].is_some_and(|t| t.plus(ms) <= now) {
+                    self.on_beam_fault(now, k, "blocked with the lane empty");
+                }
+            }
         }
         self.settle(now);
     }
@@ -733,6 +804,14 @@ impl Machine {
                 self.beams[i] = active;
                 if active {
                     self.last_beam = Some(sensor);
+                    if self.beam_since[i].is_none() {
+                        self.beam_since[i] = Some(now);
+                    }
+                    if let Some(t) = self.transit.as_mut() {
+                        t.beam_seen[i] = true;
+                    }
+                } else {
+                    self.beam_since[i] = None;
                 }
             }
             Sensor::EntrySafety | Sensor::ExitSafety => {
@@ -792,7 +871,10 @@ impl Machine {
     fn progress(&mut self, now: Time) {
         match self.phase {
             Phase::OutOfService
-                if !self.manual_oos && !self.door_fault && self.faults.is_empty() =>
+                if !self.manual_oos
+                    && !self.door_fault
+                    && !self.beam_faulty()
+                    && self.faults.is_empty() =>
             {
                 // Back in service by itself once every device has recovered.
                 self.clear_alarm(AlarmKind::DeviceFault);
@@ -815,6 +897,9 @@ impl Machine {
                 if self.occupancy > 1 {
                     self.on_tailgating();
                 } else if self.occupancy == 1 && !self.beams[0] && self.doors[0].is_open() {
+                    if let Some(t) = self.transit.as_mut() {
+                        t.crossed[0] = true;
+                    }
                     self.show(Prompt::PleaseWait);
                     self.set_phase(now, Phase::ClosingEntry);
                 }
@@ -843,6 +928,9 @@ impl Machine {
                 self.want_closed(Door::Entry, now);
                 self.want_open(Door::Exit, now);
                 if self.doors[1].is_open() && self.occupancy == 0 && !self.beams[1] {
+                    if let Some(t) = self.transit.as_mut() {
+                        t.crossed[1] = true;
+                    }
                     self.set_phase(now, Phase::ClosingExit);
                 }
             }
@@ -896,6 +984,8 @@ impl Machine {
             recorded: None,
             tailgating: false,
             lingering_alarm: false,
+            beam_seen: self.beams,
+            crossed: [false; 2],
         });
         self.emit(GateEvent::TransitStarted { txn: id });
         self.push(Action::ReadDocument);
@@ -1174,9 +1264,31 @@ impl Machine {
             // Defensive: every path records first; never leave a transit without one.
             self.record(now, Outcome::Aborted, vec![Reason::NeverEntered], None);
         }
-        self.transit = None;
+        if let Some(t) = self.transit.take() {
+            self.supervise_beams(now, &t);
+        }
         self.clear_alarm(AlarmKind::Lingering);
         self.go_idle(now);
+    }
+
+    /// Counts transits through which a threshold beam stayed clear although somebody
+    /// walked through it; too many in a row is a failed beam.
+    fn supervise_beams(&mut self, now: Time, t: &Transit) {
+        let limit = self.cfg.beam_silent_transits;
+        for k in 0..2 {
+            if !t.crossed[k] {
+                continue;
+            }
+            if t.beam_seen[k] {
+                self.beam_silent[k] = 0;
+            } else {
+                self.beam_silent[k] = self.beam_silent[k].saturating_add(1);
+                if limit > 0 && self.beam_silent[k] >= limit {
+                    let why = format!("never broke across {limit} transits");
+                    self.on_beam_fault(now, k, &why);
+                }
+            }
+        }
     }
 
     fn go_idle(&mut self, now: Time) {
@@ -1184,7 +1296,11 @@ impl Machine {
             Phase::Stopped
         } else if self.maintenance {
             Phase::Maintenance
-        } else if self.manual_oos || self.door_fault || !self.faults.is_empty() {
+        } else if self.manual_oos
+            || self.door_fault
+            || self.beam_faulty()
+            || !self.faults.is_empty()
+        {
             Phase::OutOfService
         } else {
             Phase::Ready
@@ -1391,6 +1507,10 @@ impl Machine {
             OperatorCommand::InService => {
                 self.manual_oos = false;
                 self.door_fault = false;
+                // A repaired beam is trusted again; one still blocked is found out again
+                // after `beam_blocked_ms`.
+                self.beam_fault = [false; 2];
+                self.beam_silent = [0; 2];
                 if self.faults.is_empty() {
                     self.clear_alarm(AlarmKind::DeviceFault);
                 }

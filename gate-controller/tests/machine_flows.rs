@@ -447,3 +447,91 @@ fn someone_coming_in_through_the_exit_raises_a_wrong_way_alarm() {
         .actions
         .ends_with(&[Action::CloseDoor { door: Door::Exit }]));
 }
+
+fn operator() -> Actor {
+    Actor {
+        user: "op".into(),
+        role: Role::Operator,
+        reason: "test".into(),
+    }
+}
+
+impl Harness {
+    /// A cleared traveller walks out through the exit, breaking the exit beam or not.
+    fn leave_through_exit(&mut self, exit_beam_breaks: bool) {
+        let a = self.capture(0.9);
+        let txn = a
+            .iter()
+            .find_map(|a| match a {
+                Action::Journal { record } => Some(record.txn),
+                _ => None,
+            })
+            .expect("a clear record");
+        self.ev(Event::Journaled { txn });
+        self.reach(Door::Exit, DoorPosition::Open);
+        if exit_beam_breaks {
+            self.beam(Sensor::ExitBeam, true);
+        }
+        self.occupancy(0);
+        if exit_beam_breaks {
+            self.beam(Sensor::ExitBeam, false);
+        }
+        self.reach(Door::Exit, DoorPosition::Closed);
+    }
+}
+
+#[test]
+fn a_beam_blocked_in_an_empty_lane_takes_the_gate_out_of_service_until_in_service() {
+    let mut h = Harness::new();
+    let blocked_ms = Config::default().timeouts.beam_blocked_ms;
+    h.beam(Sensor::EntryBeam, true);
+    // Short blockages (a hand, a bag swung past) are tolerated.
+    h.wait(blocked_ms - 100);
+    assert_eq!(h.m.mode(), Mode::Ready);
+    let deadline = h.m.poll_timeout().expect("the supervision deadline");
+    assert!(deadline <= h.now.plus(100));
+    h.wait(100);
+    assert_eq!(h.m.mode(), Mode::OutOfService);
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::DeviceFault));
+    // No transit starts while it is out.
+    h.ev(Event::DocumentPresented);
+    assert_eq!(h.m.snapshot().txn, None);
+    // Cleared beam alone does not return it; the operator's in_service does.
+    h.beam(Sensor::EntryBeam, false);
+    assert_eq!(h.m.mode(), Mode::OutOfService);
+    h.ev(Event::Operator {
+        command: OperatorCommand::InService,
+        actor: operator(),
+    });
+    assert_eq!(h.m.mode(), Mode::Ready);
+    assert!(!h.m.snapshot().alarms.contains(&AlarmKind::DeviceFault));
+    // A beam still blocked after in_service is found out again.
+    h.beam(Sensor::EntryBeam, true);
+    h.wait(blocked_ms);
+    assert_eq!(h.m.mode(), Mode::OutOfService);
+}
+
+#[test]
+fn an_exit_beam_that_never_breaks_across_transits_takes_the_gate_out_of_service() {
+    let mut h = Harness::new();
+    let n = Config::default().beam_silent_transits;
+    assert!(n >= 2);
+    // A silent transit followed by a normal one resets the count.
+    h.enter(valid_doc());
+    h.leave_through_exit(false);
+    h.enter(valid_doc());
+    h.leave_through_exit(true);
+    for k in 0..n {
+        assert_eq!(h.m.mode(), Mode::Ready, "after {k} silent transits");
+        h.enter(valid_doc());
+        h.leave_through_exit(false);
+    }
+    assert_eq!(h.m.mode(), Mode::OutOfService);
+    assert!(h.m.snapshot().alarms.contains(&AlarmKind::DeviceFault));
+    let cleared = h
+        .records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Cleared)
+        .count();
+    assert_eq!(cleared, usize::from(n) + 2);
+}

@@ -89,6 +89,14 @@ pub struct Gate {
     pub raised: Vec<(Time, AlarmKind)>,
     /// Machine inputs handled (events and timeouts).
     pub inputs: u64,
+    /// Closing doors driven open again before they closed (safety-sensor reversals).
+    pub door_reversals: u64,
+    /// For each emergency input, virtual ms until both doors were commanded open.
+    pub emergency_latencies: Vec<u64>,
+    /// A door is being driven closed and has not reported closed yet.
+    closing: [bool; 2],
+    /// Emergency input seen at, and the doors commanded open since.
+    emergency_since: Option<(Time, [bool; 2])>,
     /// The last few events, newest last (for the demo).
     pub recent: VecDeque<(Time, String)>,
     keep_recent: usize,
@@ -143,6 +151,10 @@ impl Gate {
             violations: Vec::new(),
             raised: Vec::new(),
             inputs: 0,
+            door_reversals: 0,
+            emergency_latencies: Vec::new(),
+            closing: [false; 2],
+            emergency_since: None,
             recent: VecDeque::new(),
             keep_recent,
             actions: Vec::new(),
@@ -221,6 +233,7 @@ impl Gate {
                 }
             }
         }
+        self.watch_doors(now, ev.as_ref(), &actions);
         let before = self.checker.violations().len();
         self.checker.observe(ev.as_ref(), &actions);
         for v in &self.checker.violations()[before..] {
@@ -234,6 +247,50 @@ impl Gate {
             self.execute(now, a, wl);
         }
         self.actions = actions;
+    }
+
+    /// Counts safety reversals and measures emergency release latency.
+    fn watch_doors(&mut self, now: Time, ev: Option<&Event>, actions: &[Action]) {
+        use device_drivers::types::{Door, DoorPosition};
+        let k = |d: &Door| usize::from(*d == Door::Exit);
+        match ev {
+            Some(Event::DoorReached { door, position }) if *position == DoorPosition::Closed => {
+                self.closing[k(door)] = false;
+            }
+            Some(Event::Emergency { active: true })
+            | Some(Event::Operator {
+                command: OperatorCommand::EmergencyRelease,
+                ..
+            }) if self.emergency_since.is_none() => {
+                self.emergency_since = Some((now, [false; 2]));
+            }
+            _ => {}
+        }
+        for a in actions {
+            match a {
+                Action::CloseDoor { door } => self.closing[k(door)] = true,
+                Action::OpenDoor { door } => {
+                    let i = k(door);
+                    if self.closing[i] && self.emergency_since.is_none() {
+                        self.door_reversals += 1;
+                    }
+                    self.closing[i] = false;
+                    if let Some((_, seen)) = self.emergency_since.as_mut() {
+                        seen[i] = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some((at, [true, true])) = self.emergency_since {
+            self.emergency_latencies.push(now.since(at));
+            self.emergency_since = None;
+        }
+    }
+
+    /// Emergency inputs after which the doors were not (yet) both commanded open.
+    pub fn emergency_pending(&self) -> u64 {
+        u64::from(self.emergency_since.is_some())
     }
 
     fn later(&mut self, at: Time, p: Pending) {

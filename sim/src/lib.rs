@@ -6,6 +6,7 @@
 //! - [`run`]: the virtual-time runner behind `gate-sim run`;
 //! - [`demo`]: the real-time control point behind `gate-sim demo`.
 
+pub mod campaign;
 pub mod demo;
 pub mod gate;
 pub mod run;

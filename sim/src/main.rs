@@ -53,6 +53,27 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Seeded campaigns: tailgating detection, false tailgating alarms, emergency latency.
+    Campaign {
+        /// Tailgating attempts.
+        #[arg(long, default_value_t = 1_000)]
+        tailgating: u64,
+        /// Single travellers for the false-alarm rate.
+        #[arg(long, default_value_t = 10_000)]
+        singles: u64,
+        /// Emergency trials.
+        #[arg(long, default_value_t = 200)]
+        emergencies: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// I/O scan cycle in ms (for the emergency latency in cycles).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        scan_ms: u64,
+        /// Print exactly one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the reference upstream server until stopped.
     Upstream(upstream::UpstreamArgs),
     /// Development PKI for the upstream link.
@@ -84,6 +105,68 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("gate-sim demo: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Campaign {
+            tailgating,
+            singles,
+            emergencies,
+            seed,
+            scan_ms,
+            json,
+        } => {
+            let spec = gate_sim::campaign::CampaignSpec {
+                tailgating,
+                singles,
+                emergencies,
+                seed,
+                scan_ms,
+            };
+            match gate_sim::campaign::campaign(&spec) {
+                Ok(r) => {
+                    if json {
+                        match serde_json::to_string_pretty(&r) {
+                            Ok(s) => println!("{s}"),
+                            Err(e) => {
+                                eprintln!("gate-sim campaign: cannot render the report: {e}");
+                                return ExitCode::from(1);
+                            }
+                        }
+                    } else {
+                        let t = &r.tailgating;
+                        let f = &r.false_alarms;
+                        let m = &r.emergency;
+                        println!(
+                            "tailgating: {} attempts, {} follower(s) shut out, {}/{} inside detected ({:.2} %), {} breach(es)",
+                            t.attempts,
+                            t.shut_out,
+                            t.detected,
+                            t.entered,
+                            t.detection_rate * 100.0,
+                            t.breaches
+                        );
+                        println!(
+                            "false tailgating alarms: {} over {} transits ({:.3} %)",
+                            f.false_alarms,
+                            f.transits,
+                            f.false_alarm_rate * 100.0
+                        );
+                        println!(
+                            "emergency release: max {} ms = {} scan cycle(s) of {} ms over {} trials, {} unreleased",
+                            m.max_latency_ms, m.max_latency_cycles, r.scan_ms, m.trials, m.unreleased
+                        );
+                    }
+                    if r.meets_targets() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("gate-sim campaign: a target was missed (seed {seed})");
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("gate-sim campaign: {e:#}");
                     ExitCode::from(1)
                 }
             }

@@ -103,6 +103,17 @@ pub struct GateReport {
     pub inputs: u64,
 }
 
+/// Emergency releases in the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EmergencyReleases {
+    /// Emergency inputs (active edges) over all gates.
+    pub count: u64,
+    /// Longest virtual time from the input to both doors commanded open, in ms.
+    pub max_latency_ms: u64,
+    /// Inputs after which the doors were not both commanded open.
+    pub unreleased: u64,
+}
+
 /// Wall-clock figures (only with `--timing`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Timing {
@@ -147,6 +158,12 @@ pub struct Report {
     pub violations: Vec<ViolationReport>,
     /// Per-gate figures.
     pub per_gate: Vec<GateReport>,
+    /// Closing doors reversed by their safety sensor (an obstruction), over all gates.
+    pub door_reversals: u64,
+    /// Tailgating followers who got into a mantrap (the others were shut out).
+    pub tailgaters_entered: u64,
+    /// Emergency inputs seen, and the longest time from one to both doors commanded open.
+    pub emergency_releases: EmergencyReleases,
     /// Wall-clock figures, only with `--timing`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<Timing>,
@@ -302,7 +319,20 @@ impl Run {
                 (FaultKind::ScannerOffline, _) => Injection::ScannerOffline { for_ms },
                 (FaultKind::ReaderOffline, _) => Injection::ReaderOffline { for_ms },
                 (FaultKind::DoorStuck, Some(door)) => Injection::DoorStuck { door, for_ms },
-                (FaultKind::DoorStuck, None) => continue,
+                (FaultKind::Obstruction, Some(door)) => Injection::Obstruction { door, for_ms },
+                (FaultKind::BeamBlocked, Some(door)) => Injection::BeamStuck {
+                    door,
+                    blocked: true,
+                    for_ms: Some(for_ms),
+                },
+                (FaultKind::BeamDead, Some(door)) => Injection::BeamStuck {
+                    door,
+                    blocked: false,
+                    for_ms: Some(for_ms),
+                },
+                (FaultKind::ForcedDoor, Some(door)) => Injection::ForceDoor { door, for_ms },
+                (FaultKind::WrongWay, _) => Injection::WrongWay { for_ms },
+                (_, None) => continue,
             };
             for g in self.gates_of(f.gate) {
                 self.gates[g].world.inject(at, inj.clone());
@@ -424,11 +454,20 @@ impl Run {
         let mut per_gate = Vec::new();
         let mut unfinished = 0u64;
         let mut added = 0u64;
+        let mut door_reversals = 0u64;
+        let mut tailgaters_entered = 0u64;
+        let mut releases = EmergencyReleases::default();
         for g in &self.gates {
             for (k, n) in g.outcomes.iter().enumerate() {
                 outcomes[k] += n;
             }
             transits += g.transits;
+            door_reversals += g.door_reversals;
+            releases.count += g.emergency_latencies.len() as u64 + g.emergency_pending();
+            releases.unreleased += g.emergency_pending();
+            for l in &g.emergency_latencies {
+                releases.max_latency_ms = releases.max_latency_ms.max(*l);
+            }
             for (a, n) in &g.alarms {
                 let name = serde_json::to_value(a)
                     .ok()
@@ -450,6 +489,7 @@ impl Run {
                     continue;
                 };
                 added += 1;
+                tailgaters_entered += u64::from(view.companion_entered);
                 let outcome = g.traveller_outcome.get(&id).copied();
                 if view.fate == Fate::Pending {
                     unfinished += 1;
@@ -492,9 +532,40 @@ impl Run {
         }
         unfinished += self.planned.saturating_sub(added);
         let duration_s = end.since(START) as f64 / 1000.0;
-        let checks = self.checks(
+        let mut checks = self.checks(
             &outcomes, transits, &alarms, duration_s, hit_limit, unfinished,
         );
+        let e = &self.scenario.expect;
+        if let Some(c) = e.door_reversals {
+            checks.push(Check {
+                expect: "door_reversals".into(),
+                want: c.describe(),
+                got: door_reversals.to_string(),
+                passed: c.accepts(door_reversals),
+            });
+        }
+        if let Some(max) = e.emergency_release_max_ms {
+            checks.push(Check {
+                expect: "emergency_release_max_ms".into(),
+                want: format!("<= {max} ms, every input released"),
+                got: format!(
+                    "{} ms over {} input(s), {} unreleased",
+                    releases.max_latency_ms, releases.count, releases.unreleased
+                ),
+                passed: releases.count > 0
+                    && releases.unreleased == 0
+                    && releases.max_latency_ms <= max,
+            });
+        }
+        if let Some(want) = &e.final_state {
+            let states: Vec<&str> = per_gate.iter().map(|g| g.state.as_str()).collect();
+            checks.push(Check {
+                expect: "final_state".into(),
+                want: want.clone(),
+                got: states.join(", "),
+                passed: states.iter().all(|s| s == want),
+            });
+        }
         let failed = checks.iter().filter(|c| !c.passed).count() as u64;
         let invariant_violations = violations.len() as u64;
         violations.truncate(MAX_LISTED);
@@ -522,6 +593,9 @@ impl Run {
             checks,
             violations,
             per_gate,
+            door_reversals,
+            tailgaters_entered,
+            emergency_releases: releases,
             timing: None,
         }
     }

@@ -267,6 +267,27 @@ pub enum FaultKind {
     ReaderOffline,
     /// A door motor does not move (needs `door`).
     DoorStuck,
+    /// Something sits in a door's safety field, e.g. an arm reaching through (needs `door`).
+    Obstruction,
+    /// A door's threshold beam is held blocked (dirt, misalignment) (needs `door`).
+    BeamBlocked,
+    /// A door's threshold beam never breaks (dead receiver) (needs `door`).
+    BeamDead,
+    /// Someone pulls a door open by hand without a command and holds it (needs `door`).
+    ForcedDoor,
+    /// A person on the far side walks in through the exit when it opens, then back out;
+    /// `for_s` is how long they wait for it.
+    WrongWay,
+}
+
+impl FaultKind {
+    /// Whether the fault needs a `door`.
+    pub fn needs_door(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::ScannerOffline | FaultKind::ReaderOffline | FaultKind::WrongWay
+        )
+    }
 }
 
 /// One device fault.
@@ -426,6 +447,13 @@ pub struct Expect {
     /// Every listed and generated traveller has finished by the end of the run.
     #[serde(default)]
     pub all_done: bool,
+    /// Closing doors reversed by their safety sensor, over all gates.
+    pub door_reversals: Option<Count>,
+    /// Every emergency input released both doors within this many milliseconds of
+    /// virtual time (the machine's reaction; the I/O scan adds at most one cycle).
+    pub emergency_release_max_ms: Option<u64>,
+    /// Final coarse state of every gate (`ready`, `out_of_service`, `emergency`, ...).
+    pub final_state: Option<String>,
 }
 
 /// The outcome names accepted in `expect.travellers`.
@@ -613,15 +641,18 @@ impl Scenario {
             if let Some(g) = f.gate {
                 gate(format!("fault[{k}].gate"), g)?;
             }
-            match (f.kind, f.door) {
-                (FaultKind::DoorStuck, None) => {
+            match (f.kind.needs_door(), f.door) {
+                (true, None) => {
                     return bad(
                         format!("fault[{k}].door"),
-                        "is required for door_stuck (entry or exit)",
+                        "is required for this kind (entry or exit)",
                     )
                 }
-                (FaultKind::ScannerOffline | FaultKind::ReaderOffline, Some(_)) => {
-                    return bad(format!("fault[{k}].door"), "only applies to door_stuck")
+                (false, Some(_)) => {
+                    return bad(
+                        format!("fault[{k}].door"),
+                        "does not apply to this kind of fault",
+                    )
                 }
                 _ => {}
             }

@@ -25,7 +25,7 @@ fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
 }
 
-const SHIPPED: [&str; 9] = [
+const SHIPPED: [&str; 14] = [
     "happy-path",
     "expired-document",
     "watchlist-hold",
@@ -35,6 +35,11 @@ const SHIPPED: [&str; 9] = [
     "scanner-fault-recovery",
     "emergency-during-transit",
     "busy-day",
+    "obstruction",
+    "emergency-mid-transit",
+    "stuck-beam",
+    "forced-exit",
+    "wrong-way",
 ];
 
 #[test]

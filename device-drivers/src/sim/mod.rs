@@ -192,6 +192,37 @@ pub enum Injection {
         /// Duration.
         for_ms: u64,
     },
+    /// Something (an arm reaching through, a bag) sits in a door's safety field.
+    Obstruction {
+        /// Which door's field.
+        door: Door,
+        /// Duration.
+        for_ms: u64,
+    },
+    /// A threshold beam fails: held blocked (`blocked = true`, dirt, misaligned) or clear
+    /// (`blocked = false`, dead receiver that never breaks), for `for_ms` or for good.
+    BeamStuck {
+        /// The door whose threshold beam fails.
+        door: Door,
+        /// The level it is stuck at.
+        blocked: bool,
+        /// Duration, or `None` to stay stuck.
+        for_ms: Option<u64>,
+    },
+    /// Someone pulls a door open by hand, without a command, and holds it for `for_ms`;
+    /// the motor then carries out its last command.
+    ForceDoor {
+        /// Which door.
+        door: Door,
+        /// How long it is held open.
+        for_ms: u64,
+    },
+    /// A person on the far side walks into the lane the wrong way as soon as the exit
+    /// stands open (within `for_ms`), goes 0.8 m in, and walks back out.
+    WrongWay {
+        /// How long they wait for the exit to open before giving up.
+        for_ms: u64,
+    },
     /// The emergency input becomes active, and clears after `for_ms` if given.
     Emergency {
         /// Duration, or `None` to stay active.

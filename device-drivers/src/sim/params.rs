@@ -68,6 +68,8 @@ pub struct Params {
     pub poor_quality_capture_prob: f64,
     /// Gap a tailgater keeps behind the leader.
     pub tailgate_gap_m: (f64, f64),
+    /// Length of the suitcase a `luggage` traveller pulls behind.
+    pub luggage_m: (f64, f64),
 }
 
 impl Default for Params {
@@ -102,6 +104,7 @@ impl Default for Params {
             poor_capture_prob: 0.03,
             poor_quality_capture_prob: 0.8,
             tailgate_gap_m: (0.1, 0.35),
+            luggage_m: (0.4, 0.7),
         }
     }
 }
@@ -244,6 +247,13 @@ impl Params {
             "tailgate_gap_m",
             format!("[{g0}, {g1}]"),
             "[min, max] within 0..=1 m",
+        )?;
+        let (l0, l1) = self.luggage_m;
+        check(
+            (0.0..=1.5).contains(&l0) && l0 <= l1 && l1 <= 1.5,
+            "luggage_m",
+            format!("[{l0}, {l1}]"),
+            "[min, max] within 0..=1.5 m",
         )?;
         Ok(())
     }

@@ -34,11 +34,14 @@ pub enum Behaviour {
     PoorQuality,
     /// The chip does not answer.
     UnreadableChip,
+    /// Pulls a suitcase behind: the beams and safety sensors see a longer body (the
+    /// overhead occupancy sensor counts the person only).
+    Luggage,
 }
 
 impl Behaviour {
     /// Every behaviour, in a fixed order (for mixes and reports).
-    pub const ALL: [Behaviour; 12] = [
+    pub const ALL: [Behaviour; 13] = [
         Behaviour::Normal,
         Behaviour::Slow,
         Behaviour::WrongFinger,
@@ -51,6 +54,7 @@ impl Behaviour {
         Behaviour::NeverEnters,
         Behaviour::PoorQuality,
         Behaviour::UnreadableChip,
+        Behaviour::Luggage,
     ];
 
     /// The snake_case name used in scenario files.
@@ -68,6 +72,7 @@ impl Behaviour {
             Behaviour::NeverEnters => "never_enters",
             Behaviour::PoorQuality => "poor_quality",
             Behaviour::UnreadableChip => "unreadable_chip",
+            Behaviour::Luggage => "luggage",
         }
     }
 

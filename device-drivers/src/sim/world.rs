@@ -30,6 +30,10 @@ const READER_FRONT_UM: i64 = -300_000;
 const TURN_BACK_FRONT_UM: i64 = 700_000;
 /// Pause before the turns-back traveller walks out again.
 const TURN_BACK_PAUSE_MS: u64 = 500;
+/// How far a wrong-way intruder walks into the lane from the exit door.
+const WRONG_WAY_DEPTH_UM: i64 = 800_000;
+/// How long a wrong-way intruder stands inside before walking back out.
+const WRONG_WAY_PAUSE_MS: u64 = 1_000;
 /// A generated arrival is skipped while this many people already queue.
 const MAX_QUEUE: usize = 30;
 
@@ -67,6 +71,26 @@ struct Body {
     target: i64,
     /// Micrometres per millisecond (= mm/s).
     speed: i64,
+    /// What trails behind the body (a pulled suitcase), in micrometres: beams and safety
+    /// sensors see `[c - half - tail, c + half]`, the overhead occupancy sensor only `c`.
+    tail: i64,
+}
+
+/// Someone on the far side of the exit who walks in the wrong way as soon as the exit
+/// door stands open, goes a little way in, and walks back out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IMind {
+    Waiting,
+    In,
+    Pausing,
+    Out,
+    Gone,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Intruder {
+    mind: IMind,
+    body: Body,
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +100,7 @@ struct Tailgater {
     body: Body,
     gap: i64,
     passed_exit: bool,
+    entered: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +136,8 @@ struct DoorSim {
     commanded: DoorPosition,
     motion: DoorMove,
     stuck: u32,
+    /// Held open by force (someone pulls it); commands are remembered, carried out after.
+    forced: u32,
     token: u64,
 }
 
@@ -131,6 +158,11 @@ enum Timer {
     DeviceBack(Device),
     DoorUnstuck(Door),
     EmergencyOff,
+    ObstructionOff(Door),
+    BeamReleased(Door),
+    DoorReleased(Door),
+    IntruderTurn(usize),
+    IntruderGivesUp(usize),
 }
 
 /// A continuous stream of generated travellers (for real-time demos and `gated`).
@@ -157,6 +189,8 @@ pub struct TravellerView {
     pub fate: Fate,
     /// Whether a tailgating companion reached the far side of the exit door.
     pub companion_passed_exit: bool,
+    /// Whether a tailgating companion got into the mantrap (centre past the entry door).
+    pub companion_entered: bool,
 }
 
 /// State of one simulated door, for status pages.
@@ -194,6 +228,11 @@ pub struct World {
     last_score: Option<f32>,
     offline: BTreeMap<Device, u32>,
     emergency: bool,
+    /// Injected obstructions (an arm reaching through) per door's safety field.
+    obstructed: [u32; 2],
+    /// Injected beam faults: `Some(level)` holds the threshold beam at that level.
+    beam_fault: [Option<bool>; 2],
+    intruders: Vec<Intruder>,
     stream: Option<Stream>,
     listings: HashMap<DocumentKey, Listing>,
     // geometry in micrometres
@@ -231,6 +270,7 @@ impl World {
             commanded: DoorPosition::Closed,
             motion: DoorMove::Still,
             stuck: 0,
+            forced: 0,
             token: 0,
         };
         Ok(World {
@@ -253,6 +293,9 @@ impl World {
             last_score: None,
             offline: BTreeMap::new(),
             emergency: false,
+            obstructed: [0; 2],
+            beam_fault: [None; 2],
+            intruders: Vec::new(),
             stream: None,
             listings: HashMap::new(),
             len,
@@ -284,6 +327,12 @@ impl World {
         } else {
             self.p.reaction_ms
         };
+        let tail = if spec.behaviour == Behaviour::Luggage {
+            let (l0, l1) = self.p.luggage_m;
+            um(self.rng.uniform(l0, l1.max(l0)))
+        } else {
+            0
+        };
         let companion = spec.behaviour.tailgated().map(|kind| {
             let (g0, g1) = self.p.tailgate_gap_m;
             let gap = if g0 >= g1 {
@@ -298,9 +347,11 @@ impl World {
                     c: 0,
                     target: 0,
                     speed,
+                    tail: 0,
                 },
                 gap,
                 passed_exit: false,
+                entered: false,
             }
         });
         self.travellers.push(Traveller {
@@ -313,6 +364,7 @@ impl World {
                 c: 0,
                 target: 0,
                 speed,
+                tail,
             },
             reaction,
             entered: false,
@@ -448,6 +500,7 @@ impl World {
             document: t.document.clone(),
             fate: t.fate,
             companion_passed_exit: t.companion.as_ref().is_some_and(|c| c.passed_exit),
+            companion_entered: t.companion.as_ref().is_some_and(|c| c.entered),
         })
     }
 
@@ -584,6 +637,35 @@ impl World {
                     out.push(Signal::Emergency { active: false });
                 }
             }
+            Timer::ObstructionOff(door) => {
+                let n = &mut self.obstructed[di(door)];
+                *n = n.saturating_sub(1);
+            }
+            Timer::BeamReleased(door) => self.beam_fault[di(door)] = None,
+            Timer::DoorReleased(door) => {
+                let d = &mut self.doors[di(door)];
+                d.forced = d.forced.saturating_sub(1);
+                if d.forced == 0 {
+                    let to = d.commanded;
+                    self.drive(now, door, to);
+                }
+            }
+            Timer::IntruderTurn(k) => {
+                let far = self.len + OUTSIDE_FIELD_UM + 4 * self.half;
+                if let Some(x) = self.intruders.get_mut(k) {
+                    if x.mind == IMind::Pausing {
+                        x.mind = IMind::Out;
+                        x.body.target = far;
+                    }
+                }
+            }
+            Timer::IntruderGivesUp(k) => {
+                if let Some(x) = self.intruders.get_mut(k) {
+                    if x.mind == IMind::Waiting {
+                        x.mind = IMind::Gone;
+                    }
+                }
+            }
         }
     }
 
@@ -616,6 +698,55 @@ impl World {
                 d.token += 1;
                 d.stuck += 1;
                 self.schedule(now.plus(for_ms), Timer::DoorUnstuck(door));
+            }
+            Injection::Obstruction { door, for_ms } => {
+                self.obstructed[di(door)] += 1;
+                self.schedule(now.plus(for_ms), Timer::ObstructionOff(door));
+            }
+            Injection::BeamStuck {
+                door,
+                blocked,
+                for_ms,
+            } => {
+                self.beam_fault[di(door)] = Some(blocked);
+                if let Some(ms) = for_ms {
+                    self.schedule(now.plus(ms), Timer::BeamReleased(door));
+                }
+            }
+            Injection::ForceDoor { door, for_ms } => {
+                let pos = self.door_pos(door, now);
+                let travel = self.p.door_travel_ms;
+                let d = &mut self.doors[di(door)];
+                d.forced += 1;
+                d.pos = pos;
+                d.token += 1;
+                d.motion = DoorMove::Still;
+                if pos < travel {
+                    // Pulled open by hand: about as fast as the motor would.
+                    d.motion = DoorMove::Moving {
+                        to: DoorPosition::Open,
+                        from: pos,
+                        since: now,
+                    };
+                    let token = d.token;
+                    self.schedule(now.plus(travel - pos), Timer::DoorArrive(door, token));
+                }
+                self.schedule(now.plus(for_ms), Timer::DoorReleased(door));
+            }
+            Injection::WrongWay { for_ms } => {
+                let far = self.len + OUTSIDE_FIELD_UM + 4 * self.half;
+                let speed = (self.p.walk_speed_mps * 1000.0).round() as i64;
+                self.intruders.push(Intruder {
+                    mind: IMind::Waiting,
+                    body: Body {
+                        c: far,
+                        target: self.len - WRONG_WAY_DEPTH_UM,
+                        speed: speed.max(1),
+                        tail: 0,
+                    },
+                });
+                let k = self.intruders.len() - 1;
+                self.schedule(now.plus(for_ms), Timer::IntruderGivesUp(k));
             }
             Injection::Emergency { for_ms } => {
                 if !self.emergency {
@@ -662,7 +793,9 @@ impl World {
             DoorPosition::Open => travel - pos.min(travel),
             DoorPosition::Closed => pos,
         };
-        if remaining == 0 {
+        if d.forced > 0 {
+            // Held open by hand: the motor cannot move it; the command waits.
+        } else if remaining == 0 {
             self.schedule(now.plus(self.p.io_latency_ms), Timer::DoorFeedback(door));
         } else if d.stuck == 0 {
             d.motion = DoorMove::Moving {
@@ -969,8 +1102,9 @@ impl World {
         ]
     }
 
-    /// Where a body at `c` heading for `to` may get to, stopping at closed doors' zones.
-    fn limit(&self, c: i64, to: i64, now: Time) -> i64 {
+    /// Where a body at `c` (with `tail` trailing behind) heading for `to` may get to,
+    /// stopping at closed doors' zones.
+    fn limit(&self, c: i64, to: i64, tail: i64, now: Time) -> i64 {
         let h = self.half;
         let mut to = to;
         for (door, lo, hi) in self.zones() {
@@ -980,8 +1114,8 @@ impl World {
             if to > c && c + h <= lo && to + h > lo {
                 to = lo - h;
             }
-            if to < c && c - h >= hi && to - h < hi {
-                to = hi + h;
+            if to < c && c - h - tail >= hi && to - h - tail < hi {
+                to = hi + h + tail;
             }
         }
         to
@@ -992,7 +1126,7 @@ impl World {
             return false;
         }
         let toward = if b.target > b.c { b.c + 1 } else { b.c - 1 };
-        self.limit(b.c, toward, now) != b.c
+        self.limit(b.c, toward, b.tail, now) != b.c
     }
 
     fn moving(&self) -> bool {
@@ -1002,6 +1136,9 @@ impl World {
                 || t.companion
                     .as_ref()
                     .is_some_and(|c| c.mind != CMind::Gone && self.wants_to_move(&c.body, self.now))
+        }) || self.intruders.iter().any(|x| {
+            matches!(x.mind, IMind::Waiting | IMind::In | IMind::Out)
+                && self.wants_to_move(&x.body, self.now)
         })
     }
 
@@ -1017,7 +1154,7 @@ impl World {
             (b.c - step).max(b.target)
         };
         Body {
-            c: self.limit(b.c, to, self.now),
+            c: self.limit(b.c, to, b.tail, self.now),
             ..b
         }
     }
@@ -1040,6 +1177,12 @@ impl World {
                 if let Some(c) = self.travellers[i].companion.as_mut() {
                     c.body = cb;
                 }
+            }
+        }
+        for k in 0..self.intruders.len() {
+            let x = self.intruders[k];
+            if matches!(x.mind, IMind::Waiting | IMind::In | IMind::Out) {
+                self.intruders[k].body = self.move_body(x.body, dt);
             }
         }
         self.now = t;
@@ -1083,6 +1226,9 @@ impl World {
             }
             let leader = (t.mind, t.body);
             if let Some(c) = t.companion.as_mut() {
+                if c.body.c > 0 && c.body.c < len && c.mind != CMind::Gone {
+                    c.entered = true;
+                }
                 match c.mind {
                     CMind::Following => {
                         if matches!(leader.0, Mind::LeavingBack | Mind::Gone) && c.body.c <= 0 {
@@ -1110,6 +1256,19 @@ impl World {
         }
         for i in turned {
             self.schedule(now.plus(TURN_BACK_PAUSE_MS), Timer::TurnBack(i));
+        }
+        for k in 0..self.intruders.len() {
+            let x = &mut self.intruders[k];
+            match x.mind {
+                // Past the point where a closed exit stops them: the door was open.
+                IMind::Waiting if x.body.c < len + OUTSIDE_FIELD_UM + h => x.mind = IMind::In,
+                IMind::In if x.body.c == x.body.target => {
+                    x.mind = IMind::Pausing;
+                    self.schedule(now.plus(WRONG_WAY_PAUSE_MS), Timer::IntruderTurn(k));
+                }
+                IMind::Out if x.body.c == x.body.target => x.mind = IMind::Gone,
+                _ => {}
+            }
         }
         // The traveller at the reader is done with it once walking away from the reader.
         if let Some(i) = self.current {
@@ -1143,8 +1302,8 @@ impl World {
         let mut beams = [false; 2];
         let mut safety = [false; 2];
         let mut occupancy = 0u8;
-        let mut look = |c: i64| {
-            let (lo, hi) = (c - h, c + h);
+        let mut look = |c: i64, tail: i64| {
+            let (lo, hi) = (c - h - tail, c + h);
             if lo < 0 && hi > 0 {
                 beams[0] = true;
             }
@@ -1164,12 +1323,25 @@ impl World {
             let t = &self.travellers[*i as usize];
             if matches!(t.mind, Mind::Gone | Mind::SteppingUp | Mind::Queued) {
             } else {
-                look(t.body.c);
+                look(t.body.c, t.body.tail);
             }
             if let Some(c) = &t.companion {
                 if !matches!(c.mind, CMind::Gone) && t.mind != Mind::SteppingUp {
-                    look(c.body.c);
+                    look(c.body.c, 0);
                 }
+            }
+        }
+        for x in &self.intruders {
+            if matches!(x.mind, IMind::In | IMind::Pausing | IMind::Out) {
+                look(x.body.c, 0);
+            }
+        }
+        for k in 0..2 {
+            if let Some(level) = self.beam_fault[k] {
+                beams[k] = level;
+            }
+            if self.obstructed[k] > 0 {
+                safety[k] = true;
             }
         }
         for (k, sensor) in [Sensor::EntryBeam, Sensor::ExitBeam]

@@ -1,0 +1,211 @@
+//! `gate-sim campaign`: seeded Monte-Carlo campaigns over the lane model and the real
+//! state machine, for the figures the tailgating and emergency requirements ask for:
+//!
+//! - tailgating detection: many seeded attempts (half followers who step back, half
+//!   stubborn), gaps drawn from 0.0–0.6 m (pressed up close to an arm's length); a
+//!   follower with a wide gap is shut out by the closing entry (counted apart); of the
+//!   followers who got in, detected = the tailgating alarm was raised; breaches = anyone
+//!   who reached the far side without a clear decision of their own (P1);
+//! - false tailgating alarms: many single travellers (normal, slow, with luggage) in
+//!   generated traffic; a false alarm is any tailgating alarm raised;
+//! - emergency release latency: an emergency input at a random moment of a transit;
+//!   latency from the input to both doors commanded open, in I/O scan cycles.
+
+use crate::run::run;
+use crate::scenario::Scenario;
+use serde::Serialize;
+
+/// Sizes of a campaign.
+#[derive(Clone, Debug)]
+pub struct CampaignSpec {
+    /// Tailgating attempts.
+    pub tailgating: u64,
+    /// Single travellers for the false-alarm rate.
+    pub singles: u64,
+    /// Emergency trials.
+    pub emergencies: u64,
+    /// First seed.
+    pub seed: u64,
+    /// I/O scan cycle used to express the emergency latency.
+    pub scan_ms: u64,
+}
+
+/// Tailgating detection figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct TailgatingFigures {
+    /// Attempts.
+    pub attempts: u64,
+    /// Attempts in which the follower got into the mantrap with the traveller.
+    pub entered: u64,
+    /// Attempts in which the follower was shut out by the closing entry (no tailgate).
+    pub shut_out: u64,
+    /// Attempts with the follower inside for which the tailgating alarm was raised.
+    pub detected: u64,
+    /// `detected / entered`.
+    pub detection_rate: f64,
+    /// Persons who reached the far side without a clear decision of their own.
+    pub breaches: u64,
+    /// Invariant violations over all attempts.
+    pub invariant_violations: u64,
+}
+
+/// False-alarm figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct FalseAlarmFigures {
+    /// Single travellers generated.
+    pub travellers: u64,
+    /// Transits started.
+    pub transits: u64,
+    /// Tailgating alarms raised (each one false: nobody followed).
+    pub false_alarms: u64,
+    /// `false_alarms / transits`.
+    pub false_alarm_rate: f64,
+    /// Invariant violations.
+    pub invariant_violations: u64,
+}
+
+/// Emergency latency figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmergencyFigures {
+    /// Trials.
+    pub trials: u64,
+    /// Longest time from the input to both doors commanded open (virtual ms).
+    pub max_latency_ms: u64,
+    /// The same in scan cycles: the input is sampled at the next scan and the outputs
+    /// are written in that same scan, so this is `ceil(max_latency_ms / scan_ms)` + 1
+    /// sampling cycle at most; reported as the cycles the core adds (0) plus 1.
+    pub max_latency_cycles: u64,
+    /// Trials in which the doors were not both commanded open.
+    pub unreleased: u64,
+    /// Invariant violations.
+    pub invariant_violations: u64,
+}
+
+/// The campaign report (`gate-sim campaign --json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct CampaignReport {
+    /// First seed.
+    pub seed: u64,
+    /// Scan cycle used for latencies.
+    pub scan_ms: u64,
+    /// Tailgating detection.
+    pub tailgating: TailgatingFigures,
+    /// False tailgating alarms.
+    pub false_alarms: FalseAlarmFigures,
+    /// Emergency release latency.
+    pub emergency: EmergencyFigures,
+}
+
+impl CampaignReport {
+    /// Whether the targets hold: detection ≥ 99 %, false alarms ≤ 0.5 %, emergency
+    /// release within one scan cycle, no breach and no invariant violation.
+    pub fn meets_targets(&self) -> bool {
+        self.tailgating.detection_rate >= 0.99
+            && self.tailgating.breaches == 0
+            && self.tailgating.invariant_violations == 0
+            && self.false_alarms.false_alarm_rate <= 0.005
+            && self.false_alarms.invariant_violations == 0
+            && self.emergency.max_latency_cycles <= 1
+            && self.emergency.unreleased == 0
+            && self.emergency.invariant_violations == 0
+    }
+}
+
+fn scenario(text: &str, name: &str) -> anyhow::Result<Scenario> {
+    Ok(Scenario::parse(text, name, name)?)
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs a campaign.
+pub fn campaign(spec: &CampaignSpec) -> anyhow::Result<CampaignReport> {
+    // Tailgating attempts: one per seeded run.
+    let mut tg = TailgatingFigures {
+        attempts: 0,
+        entered: 0,
+        shut_out: 0,
+        detected: 0,
+        detection_rate: 0.0,
+        breaches: 0,
+        invariant_violations: 0,
+    };
+    for i in 0..spec.tailgating {
+        let behaviour = if i % 2 == 0 {
+            "tailgater"
+        } else {
+            "stubborn_tailgater"
+        };
+        let text = format!(
+            "max_duration_s = 600\n[world]\ntailgate_gap_m = [0.0, 0.6]\n\
+             [[traveller]]\nbehaviour = \"{behaviour}\"\n"
+        );
+        let r = run(scenario(&text, "tailgating-attempt")?, spec.seed + i, false)?;
+        tg.attempts += 1;
+        if r.tailgaters_entered > 0 {
+            tg.entered += 1;
+            if r.alarms.get("tailgating").copied().unwrap_or(0) > 0 {
+                tg.detected += 1;
+            }
+        } else {
+            tg.shut_out += 1;
+        }
+        let p1 = r.violations.iter().filter(|v| v.invariant == "P1").count() as u64;
+        tg.breaches += p1;
+        tg.invariant_violations += r.invariant_violations;
+    }
+    tg.detection_rate = tg.detected as f64 / tg.entered.max(1) as f64;
+
+    // Single travellers: generated traffic over 4 gates.
+    let text = format!(
+        "gates = 4\nmax_duration_s = 864000\n[traffic]\ncount = {}\nrate_per_hour = 1200\n\
+         mix = {{ normal = 70, slow = 10, luggage = 20 }}\n[operator]\nacknowledge_after_s = 30\n",
+        spec.singles
+    );
+    let r = run(scenario(&text, "single-travellers")?, spec.seed, false)?;
+    let false_alarms = r.alarms.get("tailgating").copied().unwrap_or(0);
+    let fa = FalseAlarmFigures {
+        travellers: spec.singles,
+        transits: r.transits,
+        false_alarms,
+        false_alarm_rate: false_alarms as f64 / r.transits.max(1) as f64,
+        invariant_violations: r.invariant_violations,
+    };
+
+    // Emergencies at random moments of a transit (0.5 s .. 20 s after the traveller arrives).
+    let mut em = EmergencyFigures {
+        trials: 0,
+        max_latency_ms: 0,
+        max_latency_cycles: 0,
+        unreleased: 0,
+        invariant_violations: 0,
+    };
+    for i in 0..spec.emergencies {
+        let at_ms = 500 + splitmix(spec.seed ^ (i + 1)) % 19_500;
+        let text = format!(
+            "max_duration_s = 600\n[[traveller]]\nat_s = 0\n\
+             [[emergency]]\nat_s = {}\nfor_s = 5\n",
+            at_ms as f64 / 1000.0
+        );
+        let r = run(scenario(&text, "emergency-trial")?, spec.seed + i, false)?;
+        em.trials += 1;
+        em.max_latency_ms = em.max_latency_ms.max(r.emergency_releases.max_latency_ms);
+        em.unreleased +=
+            r.emergency_releases.unreleased + u64::from(r.emergency_releases.count == 0);
+        em.invariant_violations += r.invariant_violations;
+    }
+    // The core commands the doors in the step that sees the input; the scan that samples
+    // the input writes the outputs, so the release lands within that one cycle.
+    em.max_latency_cycles = em.max_latency_ms.div_ceil(spec.scan_ms.max(1)) + 1;
+    Ok(CampaignReport {
+        seed: spec.seed,
+        scan_ms: spec.scan_ms,
+        tailgating: tg,
+        false_alarms: fa,
+        emergency: em,
+    })
+}

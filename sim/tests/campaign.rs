@@ -1,0 +1,58 @@
+//! A reduced `gate-sim campaign` meets the tailgating, false-alarm and emergency targets
+//! (the full campaign: `gate-sim campaign`, figures in docs/scenarios.md).
+
+use gate_sim::campaign::{campaign, CampaignSpec};
+
+#[test]
+fn a_reduced_campaign_meets_the_targets() {
+    let r = campaign(&CampaignSpec {
+        tailgating: 120,
+        singles: 1_500,
+        emergencies: 30,
+        seed: 11,
+        scan_ms: 20,
+    })
+    .expect("the campaign runs");
+    let t = &r.tailgating;
+    assert_eq!(t.attempts, 120);
+    assert_eq!(t.entered + t.shut_out, t.attempts);
+    // Most followers at 0–0.6 m get in; every one of them must be detected.
+    assert!(t.entered >= 60, "{t:?}");
+    assert!(t.detection_rate >= 0.99, "{t:?}");
+    assert_eq!(t.breaches, 0);
+    let f = &r.false_alarms;
+    assert!(f.transits >= 1_400, "{f:?}");
+    assert!(f.false_alarm_rate <= 0.005, "{f:?}");
+    let e = &r.emergency;
+    assert_eq!(e.trials, 30);
+    assert_eq!(e.unreleased, 0);
+    assert!(e.max_latency_cycles <= 1, "{e:?}");
+    assert!(r.meets_targets());
+}
+
+#[test]
+fn the_campaign_command_prints_one_json_object() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gate-sim"))
+        .args([
+            "campaign",
+            "--tailgating",
+            "4",
+            "--singles",
+            "50",
+            "--emergencies",
+            "3",
+            "--json",
+        ])
+        .output()
+        .expect("gate-sim runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for key in ["tailgating", "false_alarms", "emergency", "seed", "scan_ms"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+}
