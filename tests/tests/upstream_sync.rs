@@ -191,3 +191,63 @@ fn cleared_in_journal(setup: &GateSetup) -> usize {
         .filter(|m| m.1 == gate_controller::record::Outcome::Cleared)
         .count()
 }
+
+#[test]
+fn check_validates_the_upstream_table_and_its_certificates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = "check-gate";
+    let pki = make_pki(dir.path(), gate);
+    let setup = GateSetup {
+        dir: dir.path().to_path_buf(),
+        gate: gate.into(),
+        pki: pki.clone(),
+        url: "https://127.0.0.1:8443".into(),
+    };
+    let check = |cfg: &std::path::Path| {
+        let o = bin("gated")
+            .arg("--check")
+            .arg("--config")
+            .arg(cfg)
+            .output()
+            .expect("gated --check runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check(&setup.config("ok", "", ""));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check(&setup.config("typo", "", "batchsize = 3"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("upstream.batchsize"), "{err}");
+    // Another gate's key does not fit this gate's certificate.
+    let (code, err) = check(
+        &setup
+            .config("x", "", "")
+            .with_replaced(&format!("clients/{gate}.key"), "clients/admin.key"),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("upstream.key"), "{err}");
+    let (code, err) = check(
+        &setup
+            .config("y", "", "")
+            .with_replaced("ca.pem", "missing.pem"),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("upstream.ca") && err.contains("missing.pem"),
+        "{err}"
+    );
+}
+
+trait Replace {
+    fn with_replaced(self, from: &str, to: &str) -> Self;
+}
+
+impl Replace for std::path::PathBuf {
+    fn with_replaced(self, from: &str, to: &str) -> Self {
+        let text = std::fs::read_to_string(&self).expect("config");
+        std::fs::write(&self, text.replace(from, to)).expect("config");
+        self
+    }
+}

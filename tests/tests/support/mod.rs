@@ -383,7 +383,7 @@ format = "json"
     /// The journal's upload state (last upload seq, acknowledged watermark).
     pub fn backlog(&self) -> Backlog {
         JournalOutbox::open(&self.journal())
-            .and_then(|o| Ok(o.backlog().unwrap_or_default()))
+            .map(|o| o.backlog().unwrap_or_default())
             .unwrap_or_default()
     }
 
