@@ -175,6 +175,13 @@ fn outage_of_an_hour_the_gate_keeps_clearing_and_the_backlog_drains_on_return() 
         "gated logged no failed upload during the outage"
     );
     let final_drain = drain(&setup, &admin, Duration::from_secs(60));
+    // Heartbeats reached the upstream too (the last one from the drain run).
+    let summary = admin.gate_summary(gate).expect("gate summary");
+    let hb = summary["last_heartbeat"].to_string();
+    assert!(
+        hb.contains("\"mode\"") && hb.contains("\"backlog\"") && hb.contains("disk_used_percent"),
+        "no heartbeat held upstream: {summary}"
+    );
     let (rows, moves, cleared) = assert_upstream_equals_journal(&setup, &admin);
     eprintln!(
         "outage test: simulated hour = {hour:?} real; {cleared_during} cleared and {backlog_at_return} rows \

@@ -159,6 +159,8 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
                 &cfg.gate.id,
                 cfg.gate.direction,
                 &cfg.journal.path,
+                Some(handle.status.clone()),
+                Some(cfg.watchlist.version),
             )
             .context("starting the upstream sync")?,
         ),

@@ -56,6 +56,13 @@ pub struct UpstreamSection {
     /// How often the sync state (backlog, watermark, failures) is logged, in milliseconds.
     #[serde(default = "d_status_log")]
     pub status_log_ms: u64,
+    /// How often a heartbeat (mode, alarms, backlog, disk usage) is sent, in milliseconds.
+    #[serde(default = "d_heartbeat")]
+    pub heartbeat_ms: u64,
+}
+
+fn d_heartbeat() -> u64 {
+    15_000
 }
 
 fn d_timeout() -> u64 {
@@ -224,6 +231,7 @@ impl UpstreamSection {
             ("backoff_initial_ms", self.backoff_initial_ms, 1, 3_600_000),
             ("backoff_max_ms", self.backoff_max_ms, 1, 3_600_000),
             ("status_log_ms", self.status_log_ms, 100, 86_400_000),
+            ("heartbeat_ms", self.heartbeat_ms, 100, 86_400_000),
         ] {
             if !(lo..=hi).contains(&v) {
                 bad(k, format!("{v} must be between {lo} and {hi}"));

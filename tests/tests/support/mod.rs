@@ -230,6 +230,26 @@ impl Admin {
         })
     }
 
+    /// The server's summary of `gate` (`GET /v1/admin/gates`), if it answers.
+    pub fn gate_summary(&self, gate: &str) -> Option<serde_json::Value> {
+        self.rt.block_on(async {
+            let v: serde_json::Value = self
+                .http
+                .get(format!("{}/v1/admin/gates", self.url))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v["gates"]
+                .as_array()?
+                .iter()
+                .find(|g| g["gate_id"] == gate)
+                .cloned()
+        })
+    }
+
     /// The server's watermark for `gate` (0 while it cannot be reached).
     pub fn watermark(&self, gate: &str) -> u64 {
         self.rt.block_on(async {
