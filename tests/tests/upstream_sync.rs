@@ -22,7 +22,7 @@ fn crash_kill9_of_gated_at_random_moments_loses_and_doubles_nothing_upstream() {
     let seed: u64 = std::env::var("ECHANNEL_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_7);
+        .unwrap_or(388_823);
     let rounds: u32 = std::env::var("ECHANNEL_CRASH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
