@@ -102,6 +102,9 @@ pub struct GateConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+    /// Sync of the journal to the central system; absent = no sync.
+    #[serde(default)]
+    pub upstream: Option<crate::upstream::section::UpstreamSection>,
 }
 
 /// Travel direction the gate controls.
@@ -406,6 +409,9 @@ impl GateConfig {
                 cfg.journal.path = dir.join(&cfg.journal.path);
             }
         }
+        if let (Some(u), Some(dir)) = (cfg.upstream.as_mut(), path.parent()) {
+            u.resolve_paths(dir);
+        }
         let problems = cfg.problems();
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
@@ -609,6 +615,11 @@ impl GateConfig {
                     &format!("watchlist.entries[{i}].document_number"),
                     format!("{:?} must be 1 to 22 letters and digits", e.document_number),
                 );
+            }
+        }
+        if let Some(u) = &self.upstream {
+            for p in u.problems(&self.gate.id) {
+                bad(&p.key, p.problem);
             }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

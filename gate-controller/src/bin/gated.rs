@@ -151,6 +151,21 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
     let mut gate_task = tokio::spawn(gate.run(async {
         let _ = stop_rx.await;
     }));
+    // Upstream sync over the journal (optional); it outlives the gate loop's drain.
+    let upstream = match &cfg.upstream {
+        Some(u) => Some(
+            gate_controller::upstream::service::UpstreamSync::spawn(
+                u,
+                &cfg.gate.id,
+                cfg.gate.direction,
+                &cfg.journal.path,
+                Some(handle.status.clone()),
+                Some(cfg.watchlist.version),
+            )
+            .context("starting the upstream sync")?,
+        ),
+        None => None,
+    };
     notify(&[sd_notify::NotifyState::Ready]);
     let watchdog =
         sd_notify::watchdog_enabled().map(|every| tokio::spawn(watchdog(handle.clone(), every)));
@@ -181,6 +196,9 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
     };
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(u) = upstream {
+        u.stop(Duration::from_secs(2)).await;
     }
     match outcome {
         Ok(Ok(report)) => {
