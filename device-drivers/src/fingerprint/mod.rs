@@ -12,6 +12,9 @@ pub mod iso2011;
 pub mod matcher;
 pub mod record;
 pub mod sfm;
+#[cfg(unix)]
+pub mod pty;
+pub mod serial;
 pub mod synth;
 #[cfg(test)]
 mod tests;
