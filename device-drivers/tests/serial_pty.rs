@@ -87,7 +87,8 @@ async fn no_finger_times_out_on_the_scanner_and_a_silent_scanner_is_a_fault() {
     );
     // The scanner stops answering: a timeout fault, and the probe fails too.
     r.sim.set_silent(true);
-    r.sim.queue(Placement::Capture(Capture::Finger(impression(1, 1))));
+    r.sim
+        .queue(Placement::Capture(Capture::Finger(impression(1, 1))));
     assert_eq!(
         fault_kind(r.drv.capture(Duration::from_secs(1)).await),
         FaultKind::Timeout
@@ -144,7 +145,8 @@ async fn a_corrupted_reply_is_retried_and_persistent_corruption_is_a_fault() {
 #[tokio::test]
 async fn line_noise_before_replies_is_skipped() {
     let mut r = rig();
-    r.sim.garbage_before_next_reply(&[0x00, 0xFF, 0x13, 0x0A, 0x40, 0x40, 0x21, 0x55]);
+    r.sim
+        .garbage_before_next_reply(&[0x00, 0xFF, 0x13, 0x0A, 0x40, 0x40, 0x21, 0x55]);
     r.drv.probe().await.expect("probe through noise");
     let t = impression(21, 4);
     r.sim.queue(Placement::Capture(Capture::Finger(t.clone())));
@@ -156,19 +158,26 @@ async fn line_noise_before_replies_is_skipped() {
         .expect("captured through noise");
     assert_eq!(Template::from_bytes(c.template.bytes()).expect("ISO"), t);
     let (garbage, bad) = r.drv.noise();
-    assert!(garbage >= 4 && garbage + bad >= 8, "noise skipped: {:?}", r.drv.noise());
+    assert!(
+        garbage >= 4 && garbage + bad >= 8,
+        "noise skipped: {:?}",
+        r.drv.noise()
+    );
 }
 
 #[tokio::test]
 async fn a_dropped_capture_is_cancelled_before_the_next_request() {
     let mut r = rig();
     r.sim.queue(Placement::NoFinger);
-    let dropped =
-        tokio::time::timeout(Duration::from_millis(300), r.drv.capture(Duration::from_secs(5)))
-            .await;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        r.drv.capture(Duration::from_secs(5)),
+    )
+    .await;
     assert!(dropped.is_err(), "still scanning when dropped");
     let cancels = r.sim.cancels();
-    r.sim.queue(Placement::Capture(Capture::Finger(impression(5, 5))));
+    r.sim
+        .queue(Placement::Capture(Capture::Finger(impression(5, 5))));
     r.drv
         .capture(Duration::from_secs(3))
         .await
@@ -179,7 +188,8 @@ async fn a_dropped_capture_is_cancelled_before_the_next_request() {
 #[tokio::test]
 async fn the_port_vanishing_is_a_fault_until_it_comes_back() {
     let mut r = rig();
-    r.sim.queue(Placement::Capture(Capture::Finger(impression(7, 1))));
+    r.sim
+        .queue(Placement::Capture(Capture::Finger(impression(7, 1))));
     r.drv.capture(Duration::from_secs(3)).await.expect("works");
     r.sim.vanish();
     assert_eq!(
@@ -195,7 +205,11 @@ async fn the_port_vanishing_is_a_fault_until_it_comes_back() {
     r.drv.probe().await.expect("reopened by path");
     let t = impression(7, 2);
     r.sim.queue(Placement::Capture(Capture::Finger(t.clone())));
-    let c = r.drv.capture(Duration::from_secs(3)).await.expect("works again");
+    let c = r
+        .drv
+        .capture(Duration::from_secs(3))
+        .await
+        .expect("works again");
     assert_eq!(Template::from_bytes(c.template.bytes()).expect("ISO"), t);
 }
 

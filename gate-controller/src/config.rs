@@ -823,14 +823,26 @@ path = "journal.sqlite"
         );
         let c = parse(&s).unwrap();
         let keys: Vec<&str> = c.not_built().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(
-            keys,
-            vec![
-                "devices.document.kind",
-                "devices.fingerprint.kind",
-                "devices.io.kind"
-            ]
+        assert_eq!(keys, vec!["devices.document.kind", "devices.io.kind"]);
+    }
+
+    #[test]
+    fn the_serial_scanner_keys_are_checked() {
+        let s = format!(
+            "{MINIMAL}\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\nreply_timeout_ms = 0\nretries = 11\n[matcher]\nkind = \"minutiae\"\n"
         );
+        let c = parse(&s).unwrap();
+        assert!(c.not_built().is_empty(), "serial and minutiae are built");
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.key).collect();
+        assert!(
+            keys.contains(&"devices.fingerprint.reply_timeout_ms".into()),
+            "{keys:?}"
+        );
+        let s = format!(
+            "{MINIMAL}\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\nparity = \"even\"\n"
+        );
+        let e = parse(&s).unwrap_err().to_string();
+        assert!(e.contains("parity"), "{e}");
     }
 
     #[test]

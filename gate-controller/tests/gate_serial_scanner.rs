@@ -7,8 +7,8 @@
 #![cfg(unix)]
 
 use device_drivers::devices::{
-    BiometricTemplate, ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind,
-    LaneCommand, LaneInput, LaneIo, Presence, ReadError, TemplateFormat,
+    BiometricTemplate, ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind, LaneCommand,
+    LaneInput, LaneIo, Presence, ReadError, TemplateFormat,
 };
 use device_drivers::fingerprint::pty::PtyScanner;
 use device_drivers::fingerprint::synth::{Finger, ImpressionParams};
@@ -286,7 +286,8 @@ async fn clears_the_right_finger_refers_a_wrong_one_and_survives_the_scanner_van
         1_000,
     );
     let mut rig = rig(dir.path(), &port);
-    rig.wait_for("ready", |s| s.machine.mode == Mode::Ready).await;
+    rig.wait_for("ready", |s| s.machine.mode == Mode::Ready)
+        .await;
 
     // 1. The document's template is of the same finger: cleared.
     rig.traveller("S1", enrolled(finger));
@@ -351,7 +352,13 @@ async fn clears_the_right_finger_refers_a_wrong_one_and_survives_the_scanner_van
     let by_doc = |n: &str| {
         records
             .iter()
-            .find(|r| r.record.document.as_ref().map(|d| d.document_number.as_str()) == Some(n))
+            .find(|r| {
+                r.record
+                    .document
+                    .as_ref()
+                    .map(|d| d.document_number.as_str())
+                    == Some(n)
+            })
             .unwrap_or_else(|| panic!("record of {n}"))
     };
     let s1 = &by_doc("S1").record;
@@ -380,7 +387,13 @@ async fn clears_the_right_finger_refers_a_wrong_one_and_survives_the_scanner_van
             bytes.extend(b);
         }
     }
-    assert!(!bytes.windows(8).any(|w| w == b"FMR\0 20\0"), "a template in the journal");
+    assert!(
+        !bytes.windows(8).any(|w| w == b"FMR\0 20\0"),
+        "a template in the journal"
+    );
     let dg3 = enrolled(finger);
-    assert!(!bytes.windows(32).any(|w| w == &dg3[24..56]), "minutiae in the journal");
+    assert!(
+        !bytes.windows(32).any(|w| w == &dg3[24..56]),
+        "minutiae in the journal"
+    );
 }

@@ -10,11 +10,11 @@ pub mod eval;
 pub mod iso2005;
 pub mod iso2011;
 pub mod matcher;
-pub mod record;
-pub mod sfm;
 #[cfg(unix)]
 pub mod pty;
+pub mod record;
 pub mod serial;
+pub mod sfm;
 pub mod synth;
 #[cfg(test)]
 mod tests;

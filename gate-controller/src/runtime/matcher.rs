@@ -100,7 +100,6 @@ impl Matcher for SimMatcher {
     }
 }
 
-
 /// The ISO/IEC 19794-2 minutiae matcher (`[matcher] kind = "minutiae"`): decodes both
 /// templates (19794-2:2005/2011 records, ANSI 378 records, on-card normal and compact
 /// formats) and returns the matcher's normalised score, to be compared with the
