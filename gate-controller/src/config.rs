@@ -237,11 +237,26 @@ pub enum FingerprintDevice {
         /// Baud rate.
         #[serde(default = "default_baud")]
         baud: u32,
+        /// How long a request waits for the scanner's reply, in ms (a scan waits
+        /// `timeouts.capture_ms` on top).
+        #[serde(default = "default_reply_timeout_ms")]
+        reply_timeout_ms: u64,
+        /// Requests resent after a corrupted reply before the scanner is faulted.
+        #[serde(default = "default_retries")]
+        retries: u32,
     },
 }
 
 fn default_baud() -> u32 {
     115_200
+}
+
+fn default_reply_timeout_ms() -> u64 {
+    1_000
+}
+
+fn default_retries() -> u32 {
+    2
 }
 
 /// `[devices.io]`: doors, sensors and emergency input.
@@ -555,6 +570,16 @@ impl GateConfig {
             FingerprintDevice::Serial { baud, .. } if *baud == 0 => {
                 bad("devices.fingerprint.baud", "must be greater than 0".into())
             }
+            FingerprintDevice::Serial {
+                reply_timeout_ms, ..
+            } if !(10..=60_000).contains(reply_timeout_ms) => bad(
+                "devices.fingerprint.reply_timeout_ms",
+                format!("{reply_timeout_ms} must be between 10 and 60000"),
+            ),
+            FingerprintDevice::Serial { retries, .. } if *retries > 10 => bad(
+                "devices.fingerprint.retries",
+                format!("{retries} must be at most 10"),
+            ),
             _ => {}
         }
         match &self.devices.io {
@@ -644,24 +669,12 @@ impl GateConfig {
                 "the PC/SC document reader (\"pcsc\")",
             ));
         }
-        if let FingerprintDevice::Serial { .. } = self.devices.fingerprint {
-            out.push((
-                "devices.fingerprint.kind",
-                "the serial fingerprint scanner (\"serial\")",
-            ));
-        }
         match self.devices.io {
             IoDevice::Modbus { .. } => {
                 out.push(("devices.io.kind", "the Modbus TCP lane I/O (\"modbus\")"))
             }
             IoDevice::Gpio { .. } => out.push(("devices.io.kind", "the GPIO lane I/O (\"gpio\")")),
             IoDevice::Sim => {}
-        }
-        if self.matcher == MatcherSection::Minutiae {
-            out.push((
-                "matcher.kind",
-                "the minutiae matcher in gated (\"minutiae\")",
-            ));
         }
         if self.api.listen.is_some() {
             out.push(("api.listen", "the HTTP API"));
@@ -823,14 +836,26 @@ path = "journal.sqlite"
         );
         let c = parse(&s).unwrap();
         let keys: Vec<&str> = c.not_built().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(
-            keys,
-            vec![
-                "devices.document.kind",
-                "devices.fingerprint.kind",
-                "devices.io.kind"
-            ]
+        assert_eq!(keys, vec!["devices.document.kind", "devices.io.kind"]);
+    }
+
+    #[test]
+    fn the_serial_scanner_keys_are_checked() {
+        let s = format!(
+            "{MINIMAL}\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\nreply_timeout_ms = 0\nretries = 11\n[matcher]\nkind = \"minutiae\"\n"
         );
+        let c = parse(&s).unwrap();
+        assert!(c.not_built().is_empty(), "serial and minutiae are built");
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.key).collect();
+        assert!(
+            keys.contains(&"devices.fingerprint.reply_timeout_ms".into()),
+            "{keys:?}"
+        );
+        let s = format!(
+            "{MINIMAL}\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\nparity = \"even\"\n"
+        );
+        let e = parse(&s).unwrap_err().to_string();
+        assert!(e.contains("parity"), "{e}");
     }
 
     #[test]

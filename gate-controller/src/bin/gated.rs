@@ -115,19 +115,25 @@ fn build_devices(
     cfg: &GateConfig,
     clock: MonotonicWallClock,
 ) -> Result<Devices, RuntimeError> {
-    let all_sim = devices.document == DocumentDevice::Sim
-        && devices.fingerprint == FingerprintDevice::Sim
-        && devices.io == IoDevice::Sim;
+    let sim_lane = devices.document == DocumentDevice::Sim && devices.io == IoDevice::Sim;
     if let Some((key, what)) = cfg.not_built().first() {
         return Err(RuntimeError::NotBuilt { key, what });
     }
-    if !all_sim {
+    if !sim_lane {
         return Err(RuntimeError::Device {
             device: Device::LaneIo,
             detail: "mixing simulated and real devices is not supported yet".into(),
         });
     }
-    gate_controller::runtime::sim::devices(&cfg.sim, clock)
+    let mut built = gate_controller::runtime::sim::devices(&cfg.sim, clock)?;
+    // A real serial scanner on the simulated lane (bench bring-up of the scanner).
+    if let Some(scanner) = gate_controller::runtime::serial::scanner(&devices.fingerprint) {
+        if let FingerprintDevice::Serial { port, baud, .. } = &devices.fingerprint {
+            tracing::info!(port = %port.display(), baud, "serial fingerprint scanner");
+        }
+        built.fingerprint = scanner;
+    }
+    Ok(built)
 }
 
 async fn run(cfg: GateConfig) -> anyhow::Result<()> {
