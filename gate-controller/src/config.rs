@@ -933,13 +933,19 @@ path = "journal.sqlite"
         std::fs::write(&p, doc.replace(&csca.display().to_string(), "empty")).unwrap();
         std::fs::create_dir(dir.path().join("empty")).unwrap();
         let e = GateConfig::load(&p).unwrap_err().to_string();
-        assert!(e.contains("devices.document.csca") && e.contains("no CSCA"), "{e}");
+        assert!(
+            e.contains("devices.document.csca") && e.contains("no CSCA"),
+            "{e}"
+        );
         let e = parse(&format!(
             "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"x\"\nmrz_file = \"m\"\ncsca_dir = \"x\"\n"
         ))
         .unwrap_err()
         .to_string();
-        assert!(e.contains("devices.document") && e.contains("csca_dir"), "{e}");
+        assert!(
+            e.contains("devices.document") && e.contains("csca_dir"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -161,6 +161,10 @@ impl Running {
 
 /// The gate as `gated` builds it from a config file, with the PC/SC reader.
 async fn start_gate() -> Running {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("gate.toml");
     std::fs::write(
@@ -227,10 +231,13 @@ async fn transit(g: &Running, chip: VirtualChip<StdRng>, mrz: &str) -> (String, 
     std::fs::write(g.mrz_file(), mrz).unwrap();
     let before = total(&g.status());
     let card = ServedCard::insert(chip);
-    g.wait(60, "the transit to end", |s| total(s) > before).await;
-    let _ = card.remove();
-    g.wait(15, "the gate to be ready again", |s| s.machine.step == "ready")
+    g.wait(60, "the transit to end", |s| total(s) > before)
         .await;
+    let _ = card.remove();
+    g.wait(15, "the gate to be ready again", |s| {
+        s.machine.step == "ready"
+    })
+    .await;
     g.records().pop().unwrap()
 }
 
@@ -288,7 +295,7 @@ async fn card_pulled_mid_read_is_a_clean_failure() {
     let g = start_gate().await;
     let p = persona(201);
     let mut c = chip(&p, true);
-    c.inject(Fault::PulledAt(12));
+    c.inject(Fault::PulledAt(7)); // a PACE read takes 11 APDUs
     std::fs::write(g.mrz_file(), mrz_text(&p)).unwrap();
     let before = total(&g.status());
     let card = ServedCard::insert(c);

@@ -187,10 +187,7 @@ impl PcscReader {
         let text = tokio::fs::read_to_string(&self.mrz_file)
             .await
             .map_err(|e| {
-                ReadError::AccessDenied(format!(
-                    "no OCR MRZ in {}: {e}",
-                    self.mrz_file.display()
-                ))
+                ReadError::AccessDenied(format!("no OCR MRZ in {}: {e}", self.mrz_file.display()))
             })?;
         let ocr = OcrMrz::parse(&text).map_err(ReadError::AccessDenied)?;
         let trust = self.trust.clone();
@@ -278,7 +275,8 @@ const TRAVELLER_WAIT: Duration = Duration::from_secs(15);
 /// and I/O): the chip on the real reader is what the gate reads and decides on; the
 /// simulated traveller at the reader is who walks through the lane and gives the finger.
 ///
-/// - presence comes from the real reader;
+/// - presence comes from the real reader, reported once a simulated traveller has
+///   stepped up to the reader and presented (the chip belongs to that traveller);
 /// - a read waits (up to 15 s) until a simulated traveller has presented at the
 ///   simulated reader, then reads the real chip and lets the simulated read run
 ///   alongside (so the simulated traveller knows the read started and walks in on
@@ -289,7 +287,10 @@ const TRAVELLER_WAIT: Duration = Duration::from_secs(15);
 pub struct SimTravellerReader {
     real: PcscReader,
     sim: Box<dyn DocumentReader>,
+    /// A simulated traveller has presented and waits for the read.
     waiting: bool,
+    /// A real card arrived before any simulated traveller presented: not reported yet.
+    held: bool,
 }
 
 impl SimTravellerReader {
@@ -299,6 +300,7 @@ impl SimTravellerReader {
             real,
             sim,
             waiting: false,
+            held: false,
         }
     }
 }
@@ -306,10 +308,25 @@ impl SimTravellerReader {
 impl DocumentReader for SimTravellerReader {
     fn next_presence(&mut self) -> DeviceFuture<'_, Result<Presence, DeviceFault>> {
         Box::pin(async move {
-            let SimTravellerReader { real, sim, waiting } = self;
+            let SimTravellerReader {
+                real,
+                sim,
+                waiting,
+                held,
+            } = self;
             loop {
+                if *held && *waiting {
+                    *held = false;
+                    return Ok(Presence::Placed);
+                }
                 tokio::select! {
-                    r = real.next_presence() => return r,
+                    r = real.next_presence() => match r {
+                        // The chip is on the reader; the gate sees it once the simulated
+                        // traveller who carries it has stepped up and presented.
+                        Ok(Presence::Placed) if !*waiting => *held = true,
+                        Ok(Presence::Removed) if *held => *held = false,
+                        other => return other,
+                    },
                     p = sim.next_presence() => match p {
                         Ok(Presence::Placed) => *waiting = true,
                         Ok(Presence::Removed) => *waiting = false,
@@ -322,7 +339,9 @@ impl DocumentReader for SimTravellerReader {
 
     fn read(&mut self) -> DeviceFuture<'_, Result<ChipRead, ReadError>> {
         Box::pin(async move {
-            let SimTravellerReader { real, sim, waiting } = self;
+            let SimTravellerReader {
+                real, sim, waiting, ..
+            } = self;
             if !*waiting {
                 let wait = async {
                     loop {
