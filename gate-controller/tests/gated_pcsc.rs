@@ -4,7 +4,7 @@
 //! Needs Debian `pcscd` and `vsmartcard-vpcd`, pcscd running, and the crate feature `pcsc`:
 //!
 //! ```text
-//! cargo test -p gate-controller --features pcsc --test gated_pcsc -- --ignored --test-threads 1 --skip survives_pcscd_restart
+//! cargo test -p gate-controller --features pcsc --test gated_pcsc -- --ignored --test-threads 1 --skip gate_recovers_after_pcscd_restart
 //! ECHANNEL_PCSCD_RESTART=1 cargo test -p gate-controller --features pcsc --test gated_pcsc -- --ignored --exact gate_recovers_after_pcscd_restart
 //! ```
 
@@ -317,7 +317,7 @@ async fn card_pulled_mid_read_is_a_clean_failure() {
 fn pcscd_pid() -> Option<i32> {
     std::fs::read_to_string("/run/pcscd/pcscd.pid")
         .ok()?
-        .trim()
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
         .parse()
         .ok()
 }
