@@ -216,10 +216,17 @@ pub enum DocumentDevice {
     /// The simulator's reader (travellers from `[sim]`).
     #[default]
     Sim,
-    /// A PC/SC reader through pcscd.
+    /// A PC/SC reader through pcscd (ICAO 9303 chip reading; see `docs/card.md`).
     Pcsc {
         /// Reader name as pcscd lists it (a prefix is enough).
         reader: String,
+        /// Directory of CSCA certificates (DER or PEM files) for passive authentication;
+        /// absent = PA is `not_checked` (and the gate refers when PA is required).
+        #[serde(default)]
+        csca: Option<PathBuf>,
+        /// File holding the MRZ the page reader's OCR read (the lines, or
+        /// `DOCNO,YYMMDD,YYMMDD`); read at every chip read to key BAC/PACE.
+        mrz_file: PathBuf,
     },
 }
 
@@ -419,9 +426,18 @@ impl GateConfig {
             source,
         })?;
         let mut cfg = GateConfig::parse(&text, path)?;
-        if cfg.journal.path.is_relative() {
-            if let Some(dir) = path.parent() {
-                cfg.journal.path = dir.join(&cfg.journal.path);
+        if let Some(dir) = path.parent() {
+            let resolve = |p: &mut PathBuf| {
+                if p.is_relative() && !p.as_os_str().is_empty() {
+                    *p = dir.join(&*p);
+                }
+            };
+            resolve(&mut cfg.journal.path);
+            if let DocumentDevice::Pcsc { csca, mrz_file, .. } = &mut cfg.devices.document {
+                if let Some(c) = csca {
+                    resolve(c);
+                }
+                resolve(mrz_file);
             }
         }
         if let (Some(u), Some(dir)) = (cfg.upstream.as_mut(), path.parent()) {
@@ -557,11 +573,47 @@ impl GateConfig {
                 );
             }
         }
-        match &self.devices.document {
-            DocumentDevice::Pcsc { reader } if reader.trim().is_empty() => {
-                bad("devices.document.reader", "must name a PC/SC reader".into())
+        if let DocumentDevice::Pcsc {
+            reader,
+            csca,
+            mrz_file,
+        } = &self.devices.document
+        {
+            if reader.trim().is_empty() {
+                bad("devices.document.reader", "must name a PC/SC reader".into());
             }
-            _ => {}
+            if let Some(dir) = csca {
+                match device_drivers::card::pa::TrustStore::load_dir(dir) {
+                    Ok(t) if t.anchors().is_empty() => bad(
+                        "devices.document.csca",
+                        format!("{} holds no CSCA certificate", dir.display()),
+                    ),
+                    Ok(_) => {}
+                    Err(e) => bad(
+                        "devices.document.csca",
+                        format!("cannot load the trust store {}: {e}", dir.display()),
+                    ),
+                }
+            }
+            if mrz_file.as_os_str().is_empty() {
+                bad("devices.document.mrz_file", "must name a file".into());
+            } else if mrz_file.is_dir() {
+                bad(
+                    "devices.document.mrz_file",
+                    format!("{} is a directory, not a file", mrz_file.display()),
+                );
+            } else {
+                let dir = match mrz_file.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                if !dir.is_dir() {
+                    bad(
+                        "devices.document.mrz_file",
+                        format!("directory {} does not exist", dir.display()),
+                    );
+                }
+            }
         }
         match &self.devices.fingerprint {
             FingerprintDevice::Serial { port, .. } if port.as_os_str().is_empty() => {
@@ -663,10 +715,11 @@ impl GateConfig {
     /// `(key, what)`. `gated` refuses to start while any remain.
     pub fn not_built(&self) -> Vec<(&'static str, &'static str)> {
         let mut out = Vec::new();
+        #[cfg(not(feature = "pcsc"))]
         if let DocumentDevice::Pcsc { .. } = self.devices.document {
             out.push((
                 "devices.document.kind",
-                "the PC/SC document reader (\"pcsc\")",
+                "the PC/SC document reader (\"pcsc\"; build gated with `--features pcsc`)",
             ));
         }
         match self.devices.io {
@@ -832,11 +885,15 @@ path = "journal.sqlite"
     #[test]
     fn devices_not_built_yet_parse_and_are_listed() {
         let s = format!(
-            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"ACS\"\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\n[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\n"
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"ACS\"\nmrz_file = \"mrz.txt\"\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\n[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\n"
         );
         let c = parse(&s).unwrap();
         let keys: Vec<&str> = c.not_built().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, vec!["devices.document.kind", "devices.io.kind"]);
+        let mut expected = vec!["devices.io.kind"];
+        if cfg!(not(feature = "pcsc")) {
+            expected.insert(0, "devices.document.kind");
+        }
+        assert_eq!(keys, expected);
     }
 
     #[test]
@@ -896,6 +953,42 @@ path = "journal.sqlite"
         let e = GateConfig::load(&p).unwrap_err();
         assert!(
             matches!(&e, ConfigError::Invalid { problems, .. } if problems[0].key == "journal.path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn pcsc_reader_keys_are_resolved_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gate.toml");
+        let csca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pki/csca");
+        let doc = format!(
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"Virtual PCD\"\ncsca = {:?}\nmrz_file = \"ocr/mrz.txt\"\n",
+            csca.display().to_string()
+        );
+        std::fs::write(&p, &doc).unwrap();
+        let e = GateConfig::load(&p).unwrap_err();
+        assert!(e.to_string().contains("devices.document.mrz_file"), "{e}");
+        std::fs::create_dir(dir.path().join("ocr")).unwrap();
+        let c = GateConfig::load(&p).unwrap();
+        let DocumentDevice::Pcsc { mrz_file, .. } = &c.devices.document else {
+            panic!("{c:?}")
+        };
+        assert_eq!(*mrz_file, dir.path().join("ocr/mrz.txt"));
+        std::fs::write(&p, doc.replace(&csca.display().to_string(), "empty")).unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        let e = GateConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("devices.document.csca") && e.contains("no CSCA"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"x\"\nmrz_file = \"m\"\ncsca_dir = \"x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("devices.document") && e.contains("csca_dir"),
             "{e}"
         );
     }

@@ -7,6 +7,7 @@ pub mod bac;
 pub mod chip;
 pub mod crypto;
 pub mod error;
+pub mod gate;
 pub mod lds;
 pub mod mrz;
 pub mod pa;

@@ -119,6 +119,11 @@ fn build_devices(
     if let Some((key, what)) = cfg.not_built().first() {
         return Err(RuntimeError::NotBuilt { key, what });
     }
+    #[cfg(feature = "pcsc")]
+    if let DocumentDevice::Pcsc { .. } = devices.document {
+        // A real chip reader in an otherwise simulated lane.
+        return gate_controller::runtime::pcsc::devices(cfg, clock);
+    }
     if !sim_lane {
         return Err(RuntimeError::Device {
             device: Device::LaneIo,

@@ -21,6 +21,8 @@
 pub mod clock;
 pub mod core;
 pub mod matcher;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod screening;
 pub mod serial;
 pub mod sim;
