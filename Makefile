@@ -53,6 +53,8 @@ test: deps services
 	ECHANNEL_PG_URL=$(ECHANNEL_PG_URL) $(CARGO) test --workspace
 	$(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
 	  -- --ignored --test-threads 1 --skip survives_pcscd_restart
+	$(CARGO) build -p gate-controller --bin gatectl
+	$(CARGO) test -p sim --test card_vpcd -- --ignored --test-threads 1
 	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
 	  -- --ignored --exact survives_pcscd_restart
 
