@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use clap::{Args, ValueEnum};
 use device_drivers::card::bac::MrzKey;
-use device_drivers::card::chip::{ChipConfig, VirtualChip, FID_CARD_ACCESS};
+use device_drivers::card::chip::{ChipConfig, Fault, VirtualChip, FID_CARD_ACCESS};
 use device_drivers::card::crypto::CipherSuite;
 use device_drivers::card::lds::persona::{DocumentKind, Persona, PersonaBuilder};
 use device_drivers::card::pa::pki::{Issued, SigningKey};
@@ -79,6 +79,10 @@ pub struct CardArgs {
     /// Refuse BAC (a PACE-only chip); needs --pace.
     #[arg(long, requires = "pace")]
     no_bac: bool,
+    /// Fault injection: the card leaves the field when APDU K arrives (counted from
+    /// power-on); gate-sim then exits 0.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pull_at: Option<u64>,
 }
 
 /// Builds the persona and the virtual chip that serves it.
@@ -113,6 +117,9 @@ fn build(a: &CardArgs) -> anyhow::Result<(Persona, VirtualChip<SystemRng>)> {
     cfg.can = Some(persona.can.clone());
     cfg.bac = !a.no_bac;
     let mut chip = VirtualChip::new(cfg, system_rng());
+    if let Some(k) = a.pull_at {
+        chip.inject(Fault::PulledAt(k));
+    }
     for (fid, bytes) in &persona.files {
         // EF.CardAccess lives in the master file; the chip builds it from its PACE config.
         if *fid != FID_CARD_ACCESS {
@@ -225,6 +232,13 @@ pub fn run(a: CardArgs) -> anyhow::Result<()> {
     match end {
         VpcdEnd::Stopped => {
             eprintln!("gate-sim card: stopped");
+            Ok(())
+        }
+        VpcdEnd::CardPulled if a.pull_at.is_some() => {
+            eprintln!(
+                "gate-sim card: the card left the field at APDU {} as asked (--pull-at)",
+                a.pull_at.unwrap_or_default()
+            );
             Ok(())
         }
         other => Err(anyhow!("the virtual card stopped unexpectedly ({other:?})")),

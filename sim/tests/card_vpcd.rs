@@ -228,6 +228,26 @@ fn wrong_mrz_key_fails_cleanly() {
 
 #[test]
 #[ignore = "needs pcscd with vsmartcard-vpcd"]
+fn card_pulled_mid_read_fails_cleanly() {
+    // APDU 6 is EF.COM, after BAC: the card leaves during the read
+    let mut card = ServedCard::start(&["--specimen", "--pull-at", "6"]);
+    let out = doc_read(&["--mrz-key", SPECIMEN_KEY], &["--json", "--wait", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no JSON on failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("left reader") || err.contains("no card") || err.contains("failed"),
+        "{err}"
+    );
+    // the simulator ends by itself after the pull
+    let st = card.child.wait().expect("gate-sim exits after the pull");
+    assert_eq!(st.code(), Some(0));
+    std::thread::sleep(Duration::from_millis(1000));
+}
+
+#[test]
+#[ignore = "needs pcscd with vsmartcard-vpcd"]
 fn no_card_fails_cleanly() {
     let out = doc_read(&["--mrz-key", SPECIMEN_KEY], &["--json"]);
     assert_eq!(out.status.code(), Some(1));
