@@ -1,6 +1,7 @@
 //! `gate-sim`: hardware simulator, scenario runner and demo.
 
 mod upstream;
+mod vcard;
 
 use clap::{Parser, Subcommand};
 use gate_sim::run::{run, Timing};
@@ -74,6 +75,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Serve a virtual eMRTD chip (the ICAO specimen or a seeded persona) through vpcd until stopped.
+    Card(vcard::CardArgs),
     /// Run the reference upstream server until stopped.
     Upstream(upstream::UpstreamArgs),
     /// Development PKI for the upstream link.
@@ -171,6 +174,14 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Card(a) => match vcard::run(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gate-sim card: {e:#}");
+                let usage = e.downcast_ref::<vcard::BadUsage>().is_some();
+                ExitCode::from(if usage { 2 } else { 1 })
+            }
+        },
         Cmd::Upstream(a) => report_anyhow("upstream", upstream::cli_upstream(a)),
         Cmd::Pki(c) => report_anyhow("pki", upstream::cli_pki(c)),
     }
