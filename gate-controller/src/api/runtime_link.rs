@@ -12,20 +12,19 @@
 //!   [`EventFeed`] (movement records are not: they reach the console as counters);
 //! - every API command is handed to [`runtime::GateHandle::command`], which feeds it to
 //!   the machine in the gate loop; the machine journals it (user, role, reason, result)
-//!   and its answer goes back to the API caller.
+//!   and its answer goes back to the API caller once the events and the status it caused
+//!   are published (read-your-writes).
 //!
 //! The bridge ends when the gate stops (its status sender is dropped); the API's
 //! streams end with it.
 
-use super::link::{
-    CommandRequest, DeviceHealth, EventFeed, GateHandle, GateLink, GateStatus, OutcomeCounters,
-};
+use super::link::{DeviceHealth, EventFeed, GateHandle, GateLink, GateStatus, OutcomeCounters};
 use crate::record::GateEvent;
 use crate::runtime::{self, FeedKind};
 use crate::types::Device;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// The devices every gate reports on.
 const DEVICES: [Device; 3] = [
@@ -107,14 +106,7 @@ async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
         tokio::select! {
             biased;
             item = feed.recv() => match item {
-                Ok(item) => {
-                    if let FeedKind::Event { event } = item.kind {
-                        if let GateEvent::DeviceFault { device, detail } = &event {
-                            details.insert(*device, detail.clone());
-                        }
-                        forward(&events, event);
-                    }
-                }
+                Ok(item) => on_item(item, &events, &mut details),
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the API fell behind the gate's feed; events were skipped");
                 }
@@ -129,8 +121,22 @@ async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
             }
             req = commands.recv() => match req {
                 Some(req) => {
-                    let gate = gate.clone();
-                    tokio::spawn(execute(gate, req));
+                    // Read-your-writes: the answer goes out only after the events and the
+                    // status the command caused are published, so a client that reads the
+                    // status after a 200 sees the command's effect.
+                    status.borrow_and_update();
+                    let answer = execute(&gate, req.command.clone(), req.actor.clone()).await;
+                    let _ = tokio::time::timeout(SETTLE, status.changed()).await;
+                    loop {
+                        match feed.try_recv() {
+                            Ok(item) => on_item(item, &events, &mut details),
+                            Err(TryRecvError::Lagged(_)) => continue,
+                            Err(_) => break,
+                        }
+                    }
+                    let s = status.borrow_and_update().clone();
+                    publish(&s, &details);
+                    req.answer(answer);
                 }
                 None => break,
             },
@@ -141,26 +147,31 @@ async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
     publish(&s, &details);
 }
 
-fn forward(events: &EventFeed, event: GateEvent) {
-    events.publish(event);
+/// Longest wait for the gate's status after it answered a command.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn on_item(item: runtime::FeedItem, events: &EventFeed, details: &mut BTreeMap<Device, String>) {
+    if let FeedKind::Event { event } = item.kind {
+        if let GateEvent::DeviceFault { device, detail } = &event {
+            details.insert(*device, detail.clone());
+        }
+        events.publish(event);
+    }
 }
 
-async fn execute(gate: runtime::GateHandle, req: CommandRequest) {
-    let CommandRequest {
-        command,
-        actor,
-        reply,
-    } = req;
-    let answer = match gate.command(command, actor).await {
+async fn execute(
+    gate: &runtime::GateHandle,
+    command: crate::record::OperatorCommand,
+    actor: crate::record::Actor,
+) -> super::link::CommandReply {
+    match gate.command(command, actor).await {
         Some(r) => super::link::CommandReply {
             accepted: r.accepted,
             detail: r.detail,
         },
         None => super::link::CommandReply::refused("the gate has stopped"),
-    };
-    let _ = reply.send(answer);
+    }
 }
-
 /// Serves the API, console and display of `gate` on `listener` (see [`link`]) until the
 /// gate stops; errors of the server are logged.
 pub fn spawn_server(
