@@ -378,12 +378,21 @@ pub enum WatchlistAction {
     Hold,
 }
 
-/// `[api]`: the HTTP API and console.
+/// `[api]`: the HTTP API, operator console and traveller display (see `docs/api.md`).
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiSection {
     /// Listen address, e.g. `127.0.0.1:8080`; absent = no API.
     pub listen: Option<SocketAddr>,
+    /// Users (`[[api.tokens]]`: `user`, `role`, `sha256` of the bearer token). None on a
+    /// loopback address: one-time local tokens are made at start-up.
+    pub tokens: Vec<crate::api::TokenEntry>,
+    /// Base URLs of the other gates shown on this gate's console.
+    pub peers: Vec<String>,
+    /// Failed logins allowed at once from one address (default 5).
+    pub login_burst: Option<u32>,
+    /// Failed logins regained per minute per address (default 6).
+    pub login_refill_per_minute: Option<u32>,
 }
 
 /// `[log]`: logging.
@@ -699,6 +708,9 @@ impl GateConfig {
                 bad(&p.key, p.problem);
             }
         }
+        for (key, problem) in crate::api::config::section_problems(&self.api) {
+            bad(&key, problem);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bad(
                 "log.level",
@@ -728,9 +740,6 @@ impl GateConfig {
             }
             IoDevice::Gpio { .. } => out.push(("devices.io.kind", "the GPIO lane I/O (\"gpio\")")),
             IoDevice::Sim => {}
-        }
-        if self.api.listen.is_some() {
-            out.push(("api.listen", "the HTTP API"));
         }
         out
     }

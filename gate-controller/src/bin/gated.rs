@@ -155,6 +155,17 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
         "gate built"
     );
 
+    // The API (if configured) is bound now, before anything runs.
+    let api = match gate_controller::api::ApiConfig::from_section(&cfg.api) {
+        Some((api_cfg, local)) => {
+            let listener = tokio::net::TcpListener::bind(api_cfg.listen)
+                .await
+                .with_context(|| format!("api.listen: cannot listen on {}", api_cfg.listen))?;
+            Some((listener, api_cfg, local))
+        }
+        None => None,
+    };
+
     // Run.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -177,6 +188,21 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    if let Some((listener, api_cfg, local)) = api {
+        let addr = listener
+            .local_addr()
+            .context("api.listen: no local address")?;
+        gate_controller::api::runtime_link::spawn_server(&handle, listener, &api_cfg);
+        tracing::info!(%addr, users = api_cfg.tokens.len(), peers = api_cfg.peers.len(), "API, console and display listening");
+        if let Some(local) = local {
+            // Shown to the person who started gated only (stderr), never logged.
+            for line in
+                gate_controller::api::runtime_link::sign_in_help(&format!("http://{addr}"), &local)
+            {
+                eprintln!("gated: {line}");
+            }
+        }
+    }
     notify(&[sd_notify::NotifyState::Ready]);
     let watchdog =
         sd_notify::watchdog_enabled().map(|every| tokio::spawn(watchdog(handle.clone(), every)));
