@@ -12,9 +12,13 @@
 //! token, so opening it signs in (the next lines name every demo user and token). Then a
 //! summary per gate follows about once a second. Simulated officers act on alarms the
 //! console user leaves alone (`--no-officers` leaves everything to the console).
-//! Journals go to a fresh temporary directory, removed at exit (`--dir` keeps them).
+//! Every gate syncs its journal to a reference upstream server ([`crate::reference`]) on
+//! a loopback port, over plain HTTP, exactly as `gated` does with `[upstream]`; the summary
+//! shows each gate's upload backlog. Journals and the upstream's database go to a fresh
+//! temporary directory, removed at exit (`--dir` keeps them).
 //! Runs until Ctrl-C; the gates then finish their transits.
 
+use crate::reference::{server, store::Store};
 use crate::scenario::OperatorPolicy;
 use anyhow::Context;
 use device_drivers::sim::{Behaviour, Params, Stream};
@@ -25,6 +29,7 @@ use gate_controller::record::{Actor, AlarmKind, GateEvent, OperatorCommand, Role
 use gate_controller::runtime::clock::MonotonicWallClock;
 use gate_controller::runtime::sim::{devices_with_lane, SimLane};
 use gate_controller::runtime::{FeedKind, Gate, GateHandle, RunReport};
+use gate_controller::upstream::service::UpstreamSync;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -126,6 +131,8 @@ pub struct DemoGate {
     pub journal: PathBuf,
     /// Counters for the summary.
     pub stats: Arc<Mutex<GateStats>>,
+    /// Its journal's sync to the reference upstream.
+    pub sync: UpstreamSync,
     task: JoinHandle<RunReport>,
 }
 
@@ -135,6 +142,10 @@ pub struct Demo {
     pub gates: Vec<DemoGate>,
     /// The demo users: `(user, role, token)`; the first is the operator.
     pub tokens: LocalTokens,
+    /// Base URL of the reference upstream server (`http://127.0.0.1:PORT`).
+    pub upstream_url: String,
+    /// The reference upstream's store (what it has received).
+    pub upstream: Store,
     stop: watch::Sender<bool>,
     helpers: Vec<JoinHandle<()>>,
     _tmp: Option<TempDir>,
@@ -169,6 +180,7 @@ impl Demo {
                     .ok()
                     .and_then(Result::ok),
             );
+            g.sync.stop(Duration::from_secs(2)).await;
         }
         for h in self.helpers {
             h.abort();
@@ -186,9 +198,15 @@ impl Drop for TempDir {
     }
 }
 
-fn gate_config(id: &str, journal: &Path, seed: u64, o: &DemoOptions) -> anyhow::Result<GateConfig> {
+fn gate_config(
+    id: &str,
+    journal: &Path,
+    upstream: &str,
+    seed: u64,
+    o: &DemoOptions,
+) -> anyhow::Result<GateConfig> {
     let text = format!(
-        "[gate]\nid = \"{id}\"\nlane = \"visitor\"\ndirection = \"arrival\"\n\n[journal]\npath = {:?}\n",
+        "[gate]\nid = \"{id}\"\nlane = \"visitor\"\ndirection = \"arrival\"\n\n[journal]\npath = {:?}\n\n[upstream]\nurl = {upstream:?}\nheartbeat_ms = 5000\n",
         journal.display().to_string()
     );
     let mut cfg = GateConfig::parse(&text, Path::new("<demo>"))
@@ -252,6 +270,28 @@ pub async fn start(o: DemoOptions) -> anyhow::Result<Demo> {
     let (stop, stop_rx) = watch::channel(false);
     let mut gates = Vec::with_capacity(o.gates);
     let mut helpers = Vec::new();
+    // The reference upstream (plain HTTP on loopback; the gates' journals sync to it).
+    let upstream = Store::open_sqlite(&dir.join("upstream.sqlite"))
+        .context("cannot open the reference upstream's database")?;
+    let up_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("cannot listen for the reference upstream on 127.0.0.1")?;
+    let upstream_url = format!(
+        "http://{}",
+        up_listener.local_addr().context("no local address")?
+    );
+    {
+        let app = server::App::new(upstream.clone(), None);
+        let mut rx = stop_rx.clone();
+        helpers.push(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = server::serve_plain(up_listener, app, stopped).await {
+                tracing::error!("reference upstream stopped: {e:#}");
+            }
+        }));
+    }
     for (g, (listener, url)) in listeners.into_iter().enumerate() {
         let id = format!("gate-{:02}", g + 1);
         let journal = dir.join(format!("{id}.sqlite"));
@@ -259,12 +299,25 @@ pub async fn start(o: DemoOptions) -> anyhow::Result<Demo> {
             .seed
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .wrapping_add(g as u64);
-        let cfg = gate_config(&id, &journal, seed, &o)?;
+        let cfg = gate_config(&id, &journal, &upstream_url, seed, &o)?;
         let clock = MonotonicWallClock::start();
         let (devices, lane) = devices_with_lane(&cfg.sim, clock)
             .with_context(|| format!("cannot set up the simulated lane of {id}"))?;
         let (gate, handle) =
             Gate::build(&cfg, devices, clock).with_context(|| format!("cannot build {id}"))?;
+        let section = cfg
+            .upstream
+            .as_ref()
+            .context("the demo configuration has an [upstream] section")?;
+        let sync = UpstreamSync::spawn(
+            section,
+            &id,
+            cfg.gate.direction,
+            &journal,
+            Some(handle.status.clone()),
+            Some(cfg.watchlist.version),
+        )
+        .with_context(|| format!("cannot start the upstream sync of {id}"))?;
         if o.stream {
             // Stagger the first arrivals so the gates do not move in step.
             let first = Duration::from_millis(500 + 1_500 * g as u64);
@@ -304,12 +357,15 @@ pub async fn start(o: DemoOptions) -> anyhow::Result<Demo> {
             lane,
             journal,
             stats,
+            sync,
             task,
         });
     }
     Ok(Demo {
         gates,
         tokens,
+        upstream_url,
+        upstream,
         stop,
         helpers,
         _tmp: tmp,
@@ -387,15 +443,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The per-gate summary table.
 pub fn summary(demo: &Demo) -> String {
     let mut out = format!(
-        "{:<8} {:<15} {:<19} {:>7} {:>7} {:>8} {:>5} {:>7} {:>5}  alarms\n",
-        "gate", "state", "step", "transit", "cleared", "referred", "held", "aborted", "queue"
+        "{:<8} {:<15} {:<19} {:>7} {:>7} {:>8} {:>5} {:>7} {:>5} {:>7}  alarms\n",
+        "gate",
+        "state",
+        "step",
+        "transit",
+        "cleared",
+        "referred",
+        "held",
+        "aborted",
+        "queue",
+        "backlog"
     );
     for g in &demo.gates {
         let s = g.handle.status.borrow().clone();
         let stats = lock(&g.stats).clone();
         let alarms: Vec<String> = s.machine.alarms.iter().map(|a| alarm_name(*a)).collect();
         out.push_str(&format!(
-            "{:<8} {:<15} {:<19} {:>7} {:>7} {:>8} {:>5} {:>7} {:>5}  {}\n",
+            "{:<8} {:<15} {:<19} {:>7} {:>7} {:>8} {:>5} {:>7} {:>5} {:>7}  {}\n",
             g.id,
             s.machine.mode.as_str(),
             s.machine.step,
@@ -405,6 +470,7 @@ pub fn summary(demo: &Demo) -> String {
             s.outcomes.held,
             s.outcomes.aborted,
             g.lane.queue_len(),
+            g.sync.backlog().borrow().rows(),
             alarms.join(",")
         ));
     }
@@ -421,6 +487,10 @@ fn sign_in_lines(demo: &Demo) -> Vec<String> {
     );
     lines.push(format!(
         "  traveller display of each gate: {base}/display (other gates: see the console)"
+    ));
+    lines.push(format!(
+        "  reference upstream (journals synced there): {}/v1/admin/gates",
+        demo.upstream_url
     ));
     lines
 }

@@ -55,6 +55,18 @@ fn the_demo_prints_its_url_first_and_clears_travellers() {
         .unwrap_or_else(|| panic!("first line is not the console URL with a token: {first}"));
     assert!(base.starts_with("http://127.0.0.1:"), "{first}");
     let (base, token) = (base.to_owned(), token.to_owned());
+    // The header names the reference upstream the gates sync their journals to.
+    let upstream = loop {
+        let l = lines
+            .next()
+            .expect("the header names the upstream")
+            .expect("utf-8");
+        if let Some(i) = l.find("http://") {
+            if l.contains("reference upstream") {
+                break l[i..].trim_end_matches("/v1/admin/gates").to_owned();
+            }
+        }
+    };
     // Keep draining the summary so the demo never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
     let (code, _) = get(&base, "/v1/status", None).expect("the API answers");
@@ -88,6 +100,26 @@ fn the_demo_prints_its_url_first_and_clears_travellers() {
     assert_eq!(code, 200);
     assert!(html.contains("console.js"), "{html}");
     assert!(get(&base, "/nope", None).is_some_and(|(c, _)| c == 404));
+    // Every gate's journal reaches the reference upstream, gap-free.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = get(&upstream, "/v1/admin/gates", None).expect("the upstream answers");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let gates = v["gates"].as_array().cloned().unwrap_or_default();
+        let synced = gates
+            .iter()
+            .filter(|g| g["records"].as_u64().unwrap_or(0) > 0 && g["watermark"] == g["records"])
+            .count();
+        if synced == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every gate synced within 30 s: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 #[test]
