@@ -142,6 +142,46 @@ fn cbc_decrypt_with<C: BlockCipherDecrypt>(c: &C, iv: &[u8], data: &[u8], bl: us
     out
 }
 
+/// Which way [`cbc`] runs.
+#[derive(Clone, Copy)]
+enum Direction {
+    Encrypt,
+    Decrypt,
+}
+
+fn cbc_with<C>(
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+    bl: usize,
+    dir: Direction,
+) -> Result<Vec<u8>, KeyLengthError>
+where
+    C: KeyInit + BlockCipherEncrypt + BlockCipherDecrypt,
+{
+    let c = C::new_from_slice(key).map_err(|_| KeyLengthError { got: key.len() })?;
+    Ok(match dir {
+        Direction::Encrypt => cbc_encrypt_with(&c, iv, data, bl),
+        Direction::Decrypt => cbc_decrypt_with(&c, iv, data, bl),
+    })
+}
+
+fn cbc(
+    suite: CipherSuite,
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+    dir: Direction,
+) -> Result<Vec<u8>, KeyLengthError> {
+    let bl = suite.block_len();
+    match suite {
+        CipherSuite::Tdes => cbc_with::<TdesEde2>(key, iv, data, bl, dir),
+        CipherSuite::Aes128 => cbc_with::<Aes128>(key, iv, data, bl, dir),
+        CipherSuite::Aes192 => cbc_with::<Aes192>(key, iv, data, bl, dir),
+        CipherSuite::Aes256 => cbc_with::<Aes256>(key, iv, data, bl, dir),
+    }
+}
+
 /// CBC-encrypt `data` (a whole number of blocks; a short last block is zero-filled).
 pub fn cbc_encrypt(
     suite: CipherSuite,
@@ -149,34 +189,7 @@ pub fn cbc_encrypt(
     iv: &[u8],
     data: &[u8],
 ) -> Result<Vec<u8>, KeyLengthError> {
-    let bad = || KeyLengthError { got: key.len() };
-    let bl = suite.block_len();
-    Ok(match suite {
-        CipherSuite::Tdes => cbc_encrypt_with(
-            &TdesEde2::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-        CipherSuite::Aes128 => cbc_encrypt_with(
-            &Aes128::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-        CipherSuite::Aes192 => cbc_encrypt_with(
-            &Aes192::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-        CipherSuite::Aes256 => cbc_encrypt_with(
-            &Aes256::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-    })
+    cbc(suite, key, iv, data, Direction::Encrypt)
 }
 
 /// CBC-decrypt `data` (a whole number of blocks).
@@ -186,34 +199,7 @@ pub fn cbc_decrypt(
     iv: &[u8],
     data: &[u8],
 ) -> Result<Vec<u8>, KeyLengthError> {
-    let bad = || KeyLengthError { got: key.len() };
-    let bl = suite.block_len();
-    Ok(match suite {
-        CipherSuite::Tdes => cbc_decrypt_with(
-            &TdesEde2::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-        CipherSuite::Aes128 => cbc_decrypt_with(
-            &Aes128::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-        CipherSuite::Aes192 => cbc_decrypt_with(
-            &Aes192::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-        CipherSuite::Aes256 => cbc_decrypt_with(
-            &Aes256::new_from_slice(key).map_err(|_| bad())?,
-            iv,
-            data,
-            bl,
-        ),
-    })
+    cbc(suite, key, iv, data, Direction::Decrypt)
 }
 
 /// ISO/IEC 9797-1 MAC algorithm 3 (single-DES CBC with a final 3DES step) over `data`,
