@@ -23,6 +23,7 @@ pub mod core;
 pub mod matcher;
 pub mod screening;
 pub mod sim;
+pub mod watchlist;
 
 use self::clock::{Clock, MonotonicWallClock};
 pub use self::core::{
@@ -58,6 +59,9 @@ pub enum RuntimeError {
         /// What is missing.
         what: &'static str,
     },
+    /// The watchlist store could not be opened.
+    #[error("watchlist store: {0}")]
+    Watchlist(#[from] crate::watchlist::WatchlistError),
     /// A device could not be set up.
     #[error("cannot set up the {device}: {detail}")]
     Device {
@@ -174,6 +178,7 @@ pub struct Gate {
     status: watch::Sender<GateStatus>,
     feed: broadcast::Sender<FeedItem>,
     commands: mpsc::Receiver<CommandRequest>,
+    updater: Option<watchlist::Updater>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -212,13 +217,23 @@ impl Gate {
             }
         };
         let mut devices = devices;
-        let inline: Box<dyn screening::Screening> =
-            Box::new(screening::InlineWatchlist::from_config(&cfg.watchlist));
-        let screening: Box<dyn screening::Screening> = match devices.screening.take() {
-            Some(extra) => Box::new(screening::Chained(vec![inline, extra])),
-            None => inline,
+        let store = watchlist::open(&cfg.watchlist)?;
+        let mut lists: Vec<Box<dyn screening::Screening>> = Vec::new();
+        let (mut problems, mut updater) = (Vec::new(), None);
+        if let Some(s) = store {
+            lists.push(Box::new(s.screening));
+            (problems, updater) = (s.problems, s.updater);
+        }
+        lists.push(Box::new(screening::InlineWatchlist::from_config(
+            &cfg.watchlist,
+        )));
+        lists.extend(devices.screening.take());
+        let screening: Box<dyn screening::Screening> = if lists.len() == 1 {
+            lists.remove(0)
+        } else {
+            Box::new(screening::Chained(lists))
         };
-        Gate::from_parts(
+        let (mut gate, handle) = Gate::from_parts(
             cfg.gate.id.clone(),
             cfg.machine_config(),
             journal,
@@ -226,7 +241,12 @@ impl Gate {
             matcher,
             devices,
             clock,
-        )
+        )?;
+        for p in problems {
+            gate.core.input(Input::WatchlistUpdate { result: Err(p) });
+        }
+        gate.updater = updater;
+        Ok((gate, handle))
     }
 
     /// Builds a gate from ready-made parts (tests, benches, other drivers).
@@ -273,6 +293,7 @@ impl Gate {
                 status,
                 feed,
                 commands,
+                updater: None,
             },
             handle,
         ))
@@ -288,6 +309,7 @@ impl Gate {
             status,
             feed,
             mut commands,
+            updater,
         } = self;
         let (sig_tx, mut signals) = mpsc::unbounded_channel::<Input>();
         let (doc_tx, doc_rx) = mpsc::unbounded_channel();
@@ -297,6 +319,10 @@ impl Gate {
         tasks.spawn(document_task(devices.document, doc_rx, sig_tx.clone()));
         tasks.spawn(fingerprint_task(devices.fingerprint, fp_rx, sig_tx.clone()));
         tasks.spawn(io_task(devices.io, io_rx, sig_tx));
+        let (wl_tx, mut wl_updates) = mpsc::unbounded_channel::<Input>();
+        if let Some(u) = updater {
+            tasks.spawn(u.run(wl_tx));
+        }
 
         tokio::pin!(shutdown);
         let mut stopping = false;
@@ -351,6 +377,7 @@ impl Gate {
                         break;
                     }
                 },
+                Some(u) = wl_updates.recv() => core.input(u),
                 Some(req) = commands.recv() => {
                     let reply = core.operator(req.command, req.actor);
                     let _ = req.reply.send(reply);
