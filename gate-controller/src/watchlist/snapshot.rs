@@ -222,46 +222,6 @@ pub struct SnapshotData {
     dir: (usize, usize),
     recs: (usize, usize),
     filter: Option<([u8; DESC_LEN], (usize, usize))>,
-    hot: Option<Hot>,
-}
-
-/// Below this many bytes of directory and filter, lookups read them from the mapping.
-const HOT_COPY_MIN: usize = 1 << 20;
-
-/// The directory and filter fingerprints of a large snapshot, copied at open into
-/// anonymous memory backed by transparent huge pages (`MADV_HUGEPAGE`). Every lookup
-/// touches four random places in them; with 4 KiB file pages each is a TLB miss (a
-/// two-dimensional page walk under virtualisation), with 2 MiB pages mostly not. The
-/// file's own pages of these sections are released after the copy, so resident memory
-/// does not count them twice. The copy is taken from the same immutable mapping that
-/// the signature and body hash cover.
-struct Hot {
-    map: memmap2::MmapMut,
-    dir_len: usize,
-}
-
-impl std::fmt::Debug for Hot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hot").field("len", &self.map.len()).finish()
-    }
-}
-
-impl Hot {
-    fn copy(dir: &[u8], fps: &[u8]) -> Option<Hot> {
-        let len = dir.len() + fps.len();
-        if len < HOT_COPY_MIN {
-            return None;
-        }
-        let mut map = memmap2::MmapMut::map_anon(len).ok()?;
-        // Best effort: without transparent huge pages this is an ordinary copy.
-        let _ = map.advise(memmap2::Advice::HugePage);
-        map[..dir.len()].copy_from_slice(dir);
-        map[dir.len()..].copy_from_slice(fps);
-        Some(Hot {
-            map,
-            dir_len: dir.len(),
-        })
-    }
 }
 
 fn range(h: &Header, i: usize) -> (usize, usize) {
@@ -346,7 +306,6 @@ impl SnapshotData {
             dir: range(h, 1),
             recs: range(h, 2),
             filter,
-            hot: None,
         };
         if check == Check::Full {
             s.check_entries(v)?;
@@ -429,16 +388,7 @@ impl SnapshotData {
         let bytes = src.hot();
         let k = key.mixed();
         let bucket = bucket_of(k, self.d);
-        let (dir, fps) = match &self.hot {
-            Some(h) => (&h.map[..h.dir_len], &h.map[h.dir_len..]),
-            None => (
-                bytes.get(self.dir.0..self.dir.1).ok_or(ReadFailed)?,
-                match &self.filter {
-                    Some((_, (a, b))) => bytes.get(*a..*b).ok_or(ReadFailed)?,
-                    None => &[][..],
-                },
-            ),
-        };
+        let dir = bytes.get(self.dir.0..self.dir.1).ok_or(ReadFailed)?;
         let rd = |i: usize| -> Result<usize, ReadFailed> {
             let c = dir.get(i * 4..i * 4 + 4).ok_or(ReadFailed)?;
             Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
@@ -446,7 +396,8 @@ impl SnapshotData {
         // The directory entry is loaded before the filter is probed so that its cache
         // miss overlaps the filter's three (they do not depend on each other).
         let (mut lo, mut hi) = (rd(bucket)?, rd(bucket + 1)?);
-        if let Some((desc, _)) = &self.filter {
+        if let Some((desc, (a, b))) = &self.filter {
+            let fps = bytes.get(*a..*b).ok_or(ReadFailed)?;
             if !BinaryFuse8Ref::from_dma(desc, fps).contains(&key.filter_key()) {
                 return Ok(None);
             }
@@ -564,22 +515,11 @@ impl Snapshot {
         body: BodyCheck,
         check: Check,
     ) -> Result<Self, WatchlistError> {
-        let (header, content_hash, mut data) = {
+        let (header, content_hash, data) = {
             let v = format::verify(&bytes, trusted, body)?;
             let data = SnapshotData::parse(&v, check)?;
             (v.header, v.content_hash, data)
         };
-        if let Bytes::Mapped(..) = bytes {
-            let fps = data.filter.as_ref().map_or((0, 0), |(_, r)| *r);
-            let (dir_s, fps_s) = (bytes.get(data.dir.0..data.dir.1), bytes.get(fps.0..fps.1));
-            if let (Some(d), Some(f)) = (dir_s, fps_s) {
-                data.hot = Hot::copy(d, f);
-            }
-            if data.hot.is_some() {
-                bytes.release(data.dir.0, data.dir.1 - data.dir.0);
-                bytes.release(fps.0, fps.1 - fps.0);
-            }
-        }
         if check == Check::Full {
             // The full check read every page; let them go (lookups fault back in only
             // the filter and directory pages they use).
