@@ -344,14 +344,38 @@ pub fn default_mix() -> BTreeMap<Behaviour, u32> {
     .collect()
 }
 
-/// `[watchlist]`: an inline watchlist (the signed list store replaces it later).
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+/// `[watchlist]`: inline entries and/or the signed list store (`dir`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WatchlistSection {
-    /// Version reported with every verdict.
+    /// Version reported with every verdict of the inline entries.
     pub version: u64,
-    /// Listed documents.
+    /// Listed documents (inline).
     pub entries: Vec<WatchlistEntry>,
+    /// Directory of the signed list store (absent: inline entries only).
+    pub dir: Option<PathBuf>,
+    /// Trusted Ed25519 public keys: 64 hex digits, or a key file path.
+    pub trusted_keys: Vec<String>,
+    /// Folder polled for signed snapshots and deltas.
+    pub updates_dir: Option<PathBuf>,
+    /// Seconds between polls of `updates_dir`.
+    pub poll_interval_s: u64,
+    /// Seconds after which a list is stale (the gate refers everyone).
+    pub max_age_s: u64,
+}
+
+impl Default for WatchlistSection {
+    fn default() -> Self {
+        WatchlistSection {
+            version: 0,
+            entries: Vec::new(),
+            dir: None,
+            trusted_keys: Vec::new(),
+            updates_dir: None,
+            poll_interval_s: 30,
+            max_age_s: 86_400,
+        }
+    }
 }
 
 /// One `[[watchlist.entries]]` item.
@@ -451,6 +475,9 @@ impl GateConfig {
         }
         if let (Some(u), Some(dir)) = (cfg.upstream.as_mut(), path.parent()) {
             u.resolve_paths(dir);
+        }
+        if let Some(dir) = path.parent() {
+            cfg.watchlist.resolve_paths(dir);
         }
         let problems = cfg.problems();
         if !problems.is_empty() {
@@ -709,6 +736,9 @@ impl GateConfig {
             }
         }
         for (key, problem) in crate::api::config::section_problems(&self.api) {
+            bad(&key, problem);
+        }
+        for (key, problem) in crate::runtime::watchlist::config_problems(&self.watchlist) {
             bad(&key, problem);
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

@@ -178,6 +178,12 @@ pub enum Event {
         /// Device.
         device: Device,
     },
+    /// The shell tried to install a watchlist update: `Err` (rejected: unsigned,
+    /// corrupt, out of order) raises an alarm, `Ok(version)` clears it.
+    WatchlistUpdate {
+        /// The new version, or why the update was rejected.
+        result: Result<u64, String>,
+    },
     /// The process is asked to stop: finish or safely abort the transit.
     Shutdown,
 }
@@ -594,6 +600,12 @@ impl Machine {
                         self.clear_alarm(AlarmKind::DeviceFault);
                     }
                 }
+            }
+            Event::WatchlistUpdate {
+                result: Err(detail),
+            } => self.raise(AlarmKind::WatchlistUpdateRejected, detail),
+            Event::WatchlistUpdate { result: Ok(_) } => {
+                self.clear_alarm(AlarmKind::WatchlistUpdateRejected)
             }
             Event::Shutdown => {
                 self.shutdown = true;

@@ -272,6 +272,8 @@ pub enum AlarmKind {
     Lingering,
     /// The watchlist is stale: everyone is referred.
     WatchlistStale,
+    /// A watchlist update (snapshot or delta) was rejected; the last good version serves.
+    WatchlistUpdateRejected,
     /// The journal failed: nobody can be cleared.
     JournalFailure,
     /// A door was opened without a command.

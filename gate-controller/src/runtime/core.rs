@@ -63,6 +63,11 @@ pub enum Input {
         /// Device.
         device: Device,
     },
+    /// A watchlist update was installed (`Ok(version)`) or rejected (`Err(why)`).
+    WatchlistUpdate {
+        /// The new version, or why the update was rejected.
+        result: Result<u64, String>,
+    },
     /// Stop: finish or safely abort the transit, then report [`Output::ShutdownReady`].
     Shutdown,
 }
@@ -178,6 +183,8 @@ pub struct GateStatus {
     pub last_seq: u64,
     /// Records handed to the journal and not yet acknowledged.
     pub journal_backlog: usize,
+    /// The signed watchlists in force (version, age), when `gated` serves from a store.
+    pub watchlist: Option<super::screening::WatchlistState>,
 }
 
 /// Most events kept in memory while the journal cannot write them.
@@ -318,6 +325,7 @@ impl Core {
             outcomes: self.outcomes,
             last_seq: self.last_seq,
             journal_backlog: self.machine.journal_backlog(),
+            watchlist: self.screening.state(),
         }
     }
 
@@ -353,6 +361,7 @@ impl Core {
     /// dropping answers to operations that were cancelled or superseded.
     fn translate(&mut self, input: Input) -> Option<Event> {
         match input {
+            Input::WatchlistUpdate { result } => Some(Event::WatchlistUpdate { result }),
             Input::Presence(Presence::Placed) => Some(Event::DocumentPresented),
             Input::Presence(Presence::Removed) => None,
             Input::DocumentRead { op, result } => {

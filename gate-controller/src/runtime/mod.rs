@@ -26,6 +26,7 @@ pub mod pcsc;
 pub mod screening;
 pub mod serial;
 pub mod sim;
+pub mod watchlist;
 
 use self::clock::{Clock, MonotonicWallClock};
 pub use self::core::{
@@ -61,6 +62,9 @@ pub enum RuntimeError {
         /// What is missing.
         what: &'static str,
     },
+    /// The watchlist store could not be opened.
+    #[error("watchlist store: {0}")]
+    Watchlist(#[from] crate::watchlist::WatchlistError),
     /// A device could not be set up.
     #[error("cannot set up the {device}: {detail}")]
     Device {
@@ -177,6 +181,7 @@ pub struct Gate {
     status: watch::Sender<GateStatus>,
     feed: broadcast::Sender<FeedItem>,
     commands: mpsc::Receiver<CommandRequest>,
+    updater: Option<watchlist::Updater>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -210,13 +215,23 @@ impl Gate {
             MatcherSection::Minutiae => Box::new(matcher::MinutiaeMatcher),
         };
         let mut devices = devices;
-        let inline: Box<dyn screening::Screening> =
-            Box::new(screening::InlineWatchlist::from_config(&cfg.watchlist));
-        let screening: Box<dyn screening::Screening> = match devices.screening.take() {
-            Some(extra) => Box::new(screening::Chained(vec![inline, extra])),
-            None => inline,
+        let store = watchlist::open(&cfg.watchlist)?;
+        let mut lists: Vec<Box<dyn screening::Screening>> = Vec::new();
+        let (mut problems, mut updater) = (Vec::new(), None);
+        if let Some(s) = store {
+            lists.push(Box::new(s.screening));
+            (problems, updater) = (s.problems, s.updater);
+        }
+        lists.push(Box::new(screening::InlineWatchlist::from_config(
+            &cfg.watchlist,
+        )));
+        lists.extend(devices.screening.take());
+        let screening: Box<dyn screening::Screening> = if lists.len() == 1 {
+            lists.remove(0)
+        } else {
+            Box::new(screening::Chained(lists))
         };
-        Gate::from_parts(
+        let (mut gate, handle) = Gate::from_parts(
             cfg.gate.id.clone(),
             cfg.machine_config(),
             journal,
@@ -224,7 +239,12 @@ impl Gate {
             matcher,
             devices,
             clock,
-        )
+        )?;
+        for p in problems {
+            gate.core.input(Input::WatchlistUpdate { result: Err(p) });
+        }
+        gate.updater = updater;
+        Ok((gate, handle))
     }
 
     /// Builds a gate from ready-made parts (tests, benches, other drivers).
@@ -271,6 +291,7 @@ impl Gate {
                 status,
                 feed,
                 commands,
+                updater: None,
             },
             handle,
         ))
@@ -286,6 +307,7 @@ impl Gate {
             status,
             feed,
             mut commands,
+            updater,
         } = self;
         let (sig_tx, mut signals) = mpsc::unbounded_channel::<Input>();
         let (doc_tx, doc_rx) = mpsc::unbounded_channel();
@@ -295,6 +317,10 @@ impl Gate {
         tasks.spawn(document_task(devices.document, doc_rx, sig_tx.clone()));
         tasks.spawn(fingerprint_task(devices.fingerprint, fp_rx, sig_tx.clone()));
         tasks.spawn(io_task(devices.io, io_rx, sig_tx));
+        let (wl_tx, mut wl_updates) = mpsc::unbounded_channel::<Input>();
+        if let Some(u) = updater {
+            tasks.spawn(u.run(wl_tx));
+        }
 
         tokio::pin!(shutdown);
         let mut stopping = false;
@@ -349,6 +375,7 @@ impl Gate {
                         break;
                     }
                 },
+                Some(u) = wl_updates.recv() => core.input(u),
                 Some(req) = commands.recv() => {
                     let reply = core.operator(req.command, req.actor);
                     let _ = req.reply.send(reply);

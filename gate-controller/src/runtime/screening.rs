@@ -1,7 +1,8 @@
 //! The watchlist as the shell consults it for `Action::CheckWatchlist`.
 //!
-//! For now an inline list from the config (`[watchlist]`); the signed, memory-mapped
-//! store of [`crate::watchlist`] plugs in behind the same trait.
+//! An inline list from the config (`[[watchlist.entries]]`), and the signed,
+//! memory-mapped store of [`crate::watchlist`] behind the same trait
+//! ([`super::watchlist::StoreScreening`]).
 
 use crate::config::{WatchlistAction, WatchlistSection};
 use crate::types::{DocumentKey, WatchlistVerdict};
@@ -11,6 +12,40 @@ use std::collections::HashMap;
 pub trait Screening: Send {
     /// The verdict for a document.
     fn check(&self, key: &DocumentKey) -> WatchlistVerdict;
+
+    /// Version and age of the signed lists behind this screening, if any (for the status).
+    fn state(&self) -> Option<WatchlistState> {
+        None
+    }
+}
+
+/// The signed watchlists a gate serves, for its status.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct WatchlistState {
+    /// True when the lists are past `max_age` (or missing, or failed their integrity
+    /// check): nobody is cleared.
+    pub stale: bool,
+    /// The staleness limit in seconds.
+    pub max_age_s: u64,
+    /// Each loaded list.
+    pub lists: Vec<ListState>,
+}
+
+/// One list of a [`WatchlistState`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ListState {
+    /// List id.
+    pub list_id: String,
+    /// Current version (snapshot plus applied deltas).
+    pub version: u64,
+    /// When that version was created (Unix ms).
+    pub created_at_ms: u64,
+    /// Its age (ms).
+    pub age_ms: u64,
+    /// Document entries.
+    pub doc_count: u64,
+    /// `ok`, `pending` (background check running) or `failed`.
+    pub integrity: &'static str,
 }
 
 /// A watchlist held in memory, keyed by issuing state and document number.
@@ -68,21 +103,34 @@ impl Screening for InlineWatchlist {
     }
 }
 
-/// Several watchlists in turn: the first that lists the document decides; a clear
-/// verdict carries the first list's version.
+/// Several watchlists consulted together: the strongest verdict wins (hold, then
+/// refer, then stale, then clear, the earliest list among equals); a clear verdict
+/// carries the first list's version.
 pub struct Chained(pub Vec<Box<dyn Screening>>);
+
+fn strength(v: &WatchlistVerdict) -> u8 {
+    match v {
+        WatchlistVerdict::Clear { .. } => 0,
+        WatchlistVerdict::Stale { .. } => 1,
+        WatchlistVerdict::Refer { .. } => 2,
+        WatchlistVerdict::Hold { .. } => 3,
+    }
+}
 
 impl Screening for Chained {
     fn check(&self, key: &DocumentKey) -> WatchlistVerdict {
-        let mut first = None;
+        let mut best: Option<WatchlistVerdict> = None;
         for s in &self.0 {
             let v = s.check(key);
-            if !matches!(v, WatchlistVerdict::Clear { .. }) {
-                return v;
+            if best.as_ref().is_none_or(|b| strength(&v) > strength(b)) {
+                best = Some(v);
             }
-            first.get_or_insert(v);
         }
-        first.unwrap_or(WatchlistVerdict::Clear { version: 0 })
+        best.unwrap_or(WatchlistVerdict::Clear { version: 0 })
+    }
+
+    fn state(&self) -> Option<WatchlistState> {
+        self.0.iter().find_map(|s| s.state())
     }
 }
 
@@ -101,6 +149,7 @@ mod tests {
                 action: WatchlistAction::Hold,
                 reason: "warrant".into(),
             }],
+            ..WatchlistSection::default()
         });
         let key = |s: &str, n: &str| DocumentKey {
             issuing_state: s.into(),

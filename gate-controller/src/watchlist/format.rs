@@ -39,7 +39,7 @@ pub enum FileKind {
 
 /// A list identifier: 1–16 characters A–Z, a–z, 0–9, `_` or `-`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ListId(String);
+pub struct ListId(std::sync::Arc<str>);
 
 impl ListId {
     /// Validates a list id.
@@ -54,12 +54,12 @@ impl ListId {
                 "list id {s:?} must be 1-16 characters A-Z, a-z, 0-9, '_' or '-'"
             )));
         }
-        Ok(ListId(s.to_string()))
+        Ok(ListId(std::sync::Arc::from(s)))
     }
 
     /// The pseudo list id used for verdicts that come from the staleness policy.
     pub fn stale() -> Self {
-        ListId("stale".to_string())
+        ListId(std::sync::Arc::from("stale"))
     }
 
     /// The id as text.

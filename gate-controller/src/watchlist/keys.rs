@@ -126,6 +126,15 @@ impl PublicKey {
         })
     }
 
+    /// A public key from 64 hex digits (as in a key file or the configuration).
+    pub fn from_hex(text: &str) -> Result<Self, WatchlistError> {
+        let bad = || WatchlistError::KeyFile("not an Ed25519 public key (64 hex digits)".into());
+        let b = unhex32(text).ok_or_else(bad)?;
+        VerifyingKey::from_bytes(&b)
+            .map(PublicKey)
+            .map_err(|_| bad())
+    }
+
     /// The public key file text (64 hex digits and a newline).
     pub fn to_file_text(&self) -> String {
         format!("{}\n", hex(self.0.as_bytes()))

@@ -386,12 +386,6 @@ impl SnapshotData {
         key: DocKey,
     ) -> Result<Option<u16>, ReadFailed> {
         let bytes = src.hot();
-        if let Some((desc, (a, b))) = &self.filter {
-            let fps = bytes.get(*a..*b).ok_or(ReadFailed)?;
-            if !BinaryFuse8Ref::from_dma(desc, fps).contains(&key.filter_key()) {
-                return Ok(None);
-            }
-        }
         let k = key.mixed();
         let bucket = bucket_of(k, self.d);
         let dir = bytes.get(self.dir.0..self.dir.1).ok_or(ReadFailed)?;
@@ -399,7 +393,18 @@ impl SnapshotData {
             let c = dir.get(i * 4..i * 4 + 4).ok_or(ReadFailed)?;
             Ok(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
         };
+        // The directory entry is loaded before the filter is probed so that its cache
+        // miss overlaps the filter's three (they do not depend on each other).
         let (mut lo, mut hi) = (rd(bucket)?, rd(bucket + 1)?);
+        if let Some((desc, (a, b))) = &self.filter {
+            let fps = bytes.get(*a..*b).ok_or(ReadFailed)?;
+            if !BinaryFuse8Ref::from_dma(desc, fps).contains(&key.filter_key()) {
+                return Ok(None);
+            }
+        }
+        if lo == hi {
+            return Ok(None);
+        }
         let kb = usize::from(self.kb);
         let w = kb + 2;
         let want = k & low_mask(self.kb);
@@ -411,9 +416,24 @@ impl SnapshotData {
                 u16::from_le_bytes([rec[kb], rec[kb + 1]]),
             )
         };
+        const SMALL: usize = 512;
         const BUF: usize = 2048;
+        if (hi - lo) * w <= SMALL {
+            // The usual case (about 8 entries): the whole bucket in one small read.
+            let mut buf = [0u8; SMALL];
+            let len = (hi - lo) * w;
+            if !src.read_cold(self.recs.0 + lo * w, &mut buf[..len]) {
+                return Err(ReadFailed);
+            }
+            for rec in buf[..len].chunks_exact(w) {
+                let (got, v) = decode(rec);
+                if got == want {
+                    return Ok(Some(v));
+                }
+            }
+            return Ok(None);
+        }
         if (hi - lo) * w <= BUF {
-            // The usual case: the whole bucket in one read.
             let mut buf = [0u8; BUF];
             let len = (hi - lo) * w;
             if !src.read_cold(self.recs.0 + lo * w, &mut buf[..len]) {

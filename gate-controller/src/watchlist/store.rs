@@ -404,28 +404,36 @@ impl WatchlistStore {
 
     /// Applies every file in `folder` that moves a list forward (snapshots newer than
     /// the current version, deltas whose base is the current version), in version
-    /// order. Files already applied are skipped. Returns what happened to each file.
+    /// order. Files already applied are skipped; hidden files (names starting with
+    /// `.`, e.g. a copy in progress) and subfolders are ignored; any other file whose
+    /// header cannot be read is reported as an error. Returns what happened to each file.
     pub fn ingest_folder(&self, folder: &Path) -> Result<Vec<IngestOutcome>, WatchlistError> {
         let mut files: Vec<(u64, u64, PathBuf, FileKind, ListId)> = Vec::new();
+        let mut out = Vec::new();
         for e in fs::read_dir(folder)
             .map_err(|e| WatchlistError::io(folder, e))?
             .filter_map(|e| e.ok())
         {
             let p = e.path();
+            if e.file_name().to_string_lossy().starts_with('.')
+                || !e.file_type().is_ok_and(|t| t.is_file())
+            {
+                continue;
+            }
             let mut head = vec![0u8; format::HEADER_LEN];
-            let ok = File::open(&p)
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-                .is_ok();
-            if !ok {
+            if let Err(err) =
+                File::open(&p).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            {
+                out.push((p.clone(), Err(WatchlistError::io(&p, err))));
                 continue;
             }
             // Only the header is decoded here; the full file is verified when applied.
-            if let Ok(h) = format_header_only(&head) {
-                files.push((h.version, h.base_version, p, h.kind, h.list_id));
+            match format_header_only(&head) {
+                Ok(h) => files.push((h.version, h.base_version, p, h.kind, h.list_id)),
+                Err(err) => out.push((p, Err(err))),
             }
         }
         files.sort();
-        let mut out = Vec::new();
         for (version, base, p, kind, list_id) in files {
             let current = self.list(&list_id).map(|l| l.version());
             if current.is_some_and(|c| version <= c) {
