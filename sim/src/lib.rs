@@ -4,10 +4,12 @@
 //! - [`gate`]: one simulated gate (state machine + invariant checker + lane world +
 //!   in-memory journal and watchlist);
 //! - [`run`]: the virtual-time runner behind `gate-sim run`;
-//! - [`demo`]: the real-time control point behind `gate-sim demo`.
+//! - [`demo`]: the real-time control point behind `gate-sim demo`;
+//! - [`lane`]: the simulated lane as a Modbus TCP I/O module (`gate-sim lane`).
 
 pub mod campaign;
 pub mod demo;
 pub mod gate;
+pub mod lane;
 pub mod run;
 pub mod scenario;

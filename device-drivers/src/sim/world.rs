@@ -479,6 +479,28 @@ impl World {
         }
     }
 
+    /// Whether a beam across the lane at `at_m` metres from the entry door's plane is
+    /// broken by someone as they stand now (for extra beams such as a mantrap array; the
+    /// threshold beams are [`World::sensor`]).
+    pub fn beam_blocked_at(&self, at_m: f64) -> bool {
+        let p = um(at_m);
+        let h = self.half;
+        let covers = |c: i64, tail: i64| c - h - tail < p && c + h > p;
+        self.in_lane.iter().any(|i| {
+            let t = &self.travellers[*i as usize];
+            let me = !matches!(t.mind, Mind::Gone | Mind::SteppingUp | Mind::Queued)
+                && covers(t.body.c, t.body.tail);
+            let companion = t.companion.as_ref().is_some_and(|c| {
+                !matches!(c.mind, CMind::Gone)
+                    && t.mind != Mind::SteppingUp
+                    && covers(c.body.c, 0)
+            });
+            me || companion
+        }) || self.intruders.iter().any(|x| {
+            matches!(x.mind, IMind::In | IMind::Pausing | IMind::Out) && covers(x.body.c, 0)
+        })
+    }
+
     /// A door's state at `now`.
     pub fn door(&self, door: Door, now: Time) -> DoorView {
         let d = &self.doors[di(door)];
