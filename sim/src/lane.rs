@@ -707,7 +707,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_modbus_client_drives_the_served_lane_over_tcp() {
-        use device_drivers::io::modbus::{ModbusConfig, ModbusImage, ProcessImage};
+        use device_drivers::io::modbus::{ModbusConfig, ModbusImage};
+        use device_drivers::io::ProcessImage;
         use embedded_hal::digital::{InputPin, OutputPin};
         let f = LaneFile {
             mean_arrival_gap_ms: 300,

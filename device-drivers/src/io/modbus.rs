@@ -14,6 +14,7 @@
 //! The register map (discrete input address = input index, coil address = output index)
 //! is documented in `docs/io.md`.
 
+use super::ProcessImage;
 use crate::devices::{DeviceFault, DeviceFuture, FaultKind};
 use embedded_hal::digital::{self, ErrorKind, ErrorType, InputPin, OutputPin};
 use std::fmt;
@@ -22,17 +23,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_modbus::client::{Context, Reader, Writer};
 use tokio_modbus::Slave;
-
-/// The process image of a scan-cycle backend: inputs are read into it and outputs written
-/// from it once per cycle, around the pure logic that works on the pins.
-///
-/// Temporary copy of the trait from `device_drivers::io` (io-scan); removed on merge.
-pub trait ProcessImage: Send {
-    /// Refreshes the input side of the image from the hardware.
-    fn read_inputs(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>>;
-    /// Sends the output side of the image to the hardware.
-    fn write_outputs(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>>;
-}
 
 /// Where and how to reach a Modbus TCP I/O module.
 #[derive(Clone, Debug, PartialEq, Eq)]
