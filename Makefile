@@ -48,13 +48,20 @@ services: deps
 	@scripts/dev-services.sh
 
 ## test: the whole suite, with the services it needs: every crate's tests, then the live
-## card tests through pcscd + vpcd (one at a time; the pcscd-restart test runs last, alone)
+## card tests through pcscd + vpcd, and gated with the PC/SC reader (one at a time; the
+## pcscd-restart tests run last, alone)
 test: deps services
 	ECHANNEL_PG_URL=$(ECHANNEL_PG_URL) $(CARGO) test --workspace
 	$(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
 	  -- --ignored --test-threads 1 --skip survives_pcscd_restart
+	$(CARGO) test -p gate-controller --features pcsc --test gated_pcsc \
+	  -- --ignored --test-threads 1 --skip gate_recovers_after_pcscd_restart
+	$(CARGO) build -p gate-controller --bin gatectl
+	$(CARGO) test -p sim --test card_vpcd -- --ignored --test-threads 1
 	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
 	  -- --ignored --exact survives_pcscd_restart
+	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p gate-controller --features pcsc --test gated_pcsc \
+	  -- --ignored --exact gate_recovers_after_pcscd_restart
 
 ## eval: evaluations on the shared data sets (../shared, or ECHANNEL_SHARED): the
 ## fingerprint golden vectors and FVC2002 accuracy, the resident-ID profile on real templates
@@ -74,6 +81,7 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p device-drivers --features pcsc --all-targets -- -D warnings
+	$(CARGO) clippy -p gate-controller --features pcsc --all-targets -- -D warnings
 
 ## bench: benchmarks (criterion, and the decision-latency percentiles)
 bench: deps

@@ -102,6 +102,9 @@ pub struct GateConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+    /// Sync of the journal to the central system; absent = no sync.
+    #[serde(default)]
+    pub upstream: Option<crate::upstream::section::UpstreamSection>,
 }
 
 /// Travel direction the gate controls.
@@ -213,10 +216,17 @@ pub enum DocumentDevice {
     /// The simulator's reader (travellers from `[sim]`).
     #[default]
     Sim,
-    /// A PC/SC reader through pcscd.
+    /// A PC/SC reader through pcscd (ICAO 9303 chip reading; see `docs/card.md`).
     Pcsc {
         /// Reader name as pcscd lists it (a prefix is enough).
         reader: String,
+        /// Directory of CSCA certificates (DER or PEM files) for passive authentication;
+        /// absent = PA is `not_checked` (and the gate refers when PA is required).
+        #[serde(default)]
+        csca: Option<PathBuf>,
+        /// File holding the MRZ the page reader's OCR read (the lines, or
+        /// `DOCNO,YYMMDD,YYMMDD`); read at every chip read to key BAC/PACE.
+        mrz_file: PathBuf,
     },
 }
 
@@ -234,11 +244,26 @@ pub enum FingerprintDevice {
         /// Baud rate.
         #[serde(default = "default_baud")]
         baud: u32,
+        /// How long a request waits for the scanner's reply, in ms (a scan waits
+        /// `timeouts.capture_ms` on top).
+        #[serde(default = "default_reply_timeout_ms")]
+        reply_timeout_ms: u64,
+        /// Requests resent after a corrupted reply before the scanner is faulted.
+        #[serde(default = "default_retries")]
+        retries: u32,
     },
 }
 
 fn default_baud() -> u32 {
     115_200
+}
+
+fn default_reply_timeout_ms() -> u64 {
+    1_000
+}
+
+fn default_retries() -> u32 {
+    2
 }
 
 /// `[devices.io]`: doors, sensors and emergency input.
@@ -353,12 +378,21 @@ pub enum WatchlistAction {
     Hold,
 }
 
-/// `[api]`: the HTTP API and console.
+/// `[api]`: the HTTP API, operator console and traveller display (see `docs/api.md`).
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiSection {
     /// Listen address, e.g. `127.0.0.1:8080`; absent = no API.
     pub listen: Option<SocketAddr>,
+    /// Users (`[[api.tokens]]`: `user`, `role`, `sha256` of the bearer token). None on a
+    /// loopback address: one-time local tokens are made at start-up.
+    pub tokens: Vec<crate::api::TokenEntry>,
+    /// Base URLs of the other gates shown on this gate's console.
+    pub peers: Vec<String>,
+    /// Failed logins allowed at once from one address (default 5).
+    pub login_burst: Option<u32>,
+    /// Failed logins regained per minute per address (default 6).
+    pub login_refill_per_minute: Option<u32>,
 }
 
 /// `[log]`: logging.
@@ -401,10 +435,22 @@ impl GateConfig {
             source,
         })?;
         let mut cfg = GateConfig::parse(&text, path)?;
-        if cfg.journal.path.is_relative() {
-            if let Some(dir) = path.parent() {
-                cfg.journal.path = dir.join(&cfg.journal.path);
+        if let Some(dir) = path.parent() {
+            let resolve = |p: &mut PathBuf| {
+                if p.is_relative() && !p.as_os_str().is_empty() {
+                    *p = dir.join(&*p);
+                }
+            };
+            resolve(&mut cfg.journal.path);
+            if let DocumentDevice::Pcsc { csca, mrz_file, .. } = &mut cfg.devices.document {
+                if let Some(c) = csca {
+                    resolve(c);
+                }
+                resolve(mrz_file);
             }
+        }
+        if let (Some(u), Some(dir)) = (cfg.upstream.as_mut(), path.parent()) {
+            u.resolve_paths(dir);
         }
         let problems = cfg.problems();
         if !problems.is_empty() {
@@ -536,11 +582,47 @@ impl GateConfig {
                 );
             }
         }
-        match &self.devices.document {
-            DocumentDevice::Pcsc { reader } if reader.trim().is_empty() => {
-                bad("devices.document.reader", "must name a PC/SC reader".into())
+        if let DocumentDevice::Pcsc {
+            reader,
+            csca,
+            mrz_file,
+        } = &self.devices.document
+        {
+            if reader.trim().is_empty() {
+                bad("devices.document.reader", "must name a PC/SC reader".into());
             }
-            _ => {}
+            if let Some(dir) = csca {
+                match device_drivers::card::pa::TrustStore::load_dir(dir) {
+                    Ok(t) if t.anchors().is_empty() => bad(
+                        "devices.document.csca",
+                        format!("{} holds no CSCA certificate", dir.display()),
+                    ),
+                    Ok(_) => {}
+                    Err(e) => bad(
+                        "devices.document.csca",
+                        format!("cannot load the trust store {}: {e}", dir.display()),
+                    ),
+                }
+            }
+            if mrz_file.as_os_str().is_empty() {
+                bad("devices.document.mrz_file", "must name a file".into());
+            } else if mrz_file.is_dir() {
+                bad(
+                    "devices.document.mrz_file",
+                    format!("{} is a directory, not a file", mrz_file.display()),
+                );
+            } else {
+                let dir = match mrz_file.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                if !dir.is_dir() {
+                    bad(
+                        "devices.document.mrz_file",
+                        format!("directory {} does not exist", dir.display()),
+                    );
+                }
+            }
         }
         match &self.devices.fingerprint {
             FingerprintDevice::Serial { port, .. } if port.as_os_str().is_empty() => {
@@ -549,6 +631,16 @@ impl GateConfig {
             FingerprintDevice::Serial { baud, .. } if *baud == 0 => {
                 bad("devices.fingerprint.baud", "must be greater than 0".into())
             }
+            FingerprintDevice::Serial {
+                reply_timeout_ms, ..
+            } if !(10..=60_000).contains(reply_timeout_ms) => bad(
+                "devices.fingerprint.reply_timeout_ms",
+                format!("{reply_timeout_ms} must be between 10 and 60000"),
+            ),
+            FingerprintDevice::Serial { retries, .. } if *retries > 10 => bad(
+                "devices.fingerprint.retries",
+                format!("{retries} must be at most 10"),
+            ),
             _ => {}
         }
         match &self.devices.io {
@@ -611,6 +703,14 @@ impl GateConfig {
                 );
             }
         }
+        if let Some(u) = &self.upstream {
+            for p in u.problems(&self.gate.id) {
+                bad(&p.key, p.problem);
+            }
+        }
+        for (key, problem) in crate::api::config::section_problems(&self.api) {
+            bad(&key, problem);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bad(
                 "log.level",
@@ -627,16 +727,11 @@ impl GateConfig {
     /// `(key, what)`. `gated` refuses to start while any remain.
     pub fn not_built(&self) -> Vec<(&'static str, &'static str)> {
         let mut out = Vec::new();
+        #[cfg(not(feature = "pcsc"))]
         if let DocumentDevice::Pcsc { .. } = self.devices.document {
             out.push((
                 "devices.document.kind",
-                "the PC/SC document reader (\"pcsc\")",
-            ));
-        }
-        if let FingerprintDevice::Serial { .. } = self.devices.fingerprint {
-            out.push((
-                "devices.fingerprint.kind",
-                "the serial fingerprint scanner (\"serial\")",
+                "the PC/SC document reader (\"pcsc\"; build gated with `--features pcsc`)",
             ));
         }
         match self.devices.io {
@@ -645,15 +740,6 @@ impl GateConfig {
             }
             IoDevice::Gpio { .. } => out.push(("devices.io.kind", "the GPIO lane I/O (\"gpio\")")),
             IoDevice::Sim => {}
-        }
-        if self.matcher == MatcherSection::Minutiae {
-            out.push((
-                "matcher.kind",
-                "the minutiae matcher in gated (\"minutiae\")",
-            ));
-        }
-        if self.api.listen.is_some() {
-            out.push(("api.listen", "the HTTP API"));
         }
         out
     }
@@ -808,18 +894,34 @@ path = "journal.sqlite"
     #[test]
     fn devices_not_built_yet_parse_and_are_listed() {
         let s = format!(
-            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"ACS\"\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\n[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\n"
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"ACS\"\nmrz_file = \"mrz.txt\"\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\n[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\n"
         );
         let c = parse(&s).unwrap();
         let keys: Vec<&str> = c.not_built().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(
-            keys,
-            vec![
-                "devices.document.kind",
-                "devices.fingerprint.kind",
-                "devices.io.kind"
-            ]
+        let mut expected = vec!["devices.io.kind"];
+        if cfg!(not(feature = "pcsc")) {
+            expected.insert(0, "devices.document.kind");
+        }
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn the_serial_scanner_keys_are_checked() {
+        let s = format!(
+            "{MINIMAL}\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\nreply_timeout_ms = 0\nretries = 11\n[matcher]\nkind = \"minutiae\"\n"
         );
+        let c = parse(&s).unwrap();
+        assert!(c.not_built().is_empty(), "serial and minutiae are built");
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.key).collect();
+        assert!(
+            keys.contains(&"devices.fingerprint.reply_timeout_ms".into()),
+            "{keys:?}"
+        );
+        let s = format!(
+            "{MINIMAL}\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\nparity = \"even\"\n"
+        );
+        let e = parse(&s).unwrap_err().to_string();
+        assert!(e.contains("parity"), "{e}");
     }
 
     #[test]
@@ -860,6 +962,42 @@ path = "journal.sqlite"
         let e = GateConfig::load(&p).unwrap_err();
         assert!(
             matches!(&e, ConfigError::Invalid { problems, .. } if problems[0].key == "journal.path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn pcsc_reader_keys_are_resolved_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gate.toml");
+        let csca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pki/csca");
+        let doc = format!(
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"Virtual PCD\"\ncsca = {:?}\nmrz_file = \"ocr/mrz.txt\"\n",
+            csca.display().to_string()
+        );
+        std::fs::write(&p, &doc).unwrap();
+        let e = GateConfig::load(&p).unwrap_err();
+        assert!(e.to_string().contains("devices.document.mrz_file"), "{e}");
+        std::fs::create_dir(dir.path().join("ocr")).unwrap();
+        let c = GateConfig::load(&p).unwrap();
+        let DocumentDevice::Pcsc { mrz_file, .. } = &c.devices.document else {
+            panic!("{c:?}")
+        };
+        assert_eq!(*mrz_file, dir.path().join("ocr/mrz.txt"));
+        std::fs::write(&p, doc.replace(&csca.display().to_string(), "empty")).unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        let e = GateConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("devices.document.csca") && e.contains("no CSCA"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"x\"\nmrz_file = \"m\"\ncsca_dir = \"x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("devices.document") && e.contains("csca_dir"),
             "{e}"
         );
     }

@@ -11,6 +11,12 @@
 //! [`Journal::flush_events`], in one transaction, so the decision path pays for one
 //! `fsync` only.
 //!
+//! Every record and every event also gets the next *upload sequence number* (`useq`):
+//! one gate-wide sequence over both tables, 1, 2, 3, ... without gaps, assigned in the
+//! same transaction as the row. It is the `seq` the upstream sees (`(gate_id, seq)` is
+//! the upload idempotency key); [`outbox::JournalOutbox`] reads the journal in that order
+//! and keeps the upstream's acknowledged watermark here too (schema version 2).
+//!
 //! Nothing biometric is stored: [`Record`] and [`GateEvent`] hold scores and thresholds,
 //! never templates or images.
 
@@ -18,6 +24,8 @@ use crate::record::{GateEvent, Record, TxnId};
 use crate::types::Time;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
+
+pub mod outbox;
 
 /// Why the journal failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +92,8 @@ pub struct StoredRecord {
     pub record: Record,
 }
 
-/// Version of the schema this code writes.
-const SCHEMA_VERSION: i64 = 1;
+/// Version of the schema this code writes (1: records and events; 2: upload sequence).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -108,6 +116,30 @@ CREATE TABLE IF NOT EXISTS events (
     kind  TEXT    NOT NULL,
     body  TEXT    NOT NULL
 );
+";
+
+/// Version 1 → 2: the upload sequence over records and events, numbered in commit order
+/// for rows written by version 1 (records first, then events: the order does not matter,
+/// only that every row has one number and there are no gaps), and the upload state.
+const MIGRATE_V2: &str = "
+ALTER TABLE records ADD COLUMN useq INTEGER;
+ALTER TABLE events ADD COLUMN useq INTEGER;
+UPDATE records SET useq = x.rn
+  FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS rn FROM records) AS x
+  WHERE records.seq = x.seq;
+UPDATE events SET useq = x.rn + (SELECT COUNT(*) FROM records)
+  FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM events) AS x
+  WHERE events.id = x.id;
+CREATE UNIQUE INDEX records_useq ON records(useq);
+CREATE UNIQUE INDEX events_useq ON events(useq);
+CREATE TABLE upload_state (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    last_useq INTEGER NOT NULL,
+    acked     INTEGER NOT NULL,
+    txn_floor INTEGER NOT NULL
+);
+INSERT INTO upload_state(id, last_useq, acked, txn_floor)
+  VALUES(1, (SELECT COUNT(*) FROM records) + (SELECT COUNT(*) FROM events), 0, 0);
 ";
 
 /// The journal of one gate.
@@ -173,13 +205,18 @@ impl Journal {
             )
             .optional()
             .map_err(not_journal)?;
-        match version {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES('schema_version', ?1)",
+        match version.as_deref() {
+            None | Some("1") => {
+                let tx = conn.unchecked_transaction().map_err(sql("begin"))?;
+                tx.execute_batch(MIGRATE_V2)
+                    .map_err(sql("migrate to schema 2"))?;
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES('schema_version', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     [SCHEMA_VERSION.to_string()],
                 )
                 .map_err(sql("initialise"))?;
+                tx.commit().map_err(sql("migrate to schema 2"))?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string() => {}
             Some(v) => {
@@ -249,21 +286,23 @@ impl Journal {
                 seq: seq as u64,
             });
         }
-        write_events(&tx, &self.pending)?;
+        let useq = write_events(&tx, &self.pending)? + 1;
         tx.execute(
-            "INSERT INTO records(txn, outcome, started_at, decided_at, committed_at, body)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO records(txn, outcome, started_at, decided_at, committed_at, body, useq)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 record.txn.0 as i64,
                 record.outcome.as_str(),
                 record.started_at.0 as i64,
                 record.decided_at.0 as i64,
                 now.0 as i64,
-                body
+                body,
+                useq as i64
             ],
         )
         .map_err(sql("insert record"))?;
         let seq = tx.last_insert_rowid() as u64;
+        set_last_useq(&tx, useq)?;
         tx.commit().map_err(sql("commit record"))?;
         self.pending.clear();
         Ok(seq)
@@ -285,7 +324,8 @@ impl Journal {
             return Ok(());
         }
         let tx = self.conn.transaction().map_err(sql("begin"))?;
-        write_events(&tx, &self.pending)?;
+        let last = write_events(&tx, &self.pending)?;
+        set_last_useq(&tx, last)?;
         tx.commit().map_err(sql("commit events"))?;
         self.pending.clear();
         Ok(())
@@ -313,9 +353,11 @@ impl Journal {
     /// The transaction id the state machine should start from after a restart: above
     /// every transit that has a record or an event.
     pub fn next_txn(&self) -> Result<u64, JournalError> {
+        // `txn_floor`: the highest transit of rows removed by retention.
         let max = self.scalar(
             "SELECT MAX(COALESCE((SELECT MAX(txn) FROM records), 0),
-                        COALESCE((SELECT MAX(txn) FROM events), 0))",
+                        COALESCE((SELECT MAX(txn) FROM events), 0),
+                        (SELECT txn_floor FROM upload_state))",
             "read last txn",
         )?;
         Ok(max + 1)
@@ -385,30 +427,52 @@ fn event_kind(e: &GateEvent) -> &'static str {
     }
 }
 
+/// The last upload sequence number given.
+fn last_useq(tx: &rusqlite::Transaction<'_>) -> Result<u64, JournalError> {
+    let v: i64 = tx
+        .prepare_cached("SELECT last_useq FROM upload_state WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(sql("read upload sequence"))?;
+    Ok(v.max(0) as u64)
+}
+
+fn set_last_useq(tx: &rusqlite::Transaction<'_>, useq: u64) -> Result<(), JournalError> {
+    tx.prepare_cached("UPDATE upload_state SET last_useq = ?1 WHERE id = 1")
+        .and_then(|mut s| s.execute([useq as i64]))
+        .map_err(sql("write upload sequence"))?;
+    Ok(())
+}
+
+/// Writes `events` with the next upload sequence numbers; answers the last one given
+/// (the current last one when there is nothing to write). The caller stores it with
+/// [`set_last_useq`] in the same transaction.
 fn write_events(
     tx: &rusqlite::Transaction<'_>,
     events: &[(Time, Option<TxnId>, GateEvent)],
-) -> Result<(), JournalError> {
+) -> Result<u64, JournalError> {
+    let mut useq = last_useq(tx)?;
     if events.is_empty() {
-        return Ok(());
+        return Ok(useq);
     }
     let mut stmt = tx
-        .prepare_cached("INSERT INTO events(at, txn, kind, body) VALUES(?1, ?2, ?3, ?4)")
+        .prepare_cached("INSERT INTO events(at, txn, kind, body, useq) VALUES(?1, ?2, ?3, ?4, ?5)")
         .map_err(sql("insert event"))?;
     for (at, txn, e) in events {
         let txn = match e {
             GateEvent::TransitStarted { txn } => Some(*txn),
             _ => *txn,
         };
+        useq += 1;
         stmt.execute(params![
             at.0 as i64,
             txn.map(|t| t.0 as i64),
             event_kind(e),
-            serde_json::to_string(e)?
+            serde_json::to_string(e)?,
+            useq as i64
         ])
         .map_err(sql("insert event"))?;
     }
-    Ok(())
+    Ok(useq)
 }
 
 #[cfg(test)]

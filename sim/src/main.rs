@@ -1,6 +1,7 @@
 //! `gate-sim`: hardware simulator, scenario runner and demo.
 
 mod upstream;
+mod vcard;
 
 use clap::{Parser, Subcommand};
 use gate_sim::run::{run, Timing};
@@ -43,7 +44,8 @@ enum Cmd {
         /// Number of gates.
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         gates: u16,
-        /// Port of the status page on 127.0.0.1 (0: any free port).
+        /// Port of the console (the first gate's API) on 127.0.0.1 (0: any free port);
+        /// the other gates listen on free ports.
         #[arg(long, default_value_t = 8080)]
         port: u16,
         /// Speed factor: 2 runs twice as fast as real time.
@@ -52,6 +54,12 @@ enum Cmd {
         /// Seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// No simulated officers: every alarm waits for the console.
+        #[arg(long)]
+        no_officers: bool,
+        /// Keep the gates' journals in DIR (default: a temporary directory removed at exit).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
     },
     /// Seeded campaigns: tailgating detection, false tailgating alarms, emergency latency.
     Campaign {
@@ -87,6 +95,8 @@ enum Cmd {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Serve a virtual eMRTD chip (the ICAO specimen or a seeded persona) through vpcd until stopped.
+    Card(vcard::CardArgs),
     /// Run the reference upstream server until stopped.
     Upstream(upstream::UpstreamArgs),
     /// Development PKI for the upstream link.
@@ -109,12 +119,23 @@ fn main() -> ExitCode {
             port,
             speed,
             seed,
+            no_officers,
+            dir,
         } => {
             if !(speed.is_finite() && speed > 0.0 && speed <= 1000.0) {
                 eprintln!("gate-sim demo: --speed must be a number in (0, 1000], got {speed}");
                 return ExitCode::from(2);
             }
-            match gate_sim::demo::run(usize::from(gates), port, speed, seed) {
+            let opts = gate_sim::demo::DemoOptions {
+                gates: usize::from(gates),
+                port,
+                speed,
+                seed,
+                officers: !no_officers,
+                dir,
+                ..gate_sim::demo::DemoOptions::default()
+            };
+            match gate_sim::demo::run(opts) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("gate-sim demo: {e:#}");
@@ -189,6 +210,14 @@ fn main() -> ExitCode {
             config,
             seed,
         } => lane_cmd(&modbus, config.as_deref(), seed),
+        Cmd::Card(a) => match vcard::run(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gate-sim card: {e:#}");
+                let usage = e.downcast_ref::<vcard::BadUsage>().is_some();
+                ExitCode::from(if usage { 2 } else { 1 })
+            }
+        },
         Cmd::Upstream(a) => report_anyhow("upstream", upstream::cli_upstream(a)),
         Cmd::Pki(c) => report_anyhow("pki", upstream::cli_pki(c)),
     }

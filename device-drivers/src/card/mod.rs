@@ -7,6 +7,7 @@ pub mod bac;
 pub mod chip;
 pub mod crypto;
 pub mod error;
+pub mod gate;
 pub mod lds;
 pub mod mrz;
 pub mod pa;
@@ -21,3 +22,12 @@ pub mod vpcd;
 pub mod pcsc;
 
 pub use error::CardError;
+
+/// The operating system's random generator (see [`system_rng`]).
+pub type SystemRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
+/// The operating system's random generator, for terminals and virtual chips run outside
+/// tests (nonces, ephemeral keys). Panics only if the OS cannot supply randomness at all.
+pub fn system_rng() -> SystemRng {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}

@@ -10,7 +10,10 @@ pub mod eval;
 pub mod iso2005;
 pub mod iso2011;
 pub mod matcher;
+#[cfg(unix)]
+pub mod pty;
 pub mod record;
+pub mod serial;
 pub mod sfm;
 pub mod synth;
 #[cfg(test)]

@@ -162,6 +162,94 @@ impl ApiConfig {
     }
 }
 
+/// A fresh random bearer token (256 bits from the OS, as 64 hex digits).
+pub fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Users made up at start-up when `[api]` names none: what they are and their secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalTokens {
+    /// `(user, role, token)` for each made-up user.
+    pub users: Vec<(String, Role, String)>,
+}
+
+impl ApiConfig {
+    /// The API configuration of `gated`'s `[api]` section, or `None` without `listen`.
+    ///
+    /// With no `[[api.tokens]]` (allowed only on a loopback address, see
+    /// [`section_problems`]), a one-time random token is made for a local supervisor and
+    /// one for a local viewer, valid until the process stops; they are returned so the
+    /// caller can show them to the person who started it.
+    pub fn from_section(s: &crate::config::ApiSection) -> Option<(ApiConfig, Option<LocalTokens>)> {
+        let listen = s.listen?;
+        let mut cfg = ApiConfig::new(listen);
+        cfg.tokens = s.tokens.clone();
+        cfg.peers = s.peers.clone();
+        if let Some(b) = s.login_burst {
+            cfg.login_burst = b;
+        }
+        if let Some(r) = s.login_refill_per_minute {
+            cfg.login_refill_per_minute = r;
+        }
+        if !cfg.tokens.is_empty() {
+            return Some((cfg, None));
+        }
+        let users = vec![
+            (
+                "local-supervisor".to_owned(),
+                Role::Supervisor,
+                random_token(),
+            ),
+            ("local-viewer".to_owned(), Role::Viewer, random_token()),
+        ];
+        for (user, role, token) in &users {
+            cfg = cfg.with_token(user, *role, token);
+        }
+        Some((cfg, Some(LocalTokens { users })))
+    }
+}
+
+/// Problems with `gated`'s `[api]` section as `(key, problem)`: the checks of
+/// [`ApiConfig::validate`], and no API on a non-loopback address without configured users.
+pub fn section_problems(s: &crate::config::ApiSection) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let listen = s
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let mut cfg = ApiConfig::new(listen);
+    cfg.tokens = s.tokens.clone();
+    cfg.peers = s.peers.clone();
+    cfg.login_burst = s.login_burst.unwrap_or(cfg.login_burst);
+    cfg.login_refill_per_minute = s
+        .login_refill_per_minute
+        .unwrap_or(cfg.login_refill_per_minute);
+    if let Err(e) = cfg.validate() {
+        let key = match &e {
+            ConfigError::BadHash { index, .. } => format!("api.tokens[{index}].sha256"),
+            ConfigError::BadUser { index, .. } => format!("api.tokens[{index}].user"),
+            ConfigError::BadPeer { index, .. } => format!("api.peers[{index}]"),
+            ConfigError::Zero { key } => format!("api.{key}"),
+        };
+        out.push((key, e.to_string()));
+    }
+    if let Some(addr) = s.listen {
+        if s.tokens.is_empty() && !addr.ip().is_loopback() {
+            out.push((
+                "api.tokens".into(),
+                format!(
+                    "api.listen = \"{addr}\" is not a loopback address, so at least one [[api.tokens]] \
+                     user is required (without any, one-time local tokens are made only for 127.0.0.1 / ::1)"
+                ),
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod link;
 pub mod metrics;
+pub mod runtime_link;
 pub mod sim;
 
 pub use config::{ApiConfig, TokenEntry};

@@ -115,19 +115,30 @@ fn build_devices(
     cfg: &GateConfig,
     clock: MonotonicWallClock,
 ) -> Result<Devices, RuntimeError> {
-    let all_sim = devices.document == DocumentDevice::Sim
-        && devices.fingerprint == FingerprintDevice::Sim
-        && devices.io == IoDevice::Sim;
+    let sim_lane = devices.document == DocumentDevice::Sim && devices.io == IoDevice::Sim;
     if let Some((key, what)) = cfg.not_built().first() {
         return Err(RuntimeError::NotBuilt { key, what });
     }
-    if !all_sim {
+    #[cfg(feature = "pcsc")]
+    if let DocumentDevice::Pcsc { .. } = devices.document {
+        // A real chip reader in an otherwise simulated lane.
+        return gate_controller::runtime::pcsc::devices(cfg, clock);
+    }
+    if !sim_lane {
         return Err(RuntimeError::Device {
             device: Device::LaneIo,
             detail: "mixing simulated and real devices is not supported yet".into(),
         });
     }
-    gate_controller::runtime::sim::devices(&cfg.sim, clock)
+    let mut built = gate_controller::runtime::sim::devices(&cfg.sim, clock)?;
+    // A real serial scanner on the simulated lane (bench bring-up of the scanner).
+    if let Some(scanner) = gate_controller::runtime::serial::scanner(&devices.fingerprint) {
+        if let FingerprintDevice::Serial { port, baud, .. } = &devices.fingerprint {
+            tracing::info!(port = %port.display(), baud, "serial fingerprint scanner");
+        }
+        built.fingerprint = scanner;
+    }
+    Ok(built)
 }
 
 async fn run(cfg: GateConfig) -> anyhow::Result<()> {
@@ -144,6 +155,17 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
         "gate built"
     );
 
+    // The API (if configured) is bound now, before anything runs.
+    let api = match gate_controller::api::ApiConfig::from_section(&cfg.api) {
+        Some((api_cfg, local)) => {
+            let listener = tokio::net::TcpListener::bind(api_cfg.listen)
+                .await
+                .with_context(|| format!("api.listen: cannot listen on {}", api_cfg.listen))?;
+            Some((listener, api_cfg, local))
+        }
+        None => None,
+    };
+
     // Run.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -151,6 +173,36 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
     let mut gate_task = tokio::spawn(gate.run(async {
         let _ = stop_rx.await;
     }));
+    // Upstream sync over the journal (optional); it outlives the gate loop's drain.
+    let upstream = match &cfg.upstream {
+        Some(u) => Some(
+            gate_controller::upstream::service::UpstreamSync::spawn(
+                u,
+                &cfg.gate.id,
+                cfg.gate.direction,
+                &cfg.journal.path,
+                Some(handle.status.clone()),
+                Some(cfg.watchlist.version),
+            )
+            .context("starting the upstream sync")?,
+        ),
+        None => None,
+    };
+    if let Some((listener, api_cfg, local)) = api {
+        let addr = listener
+            .local_addr()
+            .context("api.listen: no local address")?;
+        gate_controller::api::runtime_link::spawn_server(&handle, listener, &api_cfg);
+        tracing::info!(%addr, users = api_cfg.tokens.len(), peers = api_cfg.peers.len(), "API, console and display listening");
+        if let Some(local) = local {
+            // Shown to the person who started gated only (stderr), never logged.
+            for line in
+                gate_controller::api::runtime_link::sign_in_help(&format!("http://{addr}"), &local)
+            {
+                eprintln!("gated: {line}");
+            }
+        }
+    }
     notify(&[sd_notify::NotifyState::Ready]);
     let watchdog =
         sd_notify::watchdog_enabled().map(|every| tokio::spawn(watchdog(handle.clone(), every)));
@@ -181,6 +233,9 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
     };
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(u) = upstream {
+        u.stop(Duration::from_secs(2)).await;
     }
     match outcome {
         Ok(Ok(report)) => {

@@ -21,7 +21,10 @@
 pub mod clock;
 pub mod core;
 pub mod matcher;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod screening;
+pub mod serial;
 pub mod sim;
 
 use self::clock::{Clock, MonotonicWallClock};
@@ -204,12 +207,7 @@ impl Gate {
         journal.claim_gate(&cfg.gate.id)?;
         let matcher: Box<dyn matcher::Matcher> = match cfg.matcher {
             MatcherSection::Sim => Box::new(matcher::SimMatcher),
-            MatcherSection::Minutiae => {
-                return Err(RuntimeError::NotBuilt {
-                    key: "matcher.kind",
-                    what: "the minutiae matcher in gated (\"minutiae\")",
-                })
-            }
+            MatcherSection::Minutiae => Box::new(matcher::MinutiaeMatcher),
         };
         let mut devices = devices;
         let inline: Box<dyn screening::Screening> =

@@ -19,19 +19,22 @@ use crate::config::SimSection;
 use crate::record::Prompt;
 use crate::sim_bridge::cue_of;
 use crate::types::{
-    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Time, WatchlistVerdict,
+    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, Time, WatchlistVerdict,
 };
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, DeviceFault, DeviceFuture, DocumentReader,
     FaultKind, FingerprintScanner, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence,
     ReadError, TemplateFormat,
 };
-use device_drivers::sim::{Signal, Stream, World, WorldCommand};
+use device_drivers::sim::{
+    DoorView, Injection, Signal, Stream, TravellerId, TravellerSpec, World, WorldCommand,
+};
 use device_drivers::types::{DoorPosition, ReadFailure};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Marker of a simulated enrolled template.
@@ -74,6 +77,78 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The simulated lane's devices and its watchlist, with the stepping task spawned on the
 /// current tokio runtime.
 pub fn devices(sim: &SimSection, clock: MonotonicWallClock) -> Result<Devices, RuntimeError> {
+    devices_with_lane(sim, clock).map(|(d, _)| d)
+}
+
+/// A handle on a running simulated lane, for drivers that play the world as well as run
+/// the gate (`gate-sim demo`, tests): add travellers, inject faults, look at the doors.
+#[derive(Clone)]
+pub struct SimLane {
+    world: Shared,
+    clock: WorldClock,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for SimLane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimLane").finish_non_exhaustive()
+    }
+}
+
+impl SimLane {
+    /// The world's current time.
+    pub fn now(&self) -> Time {
+        self.clock.now()
+    }
+
+    /// Runs `f` on the world, then wakes the stepping task (which re-plans its sleep).
+    fn change<T>(&self, f: impl FnOnce(&mut World, Time) -> T) -> T {
+        let out = {
+            let mut w = lock(&self.world);
+            let now = self.clock.now();
+            f(&mut w, now)
+        };
+        self.wake.notify_one();
+        out
+    }
+
+    /// A traveller who joins the queue now.
+    pub fn add_traveller(&self, spec: TravellerSpec) -> TravellerId {
+        self.change(|w, now| w.add_traveller(now, spec))
+    }
+
+    /// Something that happens to the lane now (a fault, the emergency input).
+    pub fn inject(&self, injection: Injection) {
+        self.change(|w, now| w.inject(now, injection));
+    }
+
+    /// Starts, replaces or (with `None`) stops the stream of generated travellers.
+    pub fn set_stream(&self, stream: Option<Stream>) {
+        self.change(|w, now| w.set_stream(now, stream));
+    }
+
+    /// Where `door` physically is now.
+    pub fn door(&self, door: Door) -> DoorView {
+        let w = lock(&self.world);
+        w.door(door, self.clock.now())
+    }
+
+    /// People queueing at the reader.
+    pub fn queue_len(&self) -> usize {
+        lock(&self.world).queue_len()
+    }
+
+    /// People in the mantrap.
+    pub fn occupancy(&self) -> u8 {
+        lock(&self.world).occupancy()
+    }
+}
+
+/// [`devices`], plus a [`SimLane`] handle on the world they simulate.
+pub fn devices_with_lane(
+    sim: &SimSection,
+    clock: MonotonicWallClock,
+) -> Result<(Devices, SimLane), RuntimeError> {
     use super::clock::Clock;
     let mut world = World::new(sim.lane.clone(), sim.seed).map_err(|e| RuntimeError::Device {
         device: Device::LaneIo,
@@ -104,8 +179,20 @@ pub fn devices(sim: &SimSection, clock: MonotonicWallClock) -> Result<Devices, R
         offline: offline.clone(),
         captured: None,
     };
-    tokio::spawn(step_world(world.clone(), wclock, cmd_rx, router));
-    Ok(Devices {
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(step_world(
+        world.clone(),
+        wclock,
+        cmd_rx,
+        router,
+        wake.clone(),
+    ));
+    let lane = SimLane {
+        world: world.clone(),
+        clock: wclock,
+        wake,
+    };
+    let devices = Devices {
         document: Box::new(SimReader {
             cmd: cmd_tx.clone(),
             rx: reader_rx,
@@ -122,7 +209,8 @@ pub fn devices(sim: &SimSection, clock: MonotonicWallClock) -> Result<Devices, R
         }),
         display: Box::new(SimDisplay { cmd: cmd_tx }),
         screening: Some(Box::new(SimListings { world })),
-    })
+    };
+    Ok((devices, lane))
 }
 
 /// Routes world signals to the device channels.
@@ -214,6 +302,7 @@ async fn step_world(
     clock: WorldClock,
     mut cmds: UnboundedReceiver<WorldCommand>,
     mut router: Router,
+    poke: Arc<Notify>,
 ) {
     loop {
         let wake = {
@@ -250,6 +339,7 @@ async fn step_world(
                 }
             },
             () = sleep => {}
+            () = poke.notified() => {}
         }
     }
 }

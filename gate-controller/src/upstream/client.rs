@@ -1,6 +1,6 @@
 //! The HTTP client of one gate for the upstream API (reqwest over rustls, mutual TLS).
 
-use super::tls::{client_config, TlsError, TlsFiles};
+use super::tls::{client_config, plain_client_config, TlsError, TlsFiles};
 use super::wire::{
     unix_ms_now, ClockAnswer, Heartbeat, HeartbeatAck, UploadAck, UploadBatch, WatchlistIndex,
 };
@@ -93,9 +93,11 @@ impl UpstreamClient {
             .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
             .pool_max_idle_per_host(16)
             .no_proxy();
-        if let Some(files) = &settings.tls {
-            b = b.tls_backend_preconfigured(client_config(files)?);
-        }
+        // reqwest is built without a default crypto provider: always hand it a config.
+        b = b.tls_backend_preconfigured(match &settings.tls {
+            Some(files) => client_config(files)?,
+            None => plain_client_config()?,
+        });
         let http = b.build().map_err(|e| UpstreamError::Build(e.to_string()))?;
         Ok(UpstreamClient {
             http,
@@ -196,5 +198,23 @@ impl UpstreamClient {
             });
         }
         Ok(bytes.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_plain_http_client_builds_without_a_global_crypto_provider() {
+        // No TLS files: the client must not fall back to reqwest's (absent) default provider.
+        let c = UpstreamClient::new(&ClientSettings {
+            url: "http://127.0.0.1:1".into(),
+            tls: None,
+            timeout_ms: 500,
+            connect_timeout_ms: 200,
+        })
+        .expect("a plain-HTTP client");
+        assert_eq!(c.base, "http://127.0.0.1:1");
     }
 }

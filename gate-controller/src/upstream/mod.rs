@@ -5,7 +5,10 @@
 //! - [`pki`]: a development CA with server and per-gate client certificates;
 //! - [`client`]: the HTTP client of one gate;
 //! - [`sync`]: the background task that drains the [`Outbox`] to the upstream;
-//! - [`disk`]: the disk guard the shell polls.
+//! - [`disk`]: the disk guard the shell polls;
+//! - [`section`]: the `[upstream]` table of the gate configuration;
+//! - [`service`]: the sync of a running `gated` over the journal's outbox
+//!   ([`crate::journal::outbox::JournalOutbox`]).
 //!
 //! The journal is not part of this module: it is reached through the [`Outbox`] seam.
 //! Every uploadable row (movement record or event) carries one gate-wide sequence number,
@@ -15,6 +18,8 @@
 pub mod client;
 pub mod disk;
 pub mod pki;
+pub mod section;
+pub mod service;
 pub mod sync;
 pub mod tls;
 pub mod wire;

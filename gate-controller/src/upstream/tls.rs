@@ -97,6 +97,17 @@ pub fn client_config(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
         .map_err(|e| TlsError::Config(e.to_string()))
 }
 
+/// Client configuration for a plain-HTTP upstream (a local demo server): no trusted roots
+/// and no client certificate, so an `https://` URL fails its handshake cleanly instead of
+/// trusting anything.
+pub fn plain_client_config() -> Result<ClientConfig, TlsError> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 /// Server configuration of the upstream: requires a client certificate signed by
 /// `files.ca`, presents `files.cert` / `files.key`.
 pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {

@@ -1,12 +1,10 @@
 //! `gate-sim upstream`: the reference upstream server (mutual TLS, SQLite or PostgreSQL),
 //! and `gate-sim pki dev`: a development PKI for it.
 
-pub mod server;
-pub mod store;
-
 use anyhow::Context;
 use gate_controller::upstream::pki::make_dev_pki;
 use gate_controller::upstream::tls::{server_config, TlsFiles};
+use gate_sim::reference::{server, store};
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -450,6 +450,10 @@
       if (!audio) { try { audio = new AudioContext(); } catch (_) { audio = null; } }
       if (await signIn($("token").value.trim())) { $("login").close(); $("token").value = ""; start(); }
     });
+    // A link like /#token=SECRET (printed by `gate-sim demo` and `gated` for their one-time
+    // local users) signs in; the fragment never reaches a server and is removed at once.
+    const m = /^#token=([0-9A-Za-z._~-]+)$/.exec(location.hash);
+    if (m) { token = m[1]; history.replaceState(null, "", location.pathname + location.search); }
     if (token && (await signIn(token))) start();
     else showLogin("");
   });

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod doc;
 mod fingerprint;
 mod watchlist;
 
@@ -44,6 +45,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Identity documents: read an eMRTD chip through a PC/SC reader.
+    #[command(subcommand)]
+    Doc(doc::Cmd),
     /// Fingerprint templates: match two, or evaluate a matcher on a folder.
     #[command(subcommand)]
     Fingerprint(fingerprint::Cmd),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Doc(c) => doc::run(c),
         Command::Fingerprint(c) => fingerprint::run(c),
         Command::Watchlist(c) => watchlist::run(c),
     };

@@ -23,10 +23,15 @@ pub struct Stored {
 /// A gate as the upstream knows it.
 #[derive(serde::Serialize)]
 pub struct GateSummary {
+    /// The gate's id (from its certificate, or the request on plain HTTP).
     pub gate_id: String,
+    /// Highest upload sequence number stored with no gap below it.
     pub watermark: u64,
+    /// Rows stored for the gate.
     pub records: u64,
+    /// The gate's last heartbeat body.
     pub last_heartbeat: Option<serde_json::Value>,
+    /// When it arrived (ms since the Unix epoch).
     pub last_heartbeat_at_ms: Option<u64>,
 }
 

@@ -1,0 +1,360 @@
+//! The gate with a real PC/SC document reader (`[devices.document] kind = "pcsc"`) and a
+//! simulated lane, reading seeded persona chips served through pcscd + vsmartcard's vpcd.
+//!
+//! Needs Debian `pcscd` and `vsmartcard-vpcd`, pcscd running, and the crate feature `pcsc`:
+//!
+//! ```text
+//! cargo test -p gate-controller --features pcsc --test gated_pcsc -- --ignored --test-threads 1 --skip gate_recovers_after_pcscd_restart
+//! ECHANNEL_PCSCD_RESTART=1 cargo test -p gate-controller --features pcsc --test gated_pcsc -- --ignored --exact gate_recovers_after_pcscd_restart
+//! ```
+
+#![cfg(feature = "pcsc")]
+
+use device_drivers::card::bac::MrzKey;
+use device_drivers::card::chip::{ChipConfig, Fault, VirtualChip};
+use device_drivers::card::crypto::CipherSuite;
+use device_drivers::card::lds::persona::{Persona, PersonaBuilder};
+use device_drivers::card::lds::LdsFile;
+use device_drivers::card::pa::pki;
+use device_drivers::card::pace::{PaceCurve, PaceInfo};
+use device_drivers::card::vpcd::{self, VpcdEnd};
+use gate_controller::config::GateConfig;
+use gate_controller::runtime::clock::MonotonicWallClock;
+use gate_controller::runtime::{Gate, GateHandle, GateStatus, RunReport};
+use gate_controller::types::Device;
+use rand10::rngs::StdRng;
+use rand10::SeedableRng;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A chip serving `p`, BAC only or PACE (P-256, AES-128).
+fn chip(p: &Persona, pace: bool) -> VirtualChip<StdRng> {
+    let m = p.mrz.key();
+    let key = MrzKey::new(&m.document_number, &m.date_of_birth, &m.date_of_expiry).unwrap();
+    let info = pace.then(|| PaceInfo::ecdh_gm(CipherSuite::Aes128, PaceCurve::P256));
+    let mut c = VirtualChip::new(ChipConfig::new(key, info), StdRng::seed_from_u64(11));
+    for (fid, bytes) in &p.files {
+        if *fid != LdsFile::CardAccess.fid() {
+            c.set_file(*fid, bytes.clone());
+        }
+    }
+    c
+}
+
+fn persona(seed: u64) -> Persona {
+    let pki = pki::load_test_pki(&pki::repo_test_pki_dir()).unwrap();
+    PersonaBuilder::new(seed).build(&pki.ds_p256).unwrap()
+}
+
+fn mrz_text(p: &Persona) -> String {
+    p.mrz.to_lines().unwrap().join("\n") + "\n"
+}
+
+/// A card on the vpcd reader until dropped (then the card leaves the field).
+struct ServedCard {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<VpcdEnd, String>>>,
+}
+
+impl ServedCard {
+    fn insert(mut chip: VirtualChip<StdRng>) -> ServedCard {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            vpcd::serve_forever(
+                vpcd::DEFAULT_VPCD_ADDR,
+                &mut chip,
+                &flag,
+                Duration::from_millis(200),
+            )
+            .map_err(|e| e.to_string())
+        });
+        ServedCard {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Takes the card away; how the vpcd link ended.
+    fn remove(mut self) -> Result<VpcdEnd, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let r = self.thread.take().unwrap().join().unwrap();
+        // give pcscd time to notice the card left
+        std::thread::sleep(Duration::from_millis(700));
+        r
+    }
+}
+
+impl Drop for ServedCard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Running {
+    dir: tempfile::TempDir,
+    handle: GateHandle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<RunReport>,
+}
+
+impl Running {
+    fn mrz_file(&self) -> PathBuf {
+        self.dir.path().join("mrz.txt")
+    }
+
+    fn status(&self) -> GateStatus {
+        self.handle.status.borrow().clone()
+    }
+
+    /// Waits until `f` holds for the status, or panics after `secs` naming `what`.
+    async fn wait(&self, secs: u64, what: &str, f: impl Fn(&GateStatus) -> bool) -> GateStatus {
+        let t0 = Instant::now();
+        loop {
+            let s = self.status();
+            if f(&s) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {what}; status: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The journaled records (outcome, reasons as JSON text), oldest first.
+    fn records(&self) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open(self.dir.path().join("journal.sqlite")).unwrap();
+        let mut st = c.prepare("SELECT body FROM records ORDER BY seq").unwrap();
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|b| {
+                let v: serde_json::Value = serde_json::from_str(&b.unwrap()).unwrap();
+                (
+                    v["outcome"].as_str().unwrap_or("").to_string(),
+                    v["reasons"].to_string(),
+                )
+            })
+            .collect();
+        rows
+    }
+
+    async fn stop(mut self) -> RunReport {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the gate drains")
+            .unwrap()
+    }
+}
+
+/// The gate as `gated` builds it from a config file, with the PC/SC reader.
+async fn start_gate() -> Running {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("gate.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            r#"
+[gate]
+id = "pcsc-01"
+lane = "visitor"
+direction = "arrival"
+
+[journal]
+path = "journal.sqlite"
+
+[devices.document]
+kind = "pcsc"
+reader = "Virtual PCD"
+csca = "{}"
+mrz_file = "mrz.txt"
+
+[sim]
+seed = 3
+mean_arrival_gap_ms = 1000
+speed = 4.0
+
+[sim.mix]
+normal = 1
+
+[log]
+format = "text"
+"#,
+            repo().join("configs/pki/csca").display()
+        ),
+    )
+    .unwrap();
+    let cfg = GateConfig::load(&cfg_path).unwrap();
+    assert!(cfg.not_built().is_empty(), "{:?}", cfg.not_built());
+    let clock = MonotonicWallClock::start();
+    let devices = gate_controller::runtime::pcsc::devices(&cfg, clock).unwrap();
+    let (gate, handle) = Gate::build(&cfg, devices, clock).unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(gate.run(async {
+        let _ = rx.await;
+    }));
+    let r = Running {
+        dir,
+        handle,
+        stop: Some(stop),
+        task,
+    };
+    r.wait(15, "the gate to wait for a document", |s| {
+        s.machine.faults.is_empty() && s.machine.step == "ready"
+    })
+    .await;
+    r
+}
+
+fn total(s: &GateStatus) -> u64 {
+    s.outcomes.total()
+}
+
+/// Serves `chip` with `mrz` in the OCR file until the transit ends; the new record.
+async fn transit(g: &Running, chip: VirtualChip<StdRng>, mrz: &str) -> (String, String) {
+    std::fs::write(g.mrz_file(), mrz).unwrap();
+    let before = total(&g.status());
+    let card = ServedCard::insert(chip);
+    g.wait(60, "the transit to end", |s| total(s) > before)
+        .await;
+    let _ = card.remove();
+    g.wait(15, "the gate to be ready again", |s| {
+        s.machine.step == "ready"
+    })
+    .await;
+    g.records().pop().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd with vsmartcard-vpcd running"]
+async fn gate_clears_bac_and_pace_chips_and_refers_tampered_and_wrong_mrz() {
+    let g = start_gate().await;
+    // A BAC chip and a PACE chip, PA valid: cleared.
+    let p = persona(101);
+    let (outcome, reasons) = transit(&g, chip(&p, false), &mrz_text(&p)).await;
+    assert_eq!(outcome, "cleared", "BAC persona: {reasons}");
+    let p = persona(102);
+    let (outcome, reasons) = transit(&g, chip(&p, true), &mrz_text(&p)).await;
+    assert_eq!(outcome, "cleared", "PACE persona: {reasons}");
+
+    // A data group altered after signing: PA invalid, referred.
+    let mut p = persona(103);
+    let dg2 = p.files.get_mut(&LdsFile::Dg(2).fid()).unwrap();
+    let i = dg2.len() - 10;
+    dg2[i] ^= 0x40;
+    let (outcome, reasons) = transit(&g, chip(&p, true), &mrz_text(&p)).await;
+    assert_eq!(outcome, "referred", "{reasons}");
+    assert!(reasons.contains("passive"), "{reasons}");
+
+    // The OCR read another document's MRZ: the chip refuses the key, a clean referral.
+    let p = persona(104);
+    let other = persona(105);
+    let (outcome, reasons) = transit(&g, chip(&p, false), &mrz_text(&other)).await;
+    assert_ne!(outcome, "cleared", "{reasons}");
+    assert!(reasons.contains("wrong_key"), "{reasons}");
+    // No OCR MRZ at all: the same, no panic.
+    let _ = std::fs::remove_file(g.mrz_file());
+    let before = total(&g.status());
+    let card = ServedCard::insert(chip(&p, true));
+    g.wait(60, "the transit without MRZ to end", |s| total(s) > before)
+        .await;
+    drop(card);
+    let (outcome, reasons) = g.records().pop().unwrap();
+    assert_ne!(outcome, "cleared", "{reasons}");
+
+    // The reader never faulted, and the gate still clears.
+    assert!(g.status().machine.faults.is_empty());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    g.wait(15, "ready", |s| s.machine.step == "ready").await;
+    let p = persona(106);
+    let (outcome, reasons) = transit(&g, chip(&p, true), &mrz_text(&p)).await;
+    assert_eq!(outcome, "cleared", "{reasons}");
+    let report = g.stop().await;
+    assert!(report.clean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd with vsmartcard-vpcd running"]
+async fn card_pulled_mid_read_is_a_clean_failure() {
+    let g = start_gate().await;
+    let p = persona(201);
+    let mut c = chip(&p, true);
+    c.inject(Fault::PulledAt(7)); // a PACE read takes 11 APDUs
+    std::fs::write(g.mrz_file(), mrz_text(&p)).unwrap();
+    let before = total(&g.status());
+    let card = ServedCard::insert(c);
+    g.wait(60, "the pulled-card transit to end", |s| total(s) > before)
+        .await;
+    assert_eq!(card.remove(), Ok(VpcdEnd::CardPulled));
+    let (outcome, reasons) = g.records().pop().unwrap();
+    assert_ne!(outcome, "cleared", "{reasons}");
+    assert!(reasons.contains("card_removed"), "{reasons}");
+    assert!(g.status().machine.faults.is_empty());
+    // The next traveller is served normally.
+    g.wait(15, "ready", |s| s.machine.step == "ready").await;
+    let p = persona(202);
+    let (outcome, reasons) = transit(&g, chip(&p, false), &mrz_text(&p)).await;
+    assert_eq!(outcome, "cleared", "{reasons}");
+    g.stop().await;
+}
+
+fn pcscd_pid() -> Option<i32> {
+    std::fs::read_to_string("/run/pcscd/pcscd.pid")
+        .ok()?
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+        .parse()
+        .ok()
+}
+
+/// Restarts pcscd while the gate runs: opt in with ECHANNEL_PCSCD_RESTART=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts pcscd; opt in with ECHANNEL_PCSCD_RESTART=1"]
+async fn gate_recovers_after_pcscd_restart() {
+    if std::env::var("ECHANNEL_PCSCD_RESTART").as_deref() != Ok("1") {
+        eprintln!("skipped: set ECHANNEL_PCSCD_RESTART=1");
+        return;
+    }
+    let g = start_gate().await;
+    let pid = pcscd_pid().expect("pcscd pid in /run/pcscd/pcscd.pid");
+    let killed = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    g.wait(20, "the reader fault", |s| {
+        s.machine.faults.contains(&Device::DocumentReader)
+    })
+    .await;
+    // pcscd removes its pid file on exit; start it again once the old one is gone.
+    let t0 = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "pcscd did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = std::process::Command::new("pcscd").status().unwrap();
+    assert!(started.success());
+    g.wait(30, "the reader to recover", |s| {
+        s.machine.faults.is_empty() && s.machine.step == "ready"
+    })
+    .await;
+    let p = persona(301);
+    let (outcome, reasons) = transit(&g, chip(&p, true), &mrz_text(&p)).await;
+    assert_eq!(outcome, "cleared", "{reasons}");
+    g.stop().await;
+}
