@@ -1,0 +1,168 @@
+//! `[devices.io] kind = "modbus"`: the lane's doors, beams, lamps and emergency input on
+//! a Modbus TCP remote I/O module, driven by the embedded-hal scan cycle
+//! ([`ScanLaneIo`] over a [`ModbusImage`]); register map in `docs/io.md`.
+//!
+//! The document reader and the fingerprint scanner stay the simulator's (`[sim]`), as in
+//! `kind = "sim"`: their simulated travellers follow the machine's prompts (a traveller
+//! presents a document only once the display asks for it), so they keep in step with
+//! whoever walks through the real lane. The door commands are also given to that
+//! simulated lane, only so that its travellers stand where the scanner expects them; what
+//! the machine sees of the lane comes from the Modbus module alone.
+//!
+//! A lost link (refused connection, timeout, exception) reaches the machine as a lane I/O
+//! `DeviceFault` — out of service with an alarm — and the recovery as
+//! `LaneInput::Recovered` followed by the current input states.
+
+use super::{Devices, RuntimeError};
+use crate::config::{IoDevice, SimSection};
+use crate::runtime::clock::MonotonicWallClock;
+use crate::types::Device;
+use device_drivers::devices::{DeviceFault, DeviceFuture, LaneCommand, LaneInput, LaneIo};
+use device_drivers::io::modbus::{ModbusConfig, ModbusImage, ModbusInputPin, ModbusOutputPin};
+use device_drivers::io::{IoMap, ScanLane, ScanLaneIo};
+use std::time::Duration;
+
+/// The lane I/O of a Modbus module: the scan cycle over the module's process image.
+pub type ModbusLaneIo = ScanLaneIo<ModbusImage, ModbusInputPin, ModbusOutputPin>;
+
+/// The driver settings of a `kind = "modbus"` lane I/O (`None` for other kinds): the
+/// module, the scan cycle and the pin map.
+pub fn settings(io: &IoDevice) -> Option<(ModbusConfig, Duration, IoMap)> {
+    match io {
+        IoDevice::Modbus {
+            address,
+            unit_id,
+            timeout_ms,
+            cycle_ms,
+            map,
+        } => {
+            let map = map.clone().unwrap_or_default();
+            let cfg = ModbusConfig {
+                unit_id: *unit_id,
+                timeout: Duration::from_millis(*timeout_ms),
+                inputs: u16::try_from(map.input_count()).unwrap_or(u16::MAX),
+                outputs: u16::try_from(map.output_count()).unwrap_or(u16::MAX),
+                ..ModbusConfig::new(address.clone())
+            };
+            Some((cfg, Duration::from_millis(*cycle_ms), map))
+        }
+        _ => None,
+    }
+}
+
+/// Starts the scan cycle of a `kind = "modbus"` lane I/O on the current tokio runtime.
+/// The module need not be reachable yet: until it is, the lane I/O reports a fault.
+pub fn lane_io(io: &IoDevice) -> Result<Option<ModbusLaneIo>, RuntimeError> {
+    let Some((cfg, cycle, map)) = settings(io) else {
+        return Ok(None);
+    };
+    tracing::info!(
+        address = %cfg.address,
+        unit_id = cfg.unit_id,
+        timeout_ms = cfg.timeout.as_millis() as u64,
+        cycle_ms = cycle.as_millis() as u64,
+        "Modbus TCP lane I/O"
+    );
+    let image = ModbusImage::new(cfg);
+    let lane = ScanLane::new(map, image.input_pins(), image.output_pins()).map_err(|e| {
+        RuntimeError::Device {
+            device: Device::LaneIo,
+            detail: format!("devices.io: {e}"),
+        }
+    })?;
+    Ok(Some(ScanLaneIo::spawn(image, lane, cycle)))
+}
+
+/// The devices of a gate whose lane I/O is a Modbus module and whose document reader and
+/// fingerprint scanner are simulated (`[sim]`).
+pub fn devices(
+    io: &IoDevice,
+    sim: &SimSection,
+    clock: MonotonicWallClock,
+) -> Result<Devices, RuntimeError> {
+    let Some(real) = lane_io(io)? else {
+        return Err(RuntimeError::Device {
+            device: Device::LaneIo,
+            detail: "devices.io: not a Modbus lane I/O".into(),
+        });
+    };
+    let mut built = super::sim::devices(sim, clock)?;
+    let shadow = std::mem::replace(&mut built.io, Box::new(NoLane));
+    built.io = Box::new(Mirrored {
+        real: Box::new(real),
+        shadow,
+    });
+    Ok(built)
+}
+
+/// Placeholder while swapping boxes.
+struct NoLane;
+
+impl LaneIo for NoLane {
+    fn command(&mut self, _: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn next_input(&mut self) -> DeviceFuture<'_, Result<LaneInput, DeviceFault>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// The real lane I/O, with its door commands copied to the simulated lane of the
+/// simulated reader and scanner (whose own inputs are dropped).
+struct Mirrored {
+    real: Box<dyn LaneIo>,
+    shadow: Box<dyn LaneIo>,
+}
+
+impl LaneIo for Mirrored {
+    fn command(&mut self, command: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async move {
+            // The simulated lane only positions the simulated travellers; its errors do
+            // not concern the real lane.
+            let _ = self.shadow.command(command).await;
+            self.real.command(command).await
+        })
+    }
+
+    fn next_input(&mut self) -> DeviceFuture<'_, Result<LaneInput, DeviceFault>> {
+        Box::pin(async move {
+            loop {
+                // Both are cancel-safe channel receives.
+                tokio::select! {
+                    biased;
+                    i = self.real.next_input() => return i,
+                    _ = self.shadow.next_input() => {}
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_follow_the_configuration() {
+        let d: IoDevice = toml::from_str(
+            "kind = \"modbus\"\naddress = \"10.0.0.7:1502\"\nunit_id = 3\ntimeout_ms = 150\n",
+        )
+        .unwrap();
+        let (cfg, cycle, map) = settings(&d).unwrap();
+        assert_eq!(cfg.address, "10.0.0.7:1502");
+        assert_eq!(cfg.unit_id, 3);
+        assert_eq!(cfg.timeout, Duration::from_millis(150));
+        assert_eq!(cycle, Duration::from_millis(20));
+        assert_eq!((cfg.inputs, cfg.outputs), (16, 9));
+        assert_eq!(map, IoMap::default());
+        assert!(settings(&IoDevice::Sim).is_none());
+    }
+
+    #[test]
+    fn unknown_keys_in_the_modbus_table_are_refused() {
+        let e =
+            toml::from_str::<IoDevice>("kind = \"modbus\"\naddress = \"10.0.0.7:502\"\nunit = 3\n")
+                .unwrap_err();
+        assert!(e.to_string().contains("unit"), "{e}");
+    }
+}
