@@ -752,7 +752,10 @@ impl GateConfig {
                 );
             }
             if !(1..=1_000).contains(cycle_ms) {
-                bad("devices.io.cycle_ms", format!("{cycle_ms} must be in 1..=1000"));
+                bad(
+                    "devices.io.cycle_ms",
+                    format!("{cycle_ms} must be in 1..=1000"),
+                );
             }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

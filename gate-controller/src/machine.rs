@@ -1404,7 +1404,13 @@ impl Machine {
                     self.go_idle(now);
                 }
             }
-            // Decided transits finish; held, emergency and maintenance stay as they are.
+            // A cleared traveller on the way out with the lane I/O gone: the record is
+            // written and no door can be commanded or watched any more; the gate goes
+            // out of service and closes the exit once the I/O is back.
+            Phase::Exiting | Phase::ClosingExit if device == Device::LaneIo => {
+                self.finish_transit(now);
+            }
+            // Other decided transits finish; held, emergency and maintenance stay as they are.
             _ => {}
         }
     }
