@@ -17,7 +17,11 @@ pub mod cycle;
 #[cfg(feature = "gpio")]
 pub mod gpio;
 pub mod map;
+#[cfg(test)]
+mod props;
 pub mod scan;
+#[cfg(test)]
+mod tests;
 
 pub use cycle::{ScanLaneIo, DEFAULT_CYCLE_MS};
 pub use map::{InputMap, IoMap, MapError, OutputMap, PinRef};
