@@ -55,6 +55,7 @@ test: deps services
 	  -- --ignored --test-threads 1 --skip survives_pcscd_restart
 	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
 	  -- --ignored --exact survives_pcscd_restart
+	$(CARGO) test -p device-drivers --features gpio --lib io::gpio
 
 ## eval: evaluations on the shared data sets (../shared, or ECHANNEL_SHARED): the
 ## fingerprint golden vectors and FVC2002 accuracy, the resident-ID profile on real templates
@@ -74,6 +75,7 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p device-drivers --features pcsc --all-targets -- -D warnings
+	$(CARGO) clippy -p device-drivers --features gpio --all-targets -- -D warnings
 
 ## bench: benchmarks (criterion, and the decision-latency percentiles)
 bench: deps
