@@ -691,10 +691,26 @@ async fn scan_task_releases_on_emergency_without_any_consumer() {
     let outputs = Bank::new(&[false; 9]);
     let lane = ScanLane::new(IoMap::default(), inputs.pins(), outputs.pins()).unwrap();
     let io = ScanLaneIo::spawn(DirectPins, lane, Duration::from_millis(2));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(outputs.levels(), IDLE_OUT.to_vec());
+    settle(&outputs, IDLE_OUT).await;
     inputs.set(EMERGENCY, false);
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(outputs.levels(), EMERGENCY_OUT.to_vec());
+    settle(&outputs, EMERGENCY_OUT).await;
+    // Dropping the device stops the task: the outputs are no longer written.
     drop(io);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    outputs.set(0, false);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!outputs.get(0));
+}
+
+/// Waits (up to 5 s, the machine is shared) until the output pins read `want`.
+async fn settle(outputs: &Bank, want: Outs) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while outputs.levels() != want.to_vec() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outputs {:?}, want {want:?}",
+            outputs.levels()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
