@@ -158,3 +158,77 @@ proptest! {
         }
     }
 }
+
+/// Doors that move one step per scan towards their drive output (`TRAVEL` steps from
+/// closed to open), with position feedback at both ends.
+const TRAVEL: u8 = 3;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The interlocks never stall a controller that follows the mantrap protocol (close
+    /// the other door, wait for its closed feedback, then open): every request is served
+    /// within a bounded number of scans, under one-scan glitches on the beams.
+    #[test]
+    fn interlocks_do_not_stall_a_correct_controller(
+        debounce in 1u8..4,
+        requests in prop::collection::vec(prop::option::of(prop_oneof![Just(Door::Entry), Just(Door::Exit)]), 1..12),
+        beam_noise in prop::collection::vec(prop::array::uniform2(prop::bool::weighted(0.2)), 400),
+    ) {
+        let mut level = [false; 16];
+        level[EMERGENCY] = true;
+        let inputs = Bank::new(&level);
+        let outputs = Bank::new(&[false; 9]);
+        let mut lane = ScanLane::new(IoMap::default(), inputs.pins(), outputs.pins())
+            .unwrap()
+            .with_debounce_scans(debounce);
+        let mut pos = [0u8; 2];
+        let mut closed_seen = [false; 2];
+        let budget = 2 * usize::from(TRAVEL) + 3 * usize::from(debounce) + 4;
+        let mut t = 0usize;
+        for target in &requests {
+            for scan in 0..budget + 5 {
+                // The controller: close every door but the target; open the target once
+                // the other door has reported closed.
+                for d in Door::ALL {
+                    let i = door_index(d);
+                    if Some(d) != *target {
+                        lane.latch(LaneCommand::Door { door: d, position: DoorPosition::Closed });
+                    } else if closed_seen[1 - i] {
+                        lane.latch(LaneCommand::Door { door: d, position: DoorPosition::Open });
+                    }
+                }
+                for i in 0..2 {
+                    inputs.set(CLOSED[i], pos[i] == 0);
+                    inputs.set(CLOSED[i] + 1, pos[i] == TRAVEL);
+                    inputs.set(6 + i, beam_noise[t % beam_noise.len()][i]);
+                }
+                t += 1;
+                for c in lane.scan(t as u64 * 20).unwrap() {
+                    if let crate::devices::LaneInput::DoorReached { door, position } = c {
+                        closed_seen[door_index(door)] = position == DoorPosition::Closed;
+                    }
+                }
+                let o = outputs.levels();
+                let drive = [o[0], o[2]];
+                prop_assert!(!(drive[0] && drive[1]), "scan {t}: both doors driven open");
+                for i in 0..2 {
+                    if drive[i] && pos[i] < TRAVEL {
+                        pos[i] += 1;
+                        closed_seen[i] = false;
+                    } else if !drive[i] && pos[i] > 0 {
+                        pos[i] -= 1;
+                    }
+                }
+                if scan >= budget {
+                    let want = |d: Door| if Some(d) == *target { TRAVEL } else { 0 };
+                    prop_assert_eq!(
+                        pos,
+                        [want(Door::Entry), want(Door::Exit)],
+                        "request {:?} not served within {} scans", target, budget
+                    );
+                }
+            }
+        }
+    }
+}
