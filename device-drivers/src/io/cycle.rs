@@ -23,13 +23,16 @@ use tokio::time::{Instant, MissedTickBehavior};
 /// Default scan cycle in milliseconds.
 pub const DEFAULT_CYCLE_MS: u64 = 20;
 
+/// Marks the backend types without owning them (they live in the task).
+type Backend<P, I, O> = PhantomData<fn() -> (P, I, O)>;
+
 /// A lane I/O device running a [`ScanLane`] in its own tokio task. Dropping it stops
 /// the task (the outputs keep their last state).
 pub struct ScanLaneIo<P, I, O> {
     commands: mpsc::UnboundedSender<LaneCommand>,
     inputs: mpsc::UnboundedReceiver<Result<LaneInput, DeviceFault>>,
     task: JoinHandle<()>,
-    _pins: PhantomData<fn() -> (P, I, O)>,
+    _pins: Backend<P, I, O>,
 }
 
 impl<P, I, O> ScanLaneIo<P, I, O>

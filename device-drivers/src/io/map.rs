@@ -378,12 +378,17 @@ buzzer = { index = 8 }
         let text = REFERENCE_TOML.replace("exit_beam = { index = 7 }", "exit_beam = { index = 6 }");
         let e = IoMap::from_toml_str(&text).unwrap_err().to_string();
         assert!(
-            e.contains("input index 6") && e.contains("inputs.entry_beam") && e.contains("inputs.exit_beam"),
+            e.contains("input index 6")
+                && e.contains("inputs.entry_beam")
+                && e.contains("inputs.exit_beam"),
             "{e}"
         );
         let text = REFERENCE_TOML.replace("buzzer = { index = 8 }", "buzzer = { index = 0 }");
         let e = IoMap::from_toml_str(&text).unwrap_err().to_string();
-        assert!(e.contains("outputs.entry_drive_open") && e.contains("outputs.buzzer"), "{e}");
+        assert!(
+            e.contains("outputs.entry_drive_open") && e.contains("outputs.buzzer"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -398,7 +403,10 @@ buzzer = { index = 8 }
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let text = REFERENCE_TOML.replace("tamper = { index = 13 }", "tamper = { index = 13, invert = true }");
+        let text = REFERENCE_TOML.replace(
+            "tamper = { index = 13 }",
+            "tamper = { index = 13, invert = true }",
+        );
         let e = IoMap::from_toml_str(&text).unwrap_err().to_string();
         assert!(e.contains("invert"), "{e}");
         let text = format!("{REFERENCE_TOML}\n[lamps]\nx = 1\n");
@@ -442,7 +450,9 @@ emergency = { index = 4, active_low = true }
         assert!(IoMap::from_toml_str(&text).is_err());
         let text = REFERENCE_TOML.replace("tamper = { index = 13 }", "tamper = { index = \"13\" }");
         assert!(IoMap::from_toml_str(&text).is_err());
-        let beams: Vec<String> = (0..40).map(|i| format!("{{ index = {} }}", 100 + i)).collect();
+        let beams: Vec<String> = (0..40)
+            .map(|i| format!("{{ index = {} }}", 100 + i))
+            .collect();
         let text = REFERENCE_TOML.replace(
             "mantrap_beams = [{ index = 8 }, { index = 9 }, { index = 10 }]",
             &format!("mantrap_beams = [{}]", beams.join(", ")),

@@ -18,7 +18,11 @@ pub mod cycle;
 pub mod gpio;
 pub mod map;
 pub mod modbus;
+#[cfg(test)]
+mod props;
 pub mod scan;
+#[cfg(test)]
+mod tests;
 
 pub use cycle::{ScanLaneIo, DEFAULT_CYCLE_MS};
 pub use map::{InputMap, IoMap, MapError, OutputMap, PinRef};

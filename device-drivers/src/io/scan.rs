@@ -298,7 +298,10 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
     }
 
     fn stable(&self, sig: In) -> Option<bool> {
-        self.ins.iter().find(|s| s.sig == sig).and_then(|s| s.deb.stable)
+        self.ins
+            .iter()
+            .find(|s| s.sig == sig)
+            .and_then(|s| s.deb.stable)
     }
 
     fn logic(&mut self, changes: &mut Vec<LaneInput>) {
@@ -335,8 +338,7 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
         for d in Door::ALL {
             let i = door_index(d);
             let safety = self.level(In::Safety(d)) || self.stable(In::Safety(d)) == Some(true);
-            at_closed[i] =
-                self.level(In::Closed(d)) && self.stable(In::Closed(d)) == Some(true);
+            at_closed[i] = self.level(In::Closed(d)) && self.stable(In::Closed(d)) == Some(true);
             forced[i] = safety && !at_closed[i];
             want[i] = self.latched[i] == DoorPosition::Open;
         }
@@ -482,10 +484,22 @@ fn input_signals(map: &IoMap) -> Vec<(In, String, PinRef)> {
     let optional = [
         (In::Occupancy, "occupancy", m.occupancy),
         (In::Tamper, "tamper", m.tamper),
-        (In::MotorFault(Door::Entry), "entry_motor_fault", m.entry_motor_fault),
-        (In::MotorFault(Door::Exit), "exit_motor_fault", m.exit_motor_fault),
+        (
+            In::MotorFault(Door::Entry),
+            "entry_motor_fault",
+            m.entry_motor_fault,
+        ),
+        (
+            In::MotorFault(Door::Exit),
+            "exit_motor_fault",
+            m.exit_motor_fault,
+        ),
     ];
-    v.extend(optional.into_iter().filter_map(|(s, n, p)| p.map(|p| (s, n, p))));
+    v.extend(
+        optional
+            .into_iter()
+            .filter_map(|(s, n, p)| p.map(|p| (s, n, p))),
+    );
     let mut v: Vec<(In, String, PinRef)> = v
         .into_iter()
         .map(|(s, n, p)| (s, n.to_string(), p))
@@ -504,11 +518,19 @@ fn input_signals(map: &IoMap) -> Vec<(In, String, PinRef)> {
 fn output_signals(map: &IoMap) -> Vec<(Out, String, PinRef)> {
     let m = &map.outputs;
     let mut v: Vec<(Out, &str, PinRef)> = vec![
-        (Out::Drive(Door::Entry), "entry_drive_open", m.entry_drive_open),
+        (
+            Out::Drive(Door::Entry),
+            "entry_drive_open",
+            m.entry_drive_open,
+        ),
         (Out::Lock(Door::Entry), "entry_lock", m.entry_lock),
         (Out::Drive(Door::Exit), "exit_drive_open", m.exit_drive_open),
         (Out::Lock(Door::Exit), "exit_lock", m.exit_lock),
-        (Out::Green(Door::Entry), "entry_lamp_green", m.entry_lamp_green),
+        (
+            Out::Green(Door::Entry),
+            "entry_lamp_green",
+            m.entry_lamp_green,
+        ),
         (Out::Red(Door::Entry), "entry_lamp_red", m.entry_lamp_red),
         (Out::Green(Door::Exit), "exit_lamp_green", m.exit_lamp_green),
         (Out::Red(Door::Exit), "exit_lamp_red", m.exit_lamp_red),
