@@ -286,6 +286,9 @@ pub enum IoDevice {
         /// Scan cycle (read inputs → logic → write outputs), in milliseconds.
         #[serde(default = "default_cycle_ms")]
         cycle_ms: u64,
+        /// Consecutive equal scans before an input change counts.
+        #[serde(default = "default_debounce_scans")]
+        debounce_scans: u8,
         /// Pin map (`[devices.io.map]`); absent: the reference map.
         #[serde(default)]
         map: Option<device_drivers::io::IoMap>,
@@ -307,6 +310,10 @@ fn default_modbus_timeout_ms() -> u64 {
 
 fn default_cycle_ms() -> u64 {
     device_drivers::io::DEFAULT_CYCLE_MS
+}
+
+fn default_debounce_scans() -> u8 {
+    device_drivers::io::DEFAULT_DEBOUNCE_SCANS
 }
 
 /// `[matcher]`: the 1:1 fingerprint comparison.
@@ -735,6 +742,7 @@ impl GateConfig {
             address,
             timeout_ms,
             cycle_ms,
+            debounce_scans,
             ..
         } = &self.devices.io
         {
@@ -756,6 +764,9 @@ impl GateConfig {
                     "devices.io.cycle_ms",
                     format!("{cycle_ms} must be in 1..=1000"),
                 );
+            }
+            if *debounce_scans == 0 {
+                bad("devices.io.debounce_scans", "must be at least 1".into());
             }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
