@@ -62,6 +62,7 @@ test: deps services
 	  -- --ignored --exact survives_pcscd_restart
 	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p gate-controller --features pcsc --test gated_pcsc \
 	  -- --ignored --exact gate_recovers_after_pcscd_restart
+	$(CARGO) test -p device-drivers --features gpio --lib io::gpio
 
 ## eval: evaluations on the shared data sets (../shared, or ECHANNEL_SHARED): the
 ## fingerprint golden vectors and FVC2002 accuracy, the resident-ID profile on real templates
@@ -82,6 +83,7 @@ lint: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p device-drivers --features pcsc --all-targets -- -D warnings
 	$(CARGO) clippy -p gate-controller --features pcsc --all-targets -- -D warnings
+	$(CARGO) clippy -p device-drivers --features gpio --all-targets -- -D warnings
 
 ## bench: benchmarks (criterion, and the decision-latency percentiles)
 bench: deps

@@ -289,6 +289,14 @@ pub enum LaneCommand {
         /// Target position.
         position: DoorPosition,
     },
+    /// Emergency release commanded by the controller (operator): every door open and
+    /// unlocked, lamps to "exit", held like the emergency input until
+    /// [`LaneCommand::EmergencyReset`].
+    EmergencyRelease,
+    /// Supervisor reset of an emergency release: ends the hold once the emergency input
+    /// is clear (a reset while the input is still active is discarded); the doors then
+    /// follow their latched [`LaneCommand::Door`] commands again.
+    EmergencyReset,
 }
 
 /// An input change of the lane I/O, reported once per change.
@@ -321,6 +329,37 @@ pub enum LaneInput {
     },
     /// The I/O works again after a fault; current input states follow as changes.
     Recovered,
+    /// A beam of the mantrap beam array changed (index 0 nearest the entry).
+    MantrapBeam {
+        /// Position in the array.
+        index: u8,
+        /// Whether the beam is now broken.
+        active: bool,
+    },
+    /// The cabinet tamper switch changed.
+    Tamper {
+        /// Whether tampering is signalled.
+        active: bool,
+    },
+    /// A door motor's fault contact changed.
+    MotorFault {
+        /// Which door.
+        door: Door,
+        /// Whether the motor reports a fault.
+        active: bool,
+    },
+    /// The I/O's local interlock keeps `door` open against a close command because its
+    /// safety sensor is active and the door is not closed (reported once per episode).
+    CloseRefused {
+        /// Which door.
+        door: Door,
+    },
+    /// The I/O's local interlock keeps `door` shut against an open command because the
+    /// other door is not confirmed closed (reported once per episode).
+    OpenRefused {
+        /// Which door.
+        door: Door,
+    },
 }
 
 /// The lane's doors, beams, safety sensors and emergency input (embedded-hal scan cycle

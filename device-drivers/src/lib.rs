@@ -4,5 +4,6 @@
 pub mod card;
 pub mod devices;
 pub mod fingerprint;
+pub mod io;
 pub mod sim;
 pub mod types;

@@ -273,16 +273,47 @@ pub enum IoDevice {
     /// The simulator's lane.
     #[default]
     Sim,
-    /// A Modbus TCP remote I/O module.
+    /// A Modbus TCP remote I/O module (register map: `docs/io.md`).
     Modbus {
         /// `HOST:PORT` of the module.
         address: String,
+        /// Modbus unit (slave) id.
+        #[serde(default = "default_unit_id")]
+        unit_id: u8,
+        /// Bound on each Modbus request, in milliseconds.
+        #[serde(default = "default_modbus_timeout_ms")]
+        timeout_ms: u64,
+        /// Scan cycle (read inputs → logic → write outputs), in milliseconds.
+        #[serde(default = "default_cycle_ms")]
+        cycle_ms: u64,
+        /// Consecutive equal scans before an input change counts.
+        #[serde(default = "default_debounce_scans")]
+        debounce_scans: u8,
+        /// Pin map (`[devices.io.map]`); absent: the reference map.
+        #[serde(default)]
+        map: Option<device_drivers::io::IoMap>,
     },
     /// The Linux GPIO character device.
     Gpio {
         /// GPIO chip, e.g. `/dev/gpiochip0`.
         chip: PathBuf,
     },
+}
+
+fn default_unit_id() -> u8 {
+    1
+}
+
+fn default_modbus_timeout_ms() -> u64 {
+    200
+}
+
+fn default_cycle_ms() -> u64 {
+    device_drivers::io::DEFAULT_CYCLE_MS
+}
+
+fn default_debounce_scans() -> u8 {
+    device_drivers::io::DEFAULT_DEBOUNCE_SCANS
 }
 
 /// `[matcher]`: the 1:1 fingerprint comparison.
@@ -671,10 +702,6 @@ impl GateConfig {
             _ => {}
         }
         match &self.devices.io {
-            IoDevice::Modbus { address } if !address.contains(':') => bad(
-                "devices.io.address",
-                format!("{address:?} must be HOST:PORT"),
-            ),
             IoDevice::Gpio { chip } if chip.as_os_str().is_empty() => {
                 bad("devices.io.chip", "must name a GPIO chip".into())
             }
@@ -741,6 +768,37 @@ impl GateConfig {
         for (key, problem) in crate::runtime::watchlist::config_problems(&self.watchlist) {
             bad(&key, problem);
         }
+        if let IoDevice::Modbus {
+            address,
+            timeout_ms,
+            cycle_ms,
+            debounce_scans,
+            ..
+        } = &self.devices.io
+        {
+            let port = address.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
+            if !matches!(port, Some((h, Ok(p))) if !h.is_empty() && p != 0) {
+                bad(
+                    "devices.io.address",
+                    format!("{address:?} must be HOST:PORT with a port in 1..=65535"),
+                );
+            }
+            if !(1..=10_000).contains(timeout_ms) {
+                bad(
+                    "devices.io.timeout_ms",
+                    format!("{timeout_ms} must be in 1..=10000"),
+                );
+            }
+            if !(1..=1_000).contains(cycle_ms) {
+                bad(
+                    "devices.io.cycle_ms",
+                    format!("{cycle_ms} must be in 1..=1000"),
+                );
+            }
+            if *debounce_scans == 0 {
+                bad("devices.io.debounce_scans", "must be at least 1".into());
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bad(
                 "log.level",
@@ -765,9 +823,7 @@ impl GateConfig {
             ));
         }
         match self.devices.io {
-            IoDevice::Modbus { .. } => {
-                out.push(("devices.io.kind", "the Modbus TCP lane I/O (\"modbus\")"))
-            }
+            IoDevice::Modbus { .. } => {}
             IoDevice::Gpio { .. } => out.push(("devices.io.kind", "the GPIO lane I/O (\"gpio\")")),
             IoDevice::Sim => {}
         }

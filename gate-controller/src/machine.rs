@@ -596,6 +596,15 @@ impl Machine {
             Event::DeviceRecovered { device } => {
                 if self.faults.remove(&device) {
                     self.emit(GateEvent::DeviceRecovered { device });
+                    if device == Device::LaneIo {
+                        // Doors still on their way get a full travel time from now.
+                        let travel = self.cfg.timeouts.door_travel_ms;
+                        for c in &mut self.doors {
+                            if c.at != Some(c.target) {
+                                c.deadline = Some(now.plus(travel));
+                            }
+                        }
+                    }
                     if self.faults.is_empty() && !self.door_fault {
                         self.clear_alarm(AlarmKind::DeviceFault);
                     }
@@ -638,7 +647,9 @@ impl Machine {
             let c = self.doors[idx(d)];
             if c.deadline.is_some_and(|t| t <= now) {
                 self.doors[idx(d)].deadline = None;
-                if c.at != Some(c.target) {
+                // Without the lane I/O there is no position feedback to judge by: the
+                // door is timed afresh when the I/O is back.
+                if c.at != Some(c.target) && !self.faults.contains(&Device::LaneIo) {
                     self.on_door_fault(now, d, "did not reach its position in time");
                 }
             }
@@ -1405,7 +1416,13 @@ impl Machine {
                     self.go_idle(now);
                 }
             }
-            // Decided transits finish; held, emergency and maintenance stay as they are.
+            // A cleared traveller on the way out with the lane I/O gone: the record is
+            // written and no door can be commanded or watched any more; the gate goes
+            // out of service and closes the exit once the I/O is back.
+            Phase::Exiting | Phase::ClosingExit if device == Device::LaneIo => {
+                self.finish_transit(now);
+            }
+            // Other decided transits finish; held, emergency and maintenance stay as they are.
             _ => {}
         }
     }

@@ -104,7 +104,7 @@ fn devices_not_built_yet_pass_check_but_gated_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let p = config(
         dir.path(),
-        "[devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:1502\"\n",
+        "[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\n",
     );
     let (code, err) = check(&p);
     assert_eq!(code, 0, "{err}");

@@ -5,11 +5,13 @@
 //!   in-memory journal and watchlist);
 //! - [`run`]: the virtual-time runner behind `gate-sim run`;
 //! - [`demo`]: the real-time control point behind `gate-sim demo`;
+//! - [`lane`]: the simulated lane as a Modbus TCP I/O module (`gate-sim lane`);
 //! - [`reference`]: the reference upstream server behind `gate-sim upstream`.
 
 pub mod campaign;
 pub mod demo;
 pub mod gate;
+pub mod lane;
 pub mod reference;
 pub mod run;
 pub mod scenario;

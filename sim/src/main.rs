@@ -82,6 +82,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Serve one simulated lane (doors, beams, lamps, emergency input) as a Modbus TCP
+    /// I/O module until stopped (register map: docs/io.md).
+    Lane {
+        /// `HOST:PORT` to listen on (port 0: any free port; the address is printed).
+        #[arg(long, value_name = "HOST:PORT")]
+        modbus: String,
+        /// Lane file (TOML: seed, mean_arrival_gap_ms, speed, unit_id, [lane]).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Seed of the people arriving (default: the file's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Serve a virtual eMRTD chip (the ICAO specimen or a seeded persona) through vpcd until stopped.
     Card(vcard::CardArgs),
     /// Run the reference upstream server until stopped.
@@ -192,6 +205,11 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Lane {
+            modbus,
+            config,
+            seed,
+        } => lane_cmd(&modbus, config.as_deref(), seed),
         Cmd::Card(a) => match vcard::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -203,6 +221,57 @@ fn main() -> ExitCode {
         Cmd::Upstream(a) => report_anyhow("upstream", upstream::cli_upstream(a)),
         Cmd::Pki(c) => report_anyhow("pki", upstream::cli_pki(c)),
     }
+}
+
+/// `gate-sim lane`: serves until SIGINT/SIGTERM.
+fn lane_cmd(addr: &str, config: Option<&std::path::Path>, seed: Option<u64>) -> ExitCode {
+    use gate_sim::lane::{serve, LaneFile};
+    let file = match config {
+        Some(p) => match LaneFile::load(p) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("gate-sim lane: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => LaneFile::default(),
+    };
+    let seed = seed.unwrap_or(file.seed);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gate-sim lane: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async {
+        let server = match serve(addr, &file, seed).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("gate-sim lane: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        println!("modbus {}", server.addr);
+        eprintln!(
+            "gate-sim lane: serving the simulated lane as Modbus TCP I/O on {} (seed {seed}); register map in docs/io.md",
+            server.addr
+        );
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("gate-sim lane: cannot watch for SIGTERM: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        drop(server);
+        ExitCode::SUCCESS
+    })
 }
 
 /// Prints an error chain and maps it to exit code 1.

@@ -332,6 +332,7 @@ impl Run {
                 },
                 (FaultKind::ForcedDoor, Some(door)) => Injection::ForceDoor { door, for_ms },
                 (FaultKind::WrongWay, _) => Injection::WrongWay { for_ms },
+                (FaultKind::IoLinkLost, _) => Injection::IoLinkLost { for_ms },
                 (_, None) => continue,
             };
             for g in self.gates_of(f.gate) {

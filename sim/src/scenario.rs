@@ -278,6 +278,9 @@ pub enum FaultKind {
     /// A person on the far side walks in through the exit when it opens, then back out;
     /// `for_s` is how long they wait for it.
     WrongWay,
+    /// The link to the lane I/O module (Modbus TCP) is lost: a lane I/O fault; no sensor
+    /// or door change reaches the gate and door commands wait until the link returns.
+    IoLinkLost,
 }
 
 impl FaultKind {
@@ -285,7 +288,10 @@ impl FaultKind {
     pub fn needs_door(self) -> bool {
         !matches!(
             self,
-            FaultKind::ScannerOffline | FaultKind::ReaderOffline | FaultKind::WrongWay
+            FaultKind::ScannerOffline
+                | FaultKind::ReaderOffline
+                | FaultKind::WrongWay
+                | FaultKind::IoLinkLost
         )
     }
 }

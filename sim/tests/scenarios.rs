@@ -25,7 +25,7 @@ fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
 }
 
-const SHIPPED: [&str; 14] = [
+const SHIPPED: [&str; 15] = [
     "happy-path",
     "expired-document",
     "watchlist-hold",
@@ -40,6 +40,7 @@ const SHIPPED: [&str; 14] = [
     "stuck-beam",
     "forced-exit",
     "wrong-way",
+    "modbus-link-loss",
 ];
 
 #[test]

@@ -223,6 +223,14 @@ pub enum Injection {
         /// How long they wait for the exit to open before giving up.
         for_ms: u64,
     },
+    /// The link to the lane I/O (e.g. the Modbus TCP module) is lost for `for_ms`: the
+    /// gate gets a lane I/O fault, sees no sensor or door change and cannot move a door
+    /// until it returns; door commands sent meanwhile are carried out then (the I/O
+    /// latches them), and the current input states are reported with the recovery.
+    IoLinkLost {
+        /// Duration.
+        for_ms: u64,
+    },
     /// The emergency input becomes active, and clears after `for_ms` if given.
     Emergency {
         /// Duration, or `None` to stay active.

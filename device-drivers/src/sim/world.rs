@@ -233,6 +233,8 @@ pub struct World {
     /// Injected beam faults: `Some(level)` holds the threshold beam at that level.
     beam_fault: [Option<bool>; 2],
     intruders: Vec<Intruder>,
+    /// Door commands received while the lane I/O link is down, carried out on its return.
+    io_latched: [Option<DoorPosition>; 2],
     stream: Option<Stream>,
     listings: HashMap<DocumentKey, Listing>,
     // geometry in micrometres
@@ -296,6 +298,7 @@ impl World {
             obstructed: [0; 2],
             beam_fault: [None; 2],
             intruders: Vec::new(),
+            io_latched: [None; 2],
             stream: None,
             listings: HashMap::new(),
             len,
@@ -397,6 +400,12 @@ impl World {
     pub fn command(&mut self, now: Time, command: WorldCommand) {
         let now = now.max(self.now);
         match command {
+            WorldCommand::OpenDoor { door } if self.io_down() => {
+                self.io_latched[di(door)] = Some(DoorPosition::Open)
+            }
+            WorldCommand::CloseDoor { door } if self.io_down() => {
+                self.io_latched[di(door)] = Some(DoorPosition::Closed)
+            }
             WorldCommand::OpenDoor { door } => self.drive(now, door, DoorPosition::Open),
             WorldCommand::CloseDoor { door } => self.drive(now, door, DoorPosition::Closed),
             WorldCommand::ReadDocument => self.read(now),
@@ -479,6 +488,26 @@ impl World {
         }
     }
 
+    /// Whether a beam across the lane at `at_m` metres from the entry door's plane is
+    /// broken by someone as they stand now (for extra beams such as a mantrap array; the
+    /// threshold beams are [`World::sensor`]).
+    pub fn beam_blocked_at(&self, at_m: f64) -> bool {
+        let p = um(at_m);
+        let h = self.half;
+        let covers = |c: i64, tail: i64| c - h - tail < p && c + h > p;
+        self.in_lane.iter().any(|i| {
+            let t = &self.travellers[*i as usize];
+            let me = !matches!(t.mind, Mind::Gone | Mind::SteppingUp | Mind::Queued)
+                && covers(t.body.c, t.body.tail);
+            let companion = t.companion.as_ref().is_some_and(|c| {
+                !matches!(c.mind, CMind::Gone) && t.mind != Mind::SteppingUp && covers(c.body.c, 0)
+            });
+            me || companion
+        }) || self.intruders.iter().any(|x| {
+            matches!(x.mind, IMind::In | IMind::Pausing | IMind::Out) && covers(x.body.c, 0)
+        })
+    }
+
     /// A door's state at `now`.
     pub fn door(&self, door: Door, now: Time) -> DoorView {
         let d = &self.doors[di(door)];
@@ -523,6 +552,7 @@ impl World {
 
     fn step(&mut self, t: Time, out: &mut Vec<Signal>) {
         self.move_bodies(t);
+        let from = out.len();
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > t {
                 break;
@@ -531,6 +561,72 @@ impl World {
             self.fire(t, timer, out);
         }
         self.settle(t, out);
+        if self.io_down() {
+            // Nothing of the lane reaches the gate while the I/O link is down.
+            let mut k = 0;
+            out.retain(|s| {
+                k += 1;
+                k <= from
+                    || !matches!(
+                        s,
+                        Signal::Sensor { .. }
+                            | Signal::Occupancy { .. }
+                            | Signal::DoorReached { .. }
+                            | Signal::Emergency { .. }
+                    )
+            });
+        }
+    }
+
+    fn io_down(&self) -> bool {
+        self.offline.contains_key(&Device::LaneIo)
+    }
+
+    /// The lane I/O link is back: report the current input states and carry out the door
+    /// commands latched meanwhile.
+    fn io_back(&mut self, now: Time, out: &mut Vec<Signal>) {
+        for (k, sensor) in [Sensor::EntryBeam, Sensor::ExitBeam]
+            .into_iter()
+            .enumerate()
+        {
+            out.push(Signal::Sensor {
+                sensor,
+                active: self.beams[k],
+            });
+        }
+        for (k, sensor) in [Sensor::EntrySafety, Sensor::ExitSafety]
+            .into_iter()
+            .enumerate()
+        {
+            out.push(Signal::Sensor {
+                sensor,
+                active: self.safety[k],
+            });
+        }
+        out.push(Signal::Occupancy {
+            persons: self.occupancy,
+        });
+        for door in Door::ALL {
+            let pos = self.door_pos(door, now);
+            let at = if pos == 0 {
+                Some(DoorPosition::Closed)
+            } else if pos >= self.p.door_travel_ms {
+                Some(DoorPosition::Open)
+            } else {
+                None
+            };
+            if let Some(position) = at {
+                out.push(Signal::DoorReached { door, position });
+            }
+        }
+        out.push(Signal::Emergency {
+            active: self.emergency,
+        });
+        for door in Door::ALL {
+            if let Some(to) = self.io_latched[di(door)].take() {
+                self.drive(now, door, to);
+            }
+        }
     }
 
     fn fire(&mut self, now: Time, timer: Timer, out: &mut Vec<Signal>) {
@@ -621,6 +717,9 @@ impl World {
                 if *n == 0 {
                     self.offline.remove(&device);
                     out.push(Signal::DeviceRecovered { device });
+                    if device == Device::LaneIo {
+                        self.io_back(now, out);
+                    }
                 }
             }
             Timer::DoorUnstuck(door) => {
@@ -747,6 +846,9 @@ impl World {
                 });
                 let k = self.intruders.len() - 1;
                 self.schedule(now.plus(for_ms), Timer::IntruderGivesUp(k));
+            }
+            Injection::IoLinkLost { for_ms } => {
+                offline(self, Device::LaneIo, for_ms, out);
             }
             Injection::Emergency { for_ms } => {
                 if !self.emergency {

@@ -124,6 +124,10 @@ fn build_devices(
         // A real chip reader in an otherwise simulated lane.
         return gate_controller::runtime::pcsc::devices(cfg, clock);
     }
+    if let (DocumentDevice::Sim, IoDevice::Modbus { .. }) = (&devices.document, &devices.io) {
+        // A Modbus TCP lane with the simulated reader and scanner.
+        return gate_controller::runtime::modbus::devices(&devices.io, &cfg.sim, clock);
+    }
     if !sim_lane {
         return Err(RuntimeError::Device {
             device: Device::LaneIo,

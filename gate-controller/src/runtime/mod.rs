@@ -21,6 +21,7 @@
 pub mod clock;
 pub mod core;
 pub mod matcher;
+pub mod modbus;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 pub mod screening;

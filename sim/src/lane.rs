@@ -1,0 +1,752 @@
+//! `gate-sim lane --modbus HOST:PORT`: one simulated lane served as a Modbus TCP I/O
+//! module, so that a separate `gated` drives its doors over the real protocol.
+//!
+//! The physical model is the simulator's [`World`] (doors, bodies walking along the lane,
+//! beams, safety fields, emergency input), stepped in real time. Its sensor states are
+//! the module's **discrete inputs**; its **coils** drive the doors and lamps. The register
+//! map is the reference I/O map of `docs/io.md` ("Modbus TCP register map").
+//!
+//! The simulated people here see no display: they follow the doors, as a person follows
+//! a door opening in front of them. The one at the reader walks in when the entry door is
+//! driven open, walks on when the exit door is driven open, and goes back out when the
+//! entry door re-opens behind them (a referral). Their documents and thumbs are not used:
+//! the document reader and fingerprint scanner live in `gated` (simulated there).
+//!
+//! [`LaneModel`] is pure (time passed in) and tested in virtual time; [`serve`] wraps it
+//! in the Modbus TCP server with a real-time clock.
+
+use device_drivers::sim::{Behaviour, Cue, Params, Signal, Stream, World, WorldCommand};
+use device_drivers::types::{Door, Sensor, Time};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
+use tokio_modbus::server::Service;
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+
+/// Number of discrete inputs (addresses 0..16).
+pub const INPUTS: usize = 16;
+/// Number of coils (addresses 0..9).
+pub const COILS: usize = 9;
+
+/// Discrete input addresses (reference map).
+pub mod input {
+    /// Entry door fully closed.
+    pub const ENTRY_CLOSED: usize = 0;
+    /// Entry door fully open.
+    pub const ENTRY_OPEN: usize = 1;
+    /// Exit door fully closed.
+    pub const EXIT_CLOSED: usize = 2;
+    /// Exit door fully open.
+    pub const EXIT_OPEN: usize = 3;
+    /// Something in the entry door's safety field.
+    pub const ENTRY_SAFETY: usize = 4;
+    /// Something in the exit door's safety field.
+    pub const EXIT_SAFETY: usize = 5;
+    /// Entry threshold beam broken.
+    pub const ENTRY_BEAM: usize = 6;
+    /// Exit threshold beam broken.
+    pub const EXIT_BEAM: usize = 7;
+    /// Mantrap beams 1..=3 broken (at ¼, ½, ¾ of the lane).
+    pub const MANTRAP_BEAMS: [usize; 3] = [8, 9, 10];
+    /// Someone in the mantrap (overhead sensor).
+    pub const OCCUPANCY: usize = 11;
+    /// Emergency loop, normally closed: 1 = normal, 0 = emergency (or a cut wire).
+    pub const EMERGENCY_NC: usize = 12;
+    /// Tamper switch (the model has none: always 0).
+    pub const TAMPER: usize = 13;
+    /// Entry door motor fault (motor stuck).
+    pub const ENTRY_MOTOR_FAULT: usize = 14;
+    /// Exit door motor fault (motor stuck).
+    pub const EXIT_MOTOR_FAULT: usize = 15;
+}
+
+/// Coil addresses (reference map).
+pub mod coil {
+    /// 1 drives the entry door open, 0 closed.
+    pub const ENTRY_DRIVE_OPEN: usize = 0;
+    /// 1 locks the entry door (a locked door does not open).
+    pub const ENTRY_LOCK: usize = 1;
+    /// 1 drives the exit door open, 0 closed.
+    pub const EXIT_DRIVE_OPEN: usize = 2;
+    /// 1 locks the exit door.
+    pub const EXIT_LOCK: usize = 3;
+    /// Entry green arrow.
+    pub const ENTRY_LAMP_GREEN: usize = 4;
+    /// Entry red cross.
+    pub const ENTRY_LAMP_RED: usize = 5;
+    /// Exit green arrow.
+    pub const EXIT_LAMP_GREEN: usize = 6;
+    /// Exit red cross.
+    pub const EXIT_LAMP_RED: usize = 7;
+    /// Buzzer.
+    pub const BUZZER: usize = 8;
+}
+
+/// Errors of `gate-sim lane`.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    /// The lane file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The lane file is not valid.
+    #[error("{path}: {detail}")]
+    Invalid {
+        /// File.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The Modbus listener cannot be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// `--config FILE` of `gate-sim lane` (TOML, every key optional).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LaneFile {
+    /// Seed of the people arriving (overridden by `--seed`).
+    pub seed: u64,
+    /// Mean gap between people arriving at the lane, in ms of simulated time.
+    pub mean_arrival_gap_ms: u64,
+    /// Simulated time runs this many times faster than real time.
+    pub speed: f64,
+    /// Modbus unit id the module answers; absent: any unit id.
+    pub unit_id: Option<u8>,
+    /// Physical and timing model of the lane (as `[sim.lane]` of the gate config).
+    pub lane: Params,
+}
+
+impl Default for LaneFile {
+    fn default() -> Self {
+        LaneFile {
+            seed: 1,
+            mean_arrival_gap_ms: 2_000,
+            speed: 1.0,
+            unit_id: None,
+            lane: Params::default(),
+        }
+    }
+}
+
+impl LaneFile {
+    /// Reads and checks a lane file.
+    pub fn load(path: &Path) -> Result<LaneFile, LaneError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LaneError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let f: LaneFile = toml::from_str(&text).map_err(|e| LaneError::Invalid {
+            path: p.clone(),
+            detail: e.to_string(),
+        })?;
+        f.check()
+            .map_err(|detail| LaneError::Invalid { path: p, detail })?;
+        Ok(f)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= 1000.0) {
+            return Err(format!("speed must be in (0, 1000], got {}", self.speed));
+        }
+        if self.mean_arrival_gap_ms == 0 {
+            return Err("mean_arrival_gap_ms must be at least 1".into());
+        }
+        self.lane.validate().map_err(|e| format!("lane: {e}"))
+    }
+}
+
+/// Where the person at the front of the lane is, as seen from the doors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Nobody let in yet.
+    Idle,
+    /// The entry door was driven open: come in.
+    Entering,
+    /// The entry door closed behind someone (or the exit is open).
+    Inside,
+}
+
+/// The simulated lane behind the Modbus registers. Pure: every call takes `now`.
+#[derive(Debug)]
+pub struct LaneModel {
+    world: World,
+    coils: [bool; COILS],
+    phase: Phase,
+    /// The person at the reader has "presented" (is ready to walk in).
+    ready: bool,
+    emergency: bool,
+    mantrap_at_m: [f64; 3],
+}
+
+impl LaneModel {
+    /// A lane with both doors closed and people arriving from `now`.
+    pub fn new(file: &LaneFile, seed: u64, now: Time) -> Result<LaneModel, String> {
+        let mut world = World::new(file.lane.clone(), seed).map_err(|e| e.to_string())?;
+        world.advance_to(now);
+        world.set_stream(
+            now,
+            Some(Stream {
+                mean_gap_ms: file.mean_arrival_gap_ms,
+                mix: vec![(Behaviour::Normal, 1)],
+            }),
+        );
+        let len = file.lane.lane_length_m;
+        let mut m = LaneModel {
+            world,
+            coils: [false; COILS],
+            phase: Phase::Idle,
+            ready: false,
+            emergency: false,
+            mantrap_at_m: [len * 0.25, len * 0.5, len * 0.75],
+        };
+        m.cue(now);
+        Ok(m)
+    }
+
+    /// The world (for views and injections).
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    /// Runs the lane up to `now`, wake-up by wake-up (people react at the time things
+    /// happen, however long the gap since the last call).
+    pub fn step(&mut self, now: Time) {
+        loop {
+            let t = match self.world.next_wakeup() {
+                Some(t) if t < now => t,
+                _ => now,
+            };
+            let signals = self.world.advance_to(t);
+            let quiet = signals.is_empty();
+            for s in signals {
+                match s {
+                    // Nobody here reads documents: take it as read so that the person
+                    // walks in when the door opens.
+                    Signal::DocumentPresented { .. } => {
+                        self.world.command(t, WorldCommand::ReadDocument);
+                        self.ready = true;
+                    }
+                    Signal::Emergency { active } => self.emergency = active,
+                    _ => {}
+                }
+            }
+            self.cue(t);
+            if t >= now && quiet {
+                break;
+            }
+        }
+    }
+
+    /// When the lane next needs [`LaneModel::step`] without register traffic.
+    pub fn next_wakeup(&self) -> Option<Time> {
+        self.world.next_wakeup()
+    }
+
+    /// The discrete inputs at `now` (after [`LaneModel::step`]).
+    pub fn inputs(&self, now: Time) -> [bool; INPUTS] {
+        let w = &self.world;
+        let mut i = [false; INPUTS];
+        let entry = w.door(Door::Entry, now);
+        let exit = w.door(Door::Exit, now);
+        i[input::ENTRY_CLOSED] = entry.open_permille == 0;
+        i[input::ENTRY_OPEN] = entry.open_permille >= 1000;
+        i[input::EXIT_CLOSED] = exit.open_permille == 0;
+        i[input::EXIT_OPEN] = exit.open_permille >= 1000;
+        i[input::ENTRY_SAFETY] = w.sensor(Sensor::EntrySafety);
+        i[input::EXIT_SAFETY] = w.sensor(Sensor::ExitSafety);
+        i[input::ENTRY_BEAM] = w.sensor(Sensor::EntryBeam);
+        i[input::EXIT_BEAM] = w.sensor(Sensor::ExitBeam);
+        for (k, at) in input::MANTRAP_BEAMS.iter().zip(self.mantrap_at_m) {
+            i[*k] = w.beam_blocked_at(at);
+        }
+        i[input::OCCUPANCY] = w.occupancy() > 0;
+        i[input::EMERGENCY_NC] = !self.emergency;
+        i[input::TAMPER] = false;
+        i[input::ENTRY_MOTOR_FAULT] = entry.stuck;
+        i[input::EXIT_MOTOR_FAULT] = exit.stuck;
+        i
+    }
+
+    /// The coils as last written.
+    pub fn coils(&self) -> [bool; COILS] {
+        self.coils
+    }
+
+    /// Writes coils from `addr` at `now`; door drive changes become door commands.
+    pub fn write_coils(&mut self, now: Time, addr: usize, bits: &[bool]) {
+        self.step(now);
+        let before = self.drives();
+        for (k, b) in bits.iter().enumerate() {
+            if let Some(c) = self.coils.get_mut(addr + k) {
+                *c = *b;
+            }
+        }
+        let after = self.drives();
+        for (k, door) in Door::ALL.into_iter().enumerate() {
+            if before[k] != after[k] {
+                let c = if after[k] {
+                    WorldCommand::OpenDoor { door }
+                } else {
+                    WorldCommand::CloseDoor { door }
+                };
+                self.world.command(now, c);
+            }
+        }
+        self.cue(now);
+        self.step(now);
+    }
+
+    /// Effective door drives: open commanded and not locked.
+    fn drives(&self) -> [bool; 2] {
+        [
+            self.coils[coil::ENTRY_DRIVE_OPEN] && !self.coils[coil::ENTRY_LOCK],
+            self.coils[coil::EXIT_DRIVE_OPEN] && !self.coils[coil::EXIT_LOCK],
+        ]
+    }
+
+    /// What the people make of the doors (see the module documentation).
+    fn cue(&mut self, now: Time) {
+        let [entry, exit] = self.drives();
+        let occupied = self.world.occupancy() > 0;
+        let cue = if self.emergency {
+            Cue::Emergency
+        } else if exit {
+            self.phase = Phase::Inside;
+            Cue::Proceed
+        } else {
+            match self.phase {
+                Phase::Idle | Phase::Entering if entry => {
+                    self.phase = Phase::Entering;
+                    // Someone still to step up to the reader comes forward first.
+                    if self.ready {
+                        Cue::Enter
+                    } else {
+                        Cue::PresentDocument
+                    }
+                }
+                Phase::Idle if occupied => Cue::PleaseWait,
+                Phase::Idle => Cue::PresentDocument,
+                Phase::Entering => {
+                    self.phase = Phase::Inside;
+                    Cue::PleaseWait
+                }
+                Phase::Inside if entry => Cue::GoToCounter,
+                Phase::Inside if occupied => Cue::PleaseWait,
+                Phase::Inside => {
+                    self.phase = Phase::Idle;
+                    self.ready = false;
+                    Cue::PresentDocument
+                }
+            }
+        };
+        if self.world.display() != Some(cue) {
+            self.world.command(now, WorldCommand::Display { cue });
+        }
+    }
+}
+
+/// Answers one Modbus request against the model at `now`.
+pub fn answer(
+    model: &mut LaneModel,
+    now: Time,
+    req: &Request<'_>,
+) -> Result<Response, ExceptionCode> {
+    fn range(addr: u16, n: usize, len: usize) -> Result<std::ops::Range<usize>, ExceptionCode> {
+        if n == 0 || n > 2000 {
+            return Err(ExceptionCode::IllegalDataValue);
+        }
+        let a = usize::from(addr);
+        if a + n > len {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
+        Ok(a..a + n)
+    }
+    model.step(now);
+    match req {
+        Request::ReadDiscreteInputs(a, n) => {
+            let r = range(*a, usize::from(*n), INPUTS)?;
+            Ok(Response::ReadDiscreteInputs(model.inputs(now)[r].to_vec()))
+        }
+        Request::ReadCoils(a, n) => {
+            let r = range(*a, usize::from(*n), COILS)?;
+            Ok(Response::ReadCoils(model.coils[r].to_vec()))
+        }
+        Request::WriteSingleCoil(a, v) => {
+            let r = range(*a, 1, COILS)?;
+            model.write_coils(now, r.start, &[*v]);
+            Ok(Response::WriteSingleCoil(*a, *v))
+        }
+        Request::WriteMultipleCoils(a, bits) => {
+            let r = range(*a, bits.len(), COILS)?;
+            model.write_coils(now, r.start, bits);
+            Ok(Response::WriteMultipleCoils(*a, bits.len() as u16))
+        }
+        _ => Err(ExceptionCode::IllegalFunction),
+    }
+}
+
+/// Simulated time: real time since the start times the speed factor.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    start: tokio::time::Instant,
+    speed: f64,
+}
+
+impl Clock {
+    fn now(&self) -> Time {
+        Time((self.start.elapsed().as_secs_f64() * 1000.0 * self.speed) as u64)
+    }
+}
+
+type Shared = Arc<Mutex<LaneModel>>;
+
+fn lock(m: &Mutex<LaneModel>) -> MutexGuard<'_, LaneModel> {
+    // A panic while holding the lock stops nothing important: keep the lane's state.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Modbus service of one connection.
+#[derive(Clone)]
+struct LaneService {
+    model: Shared,
+    clock: Clock,
+    unit_id: Option<u8>,
+}
+
+impl Service for LaneService {
+    type Request = SlaveRequest<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = std::future::Ready<Result<Response, ExceptionCode>>;
+
+    fn call(&self, req: SlaveRequest<'static>) -> Self::Future {
+        if self.unit_id.is_some_and(|u| u != req.slave) {
+            return std::future::ready(Err(ExceptionCode::GatewayTargetDevice));
+        }
+        let now = self.clock.now();
+        let r = answer(&mut lock(&self.model), now, &req.request);
+        std::future::ready(r)
+    }
+}
+
+/// A running lane module.
+pub struct LaneServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    model: Shared,
+    clock: Clock,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LaneServer {
+    /// Runs `f` on the model at the current simulated time (tests, injections).
+    pub fn with_model<R>(&self, f: impl FnOnce(&mut LaneModel, Time) -> R) -> R {
+        let now = self.clock.now();
+        let mut m = lock(&self.model);
+        m.step(now);
+        f(&mut m, now)
+    }
+}
+
+impl Drop for LaneServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Binds `addr` and serves the simulated lane of `file` (seed `seed`) on the current
+/// tokio runtime until the returned server is dropped.
+pub async fn serve(addr: &str, file: &LaneFile, seed: u64) -> Result<LaneServer, LaneError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| LaneError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| LaneError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let clock = Clock {
+        start: tokio::time::Instant::now(),
+        speed: file.speed,
+    };
+    let model = LaneModel::new(file, seed, Time(0)).map_err(|detail| LaneError::Invalid {
+        path: "lane".into(),
+        detail,
+    })?;
+    let model: Shared = Arc::new(Mutex::new(model));
+    let service = LaneService {
+        model: model.clone(),
+        clock,
+        unit_id: file.unit_id,
+    };
+    let server = tokio::spawn(async move {
+        let server = Server::new(listener);
+        let new_service = |_peer: SocketAddr| Ok(Some(service.clone()));
+        let on_connected =
+            |stream, peer| async move { accept_tcp_connection(stream, peer, &new_service) };
+        if let Err(e) = server
+            .serve(&on_connected, |e| {
+                tracing::debug!("Modbus connection ended: {e}")
+            })
+            .await
+        {
+            tracing::warn!("Modbus listener stopped: {e}");
+        }
+    });
+    // People keep walking between requests.
+    let stepper = {
+        let model = model.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = {
+                    let now = clock.now();
+                    let mut m = lock(&model);
+                    m.step(now);
+                    m.next_wakeup()
+                        .map_or(50, |t| t.0.saturating_sub(now.0))
+                        .clamp(1, 50)
+                };
+                let real = (wait as f64 / clock.speed).max(1.0);
+                tokio::time::sleep(Duration::from_millis(real as u64)).await;
+            }
+        })
+    };
+    Ok(LaneServer {
+        addr: local,
+        model,
+        clock,
+        tasks: vec![server, stepper],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> LaneModel {
+        let f = LaneFile {
+            mean_arrival_gap_ms: 500,
+            ..LaneFile::default()
+        };
+        LaneModel::new(&f, 7, Time(0)).unwrap()
+    }
+
+    /// Steps `m` in 20 ms cycles until `want` holds for the inputs (or `limit_ms`).
+    fn until(
+        m: &mut LaneModel,
+        now: &mut Time,
+        limit_ms: u64,
+        want: impl Fn(&[bool; INPUTS]) -> bool,
+    ) -> bool {
+        let end = now.plus(limit_ms);
+        while *now < end {
+            *now = now.plus(20);
+            m.step(*now);
+            if want(&m.inputs(*now)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn write(m: &mut LaneModel, now: Time, coils: &[(usize, bool)]) {
+        for (a, v) in coils {
+            let r = answer(m, now, &Request::WriteSingleCoil(*a as u16, *v));
+            assert!(r.is_ok());
+        }
+    }
+
+    #[test]
+    fn idle_lane_reads_closed_doors_and_no_emergency() {
+        let mut m = model();
+        let i = m.inputs(Time(0));
+        assert!(i[input::ENTRY_CLOSED] && i[input::EXIT_CLOSED]);
+        assert!(!i[input::ENTRY_OPEN] && !i[input::EXIT_OPEN]);
+        assert!(i[input::EMERGENCY_NC], "normally closed loop reads 1");
+        let r = answer(&mut m, Time(0), &Request::ReadDiscreteInputs(0, 16)).unwrap();
+        assert_eq!(r, Response::ReadDiscreteInputs(i.to_vec()));
+    }
+
+    #[test]
+    fn a_person_walks_through_when_the_doors_open_in_turn() {
+        let mut m = model();
+        let mut now = Time(0);
+        // Let someone reach the reader.
+        now = now.plus(5_000);
+        m.step(now);
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
+        assert!(until(&mut m, &mut now, 3_000, |i| i[input::ENTRY_OPEN]));
+        assert!(
+            until(&mut m, &mut now, 5_000, |i| i[input::ENTRY_BEAM]),
+            "nobody entered"
+        );
+        assert!(until(&mut m, &mut now, 5_000, |i| !i[input::ENTRY_BEAM]
+            && i[input::OCCUPANCY]));
+        // A mantrap beam saw them on the way.
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, false)]);
+        assert!(until(&mut m, &mut now, 5_000, |i| i[input::ENTRY_CLOSED]));
+        write(&mut m, now, &[(coil::EXIT_DRIVE_OPEN, true)]);
+        assert!(
+            until(&mut m, &mut now, 5_000, |i| i[input::EXIT_BEAM]),
+            "nobody left"
+        );
+        assert!(until(&mut m, &mut now, 8_000, |i| !i[input::EXIT_BEAM]
+            && !i[input::OCCUPANCY]));
+        write(&mut m, now, &[(coil::EXIT_DRIVE_OPEN, false)]);
+        assert!(until(&mut m, &mut now, 3_000, |i| i[input::EXIT_CLOSED]));
+        // And the next one can come in.
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
+        assert!(
+            until(&mut m, &mut now, 8_000, |i| i[input::ENTRY_BEAM]),
+            "next did not enter"
+        );
+    }
+
+    #[test]
+    fn mantrap_beams_see_a_person_walking_in() {
+        let mut m = model();
+        let mut now = Time(5_000);
+        m.step(now);
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
+        assert!(until(&mut m, &mut now, 8_000, |i| i[input::MANTRAP_BEAMS[0]]));
+    }
+
+    #[test]
+    fn a_locked_door_does_not_open() {
+        let mut m = model();
+        let now = Time(1_000);
+        write(
+            &mut m,
+            now,
+            &[(coil::ENTRY_LOCK, true), (coil::ENTRY_DRIVE_OPEN, true)],
+        );
+        let mut t = now;
+        assert!(!until(&mut m, &mut t, 3_000, |i| !i[input::ENTRY_CLOSED]));
+        write(&mut m, t, &[(coil::ENTRY_LOCK, false)]);
+        assert!(until(&mut m, &mut t, 3_000, |i| i[input::ENTRY_OPEN]));
+    }
+
+    #[test]
+    fn emergency_reads_zero_on_the_normally_closed_input() {
+        let mut m = model();
+        m.world_mut().inject(
+            Time(100),
+            device_drivers::sim::Injection::Emergency { for_ms: Some(500) },
+        );
+        m.step(Time(200));
+        assert!(!m.inputs(Time(200))[input::EMERGENCY_NC]);
+        m.step(Time(700));
+        assert!(m.inputs(Time(700))[input::EMERGENCY_NC]);
+    }
+
+    #[test]
+    fn illegal_addresses_and_functions_are_exceptions() {
+        let mut m = model();
+        let t = Time(0);
+        assert_eq!(
+            answer(&mut m, t, &Request::ReadDiscreteInputs(10, 7)),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            answer(&mut m, t, &Request::ReadDiscreteInputs(u16::MAX, 1)),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            answer(&mut m, t, &Request::ReadDiscreteInputs(0, 0)),
+            Err(ExceptionCode::IllegalDataValue)
+        );
+        assert_eq!(
+            answer(&mut m, t, &Request::WriteSingleCoil(9, true)),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            answer(
+                &mut m,
+                t,
+                &Request::WriteMultipleCoils(5, vec![true; 5].into())
+            ),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            answer(&mut m, t, &Request::ReadHoldingRegisters(0, 1)),
+            Err(ExceptionCode::IllegalFunction)
+        );
+        // Nothing was written by the refused requests.
+        assert_eq!(m.coils(), [false; COILS]);
+    }
+
+    #[test]
+    fn lane_file_rejects_unknown_keys_and_bad_values() {
+        let e = toml::from_str::<LaneFile>("sped = 2\n").unwrap_err();
+        assert!(e.to_string().contains("sped"), "{e}");
+        let f: LaneFile = toml::from_str("speed = 0\n").unwrap();
+        assert!(f.check().unwrap_err().contains("speed"));
+        let f: LaneFile = toml::from_str("[lane]\nstand_at_m = 9.0\n").unwrap();
+        assert!(f.check().unwrap_err().contains("stand_at_m"));
+    }
+
+    #[tokio::test]
+    async fn the_modbus_client_drives_the_served_lane_over_tcp() {
+        use device_drivers::io::modbus::{ModbusConfig, ModbusImage};
+        use device_drivers::io::ProcessImage;
+        use embedded_hal::digital::{InputPin, OutputPin};
+        let f = LaneFile {
+            mean_arrival_gap_ms: 300,
+            speed: 10.0,
+            unit_id: Some(1),
+            ..LaneFile::default()
+        };
+        let server = serve("127.0.0.1:0", &f, 3).await.unwrap();
+        let mut img = ModbusImage::new(ModbusConfig::new(server.addr.to_string()));
+        let mut ins = img.input_pins();
+        let mut outs = img.output_pins();
+        img.read_inputs().await.unwrap();
+        assert!(ins[input::ENTRY_CLOSED].is_high().unwrap());
+        assert!(ins[input::EMERGENCY_NC].is_high().unwrap());
+        outs[coil::ENTRY_DRIVE_OPEN].set_high().unwrap();
+        outs[coil::ENTRY_LAMP_GREEN].set_high().unwrap();
+        img.write_outputs().await.unwrap();
+        assert!(server.with_model(|m, _| m.coils()[coil::ENTRY_LAMP_GREEN]));
+        // The door opens and someone walks in (10x speed: ~1 s real at most).
+        let mut seen_open = false;
+        let mut seen_beam = false;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            img.read_inputs().await.unwrap();
+            seen_open |= ins[input::ENTRY_OPEN].is_high().unwrap();
+            seen_beam |= ins[input::ENTRY_BEAM].is_high().unwrap();
+            if seen_open && seen_beam {
+                break;
+            }
+        }
+        assert!(seen_open && seen_beam, "open {seen_open} beam {seen_beam}");
+        // A wrong unit id is refused with an exception, not a dropped link.
+        let mut other = ModbusImage::new(ModbusConfig {
+            unit_id: 9,
+            ..ModbusConfig::new(server.addr.to_string())
+        });
+        let e = other.read_inputs().await.unwrap_err();
+        assert!(e.detail.contains("GatewayTargetDevice"), "{e}");
+        assert!(other.is_connected());
+    }
+}
