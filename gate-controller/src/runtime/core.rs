@@ -206,6 +206,8 @@ pub struct Core {
     followups: VecDeque<Event>,
     out: VecDeque<Output>,
     last_command: Option<CommandReply>,
+    /// Whether the lane I/O was last told to hold an emergency release.
+    lane_emergency: bool,
     outcomes: OutcomeCounts,
     last_seq: u64,
     stopped: bool,
@@ -257,6 +259,7 @@ impl Core {
             followups: VecDeque::new(),
             out: VecDeque::new(),
             last_command: None,
+            lane_emergency: false,
             outcomes,
             last_seq,
             stopped: false,
@@ -342,13 +345,31 @@ impl Core {
     /// The lane commands that restore the doors to what the machine last commanded
     /// (sent after the lane I/O recovers).
     pub fn door_commands(&self) -> Vec<LaneCommand> {
-        Door::ALL
-            .iter()
-            .map(|&door| LaneCommand::Door {
-                door,
-                position: self.machine.door(door).target,
-            })
-            .collect()
+        let mut out = Vec::with_capacity(3);
+        if self.lane_emergency {
+            out.push(LaneCommand::EmergencyRelease);
+        }
+        out.extend(Door::ALL.iter().map(|&door| LaneCommand::Door {
+            door,
+            position: self.machine.door(door).target,
+        }));
+        out
+    }
+
+    /// Tells the lane I/O when the machine enters or leaves emergency release, ahead of
+    /// the door commands that follow: the scan driver's own interlock keeps the doors
+    /// from being both open except under a latched emergency release, and holds a
+    /// release until it is reset.
+    fn sync_lane_emergency(&mut self) {
+        let emergency = self.machine.mode() == Mode::Emergency;
+        if emergency != self.lane_emergency {
+            self.lane_emergency = emergency;
+            self.out.push_back(Output::Lane(if emergency {
+                LaneCommand::EmergencyRelease
+            } else {
+                LaneCommand::EmergencyReset
+            }));
+        }
     }
 
     fn op(&mut self) -> u64 {
@@ -437,6 +458,7 @@ impl Core {
     /// answers back, until the machine has nothing more to say.
     fn pump(&mut self) {
         loop {
+            self.sync_lane_emergency();
             while let Some(action) = self.machine.poll_action() {
                 self.execute(action);
             }
@@ -601,5 +623,92 @@ fn log_event(event: &GateEvent) {
             tracing::debug!(%from, %to, mode = mode.as_str(), "step")
         }
         other => tracing::info!(event = ?other, "gate event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::Config;
+    use crate::record::Role;
+    use crate::runtime::clock::MonotonicWallClock;
+    use crate::runtime::matcher::SimMatcher;
+    use crate::runtime::screening::InlineWatchlist;
+    use crate::types::DoorPosition;
+
+    fn lane_commands(core: &mut Core) -> Vec<LaneCommand> {
+        let mut out = Vec::new();
+        while let Some(o) = core.poll_output() {
+            if let Output::Lane(c) = o {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn supervisor() -> Actor {
+        Actor {
+            user: "sup".into(),
+            role: Role::Supervisor,
+            reason: "drill".into(),
+        }
+    }
+
+    #[test]
+    fn the_lane_hears_of_an_emergency_release_before_the_doors_and_of_its_reset() {
+        let dir = tempfile::tempdir().expect("dir");
+        let clock = MonotonicWallClock::start();
+        let journal = Journal::open(&dir.path().join("j.sqlite")).expect("journal");
+        let machine = Machine::new(
+            Config::default(),
+            clock.now(),
+            journal.next_txn().expect("txn"),
+        );
+        let mut core = Core::new(
+            "g".into(),
+            machine,
+            journal,
+            Box::new(InlineWatchlist::default()),
+            Box::new(SimMatcher),
+            Arc::new(clock),
+        );
+        for door in Door::ALL {
+            core.input(Input::Lane(LaneInput::DoorReached {
+                door,
+                position: DoorPosition::Closed,
+            }));
+        }
+        let _ = lane_commands(&mut core);
+        let reply = core.operator(OperatorCommand::EmergencyRelease, supervisor());
+        assert!(reply.accepted, "{}", reply.detail);
+        let cmds = lane_commands(&mut core);
+        assert_eq!(
+            cmds.first(),
+            Some(&LaneCommand::EmergencyRelease),
+            "{cmds:?}"
+        );
+        let opens = cmds
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c,
+                    LaneCommand::Door {
+                        position: DoorPosition::Open,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(opens, 2, "{cmds:?}");
+        // After a lane I/O recovery the release is restored first, too.
+        assert_eq!(
+            core.door_commands().first(),
+            Some(&LaneCommand::EmergencyRelease)
+        );
+        let reply = core.operator(OperatorCommand::EmergencyReset, supervisor());
+        assert!(reply.accepted, "{}", reply.detail);
+        let cmds = lane_commands(&mut core);
+        assert_eq!(cmds.first(), Some(&LaneCommand::EmergencyReset), "{cmds:?}");
+        assert!(!cmds.contains(&LaneCommand::EmergencyRelease), "{cmds:?}");
     }
 }
