@@ -208,6 +208,9 @@ pub struct Core {
     last_command: Option<CommandReply>,
     /// Whether the lane I/O was last told to hold an emergency release.
     lane_emergency: bool,
+    /// Lane hardware conditions that keep the gate out of service: a door motor fault
+    /// (entry, exit) and the tamper switch.
+    lane_trouble: [bool; 3],
     outcomes: OutcomeCounts,
     last_seq: u64,
     stopped: bool,
@@ -260,6 +263,7 @@ impl Core {
             out: VecDeque::new(),
             last_command: None,
             lane_emergency: false,
+            lane_trouble: [false; 3],
             outcomes,
             last_seq,
             stopped: false,
@@ -356,6 +360,29 @@ impl Core {
         out
     }
 
+    /// A door motor fault or the tamper switch changed: the first condition takes the gate
+    /// out of service with a device-fault alarm naming it; the lane I/O counts as
+    /// recovered once every condition has cleared.
+    fn lane_trouble_changed(&mut self, slot: usize, active: bool, what: &str) -> Option<Event> {
+        let before = self.lane_trouble.iter().any(|&t| t);
+        if let Some(t) = self.lane_trouble.get_mut(slot) {
+            *t = active;
+        }
+        let after = self.lane_trouble.iter().any(|&t| t);
+        if active {
+            Some(Event::DeviceFault {
+                device: Device::LaneIo,
+                detail: what.to_string(),
+            })
+        } else if before && !after {
+            Some(Event::DeviceRecovered {
+                device: Device::LaneIo,
+            })
+        } else {
+            None
+        }
+    }
+
     /// Tells the lane I/O when the machine enters or leaves emergency release, ahead of
     /// the door commands that follow: the scan driver's own interlock keeps the doors
     /// from being both open except under a latched emergency release, and holds a
@@ -445,6 +472,16 @@ impl Core {
                     Some(Event::DeviceRecovered {
                         device: Device::LaneIo,
                     })
+                }
+                LaneInput::MotorFault { door, active } => {
+                    let (slot, what) = match door {
+                        Door::Entry => (0, "entry door motor fault"),
+                        Door::Exit => (1, "exit door motor fault"),
+                    };
+                    self.lane_trouble_changed(slot, active, what)
+                }
+                LaneInput::Tamper { active } => {
+                    self.lane_trouble_changed(2, active, "tamper switch: the cabinet is open")
                 }
                 _ => None,
             },
@@ -652,6 +689,57 @@ mod tests {
             role: Role::Supervisor,
             reason: "drill".into(),
         }
+    }
+
+    fn core(dir: &std::path::Path) -> Core {
+        let clock = MonotonicWallClock::start();
+        let journal = Journal::open(&dir.join("j.sqlite")).expect("journal");
+        let machine = Machine::new(
+            Config::default(),
+            clock.now(),
+            journal.next_txn().expect("txn"),
+        );
+        let mut core = Core::new(
+            "g".into(),
+            machine,
+            journal,
+            Box::new(InlineWatchlist::default()),
+            Box::new(SimMatcher),
+            Arc::new(clock),
+        );
+        for door in Door::ALL {
+            core.input(Input::Lane(LaneInput::DoorReached {
+                door,
+                position: DoorPosition::Closed,
+            }));
+        }
+        let _ = lane_commands(&mut core);
+        core
+    }
+
+    #[test]
+    fn a_motor_fault_or_tamper_takes_the_gate_out_of_service_until_all_clear() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut core = core(dir.path());
+        assert_eq!(core.mode(), Mode::Ready);
+        core.input(Input::Lane(LaneInput::MotorFault {
+            door: Door::Exit,
+            active: true,
+        }));
+        assert_eq!(core.mode(), Mode::OutOfService);
+        assert!(core
+            .status()
+            .machine
+            .alarms
+            .contains(&crate::record::AlarmKind::DeviceFault));
+        core.input(Input::Lane(LaneInput::Tamper { active: true }));
+        core.input(Input::Lane(LaneInput::MotorFault {
+            door: Door::Exit,
+            active: false,
+        }));
+        assert_eq!(core.mode(), Mode::OutOfService, "tamper still open");
+        core.input(Input::Lane(LaneInput::Tamper { active: false }));
+        assert_eq!(core.mode(), Mode::Ready);
     }
 
     #[test]
