@@ -83,6 +83,8 @@ lint: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p device-drivers --features pcsc --all-targets -- -D warnings
 	$(CARGO) clippy -p gate-controller --features pcsc --all-targets -- -D warnings
+	# the fuzz targets (not a workspace member) must keep compiling
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
 	$(CARGO) clippy -p device-drivers --features gpio --all-targets -- -D warnings
 
 ## bench: benchmarks (criterion, and the decision-latency percentiles)
