@@ -745,28 +745,7 @@ mod tests {
     #[test]
     fn the_lane_hears_of_an_emergency_release_before_the_doors_and_of_its_reset() {
         let dir = tempfile::tempdir().expect("dir");
-        let clock = MonotonicWallClock::start();
-        let journal = Journal::open(&dir.path().join("j.sqlite")).expect("journal");
-        let machine = Machine::new(
-            Config::default(),
-            clock.now(),
-            journal.next_txn().expect("txn"),
-        );
-        let mut core = Core::new(
-            "g".into(),
-            machine,
-            journal,
-            Box::new(InlineWatchlist::default()),
-            Box::new(SimMatcher),
-            Arc::new(clock),
-        );
-        for door in Door::ALL {
-            core.input(Input::Lane(LaneInput::DoorReached {
-                door,
-                position: DoorPosition::Closed,
-            }));
-        }
-        let _ = lane_commands(&mut core);
+        let mut core = core(dir.path());
         let reply = core.operator(OperatorCommand::EmergencyRelease, supervisor());
         assert!(reply.accepted, "{}", reply.detail);
         let cmds = lane_commands(&mut core);
