@@ -3,7 +3,7 @@
 //! The section is optional: without it `gated` keeps its journal and syncs nothing.
 
 use super::client::ClientSettings;
-use super::sync::SyncConfig;
+use super::sync::{d_backoff_initial, d_backoff_max, d_batch, d_idle, d_in_flight, SyncConfig};
 use super::tls::{client_config, load_certs, load_key, valid_gate_id, TlsFiles};
 use super::wire::{Direction, GateInfo};
 use crate::config::Problem;
@@ -71,23 +71,8 @@ fn d_timeout() -> u64 {
 fn d_connect() -> u64 {
     3_000
 }
-fn d_batch() -> usize {
-    500
-}
-fn d_in_flight() -> usize {
-    4
-}
-fn d_idle() -> u64 {
-    500
-}
-fn d_backoff_initial() -> u64 {
-    250
-}
-fn d_backoff_max() -> u64 {
-    30_000
-}
 fn d_retain() -> u64 {
-    100_000
+    super::sync::d_retain().unwrap_or(u64::MAX)
 }
 fn d_status_log() -> u64 {
     30_000

@@ -44,22 +44,23 @@ pub struct SyncConfig {
     pub retain_acked_rows: Option<u64>,
 }
 
-fn d_batch() -> usize {
+/// Defaults shared with the `[upstream]` section of the gate configuration.
+pub(super) fn d_batch() -> usize {
     500
 }
-fn d_in_flight() -> usize {
+pub(super) fn d_in_flight() -> usize {
     4
 }
-fn d_idle() -> u64 {
+pub(super) fn d_idle() -> u64 {
     500
 }
-fn d_backoff_initial() -> u64 {
+pub(super) fn d_backoff_initial() -> u64 {
     250
 }
-fn d_backoff_max() -> u64 {
+pub(super) fn d_backoff_max() -> u64 {
     30_000
 }
-fn d_retain() -> Option<u64> {
+pub(super) fn d_retain() -> Option<u64> {
     Some(100_000)
 }
 
