@@ -392,7 +392,24 @@ impl Bytes {
         // renamed into place; nothing writes to or truncates a file after that, so
         // the mapped bytes do not change under the map.
         let m = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| WatchlistError::io(path, e))?;
+        // Pages this map faults in from disk come into the page cache as 2 MB folios
+        // (where the kernel and file system support it): the filter and directory are
+        // then mapped with huge pages (fewer TLB misses), and a positioned read of the
+        // record table walks a much smaller page-cache tree. Refused (THP off): no harm.
+        let _ = m.advise(memmap2::Advice::HugePage);
         Ok(Bytes::Mapped(m, f))
+    }
+
+    /// Asks the kernel to drop `file`'s clean pages from the page cache, so that the
+    /// next mapping of it reads it back through [`Bytes::map`] in large folios.
+    /// Best effort: a refusal only costs lookup speed.
+    pub(crate) fn evict_cached(file: &std::fs::File) {
+        let _ = nix::fcntl::posix_fadvise(
+            file,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
     }
 
     /// Drops this process's mapping of the pages in `off..off + len` (they stay in the

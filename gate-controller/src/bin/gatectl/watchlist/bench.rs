@@ -6,6 +6,8 @@
 //! `bench query --dir DIR` then measures, in a fresh process: cold start to the
 //! first answer, resident memory after a warm-up, per-lookup latency percentiles for
 //! hits and misses, and the time to apply the delta. Figures are printed as JSON.
+//! Every `bench query` starts from the installed snapshot (the store's manifest is
+//! put back from the copy `bench build` keeps), so runs can be repeated.
 
 use crate::{CliError, CliResult};
 use anyhow::anyhow;
@@ -157,6 +159,9 @@ fn build(n: u64, dir: &Path, changes: u64) -> CliResult {
     let t = Instant::now();
     store.install_snapshot_file(&snap_path).map_err(fail)?;
     let t_install = t.elapsed();
+    // `bench query` applies the delta to the store; this copy lets every run start
+    // from the installed snapshot again.
+    std::fs::copy(store_dir.join("sltd").join(MANIFEST), dir.join(INSTALLED)).map_err(fail)?;
     println!(
         "{}",
         serde_json::json!({
@@ -182,7 +187,27 @@ fn percentiles(mut ns: Vec<u64>) -> serde_json::Value {
     serde_json::json!({"p50_ns": p(0.5), "p99_ns": p(0.99), "p999_ns": p(0.999), "max_ns": p(1.0)})
 }
 
+/// The store's manifest file name, and the copy `bench build` keeps of it.
+const MANIFEST: &str = "MANIFEST";
+const INSTALLED: &str = "MANIFEST.installed";
+
+/// Puts the store back at the installed snapshot (a previous run applied the delta).
+fn reset_store(dir: &Path) -> Result<(), CliError> {
+    let saved = dir.join(INSTALLED);
+    if !saved.exists() {
+        return Err(fail(format!(
+            "{} is missing: run `bench build` first",
+            saved.display()
+        )));
+    }
+    let list = dir.join("store").join("sltd");
+    let tmp = list.join("MANIFEST.bench-tmp");
+    std::fs::copy(&saved, &tmp).map_err(fail)?;
+    std::fs::rename(&tmp, list.join(MANIFEST)).map_err(fail)
+}
+
 fn query(dir: &Path, lookups: u64, full_check: bool) -> CliResult {
+    reset_store(dir)?;
     let t0 = Instant::now();
     let trusted = TrustedKeys::read_files(&[dir.join("key.pub")]).map_err(fail)?;
     let opts = OpenOptions {
