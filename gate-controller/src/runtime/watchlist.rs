@@ -17,7 +17,8 @@ use super::screening::{ListState, Screening, WatchlistState};
 use crate::config::WatchlistSection;
 use crate::types::{DocumentKey, WatchlistVerdict};
 use crate::watchlist::{
-    Action, OpenOptions, PublicKey, TrustedKeys, Verdict, WatchlistError, WatchlistStore,
+    Action, Hit, MatchKind, OpenOptions, PersonQuery, PublicKey, TrustedKeys, Verdict,
+    WatchlistError, WatchlistStore,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -128,15 +129,45 @@ impl StoreScreening {
     }
 }
 
+/// The reason a verdict carries into the movement record: the list's reason code for a
+/// document hit; for a person hit, `person-exact:` or `person-fuzzy:`, the list id and
+/// the list's reason code (never the name that matched).
+fn hit_reason(h: &Hit, person: bool) -> String {
+    if !person || !matches!(h.kind, MatchKind::Exact | MatchKind::Fuzzy) {
+        return h.reason.to_string();
+    }
+    let kind = if h.kind == MatchKind::Exact {
+        "exact"
+    } else {
+        "fuzzy"
+    };
+    format!("person-{kind}:{}:{}", h.list_id, h.reason)
+}
+
 impl Screening for StoreScreening {
     fn check(&self, key: &DocumentKey) -> WatchlistVerdict {
+        self.check_traveller(key, None)
+    }
+
+    fn check_traveller(&self, key: &DocumentKey, holder: Option<&PersonQuery>) -> WatchlistVerdict {
         let now = now_unix_ms();
-        match self
+        let document = self
             .store
-            .lookup_document(&key.issuing_state, &key.document_number)
-        {
+            .lookup_document(&key.issuing_state, &key.document_number);
+        let person = holder.map_or(Verdict::Clear, |q| self.store.lookup_person(q));
+        // On equal actions the document hit is kept (the stronger evidence).
+        let from_person = matches!((&document, &person), (Verdict::Clear, Verdict::Hit(_)))
+            || matches!(
+                (&document, &person),
+                (Verdict::Hit(d), Verdict::Hit(p)) if p.action > d.action
+            );
+        match document.strongest(person) {
             Verdict::Hit(h) => {
-                let reason = h.reason.to_string();
+                let reason = hit_reason(&h, from_person);
+                if from_person {
+                    // The list and the kind of match, never the name.
+                    tracing::info!(list = %h.list_id, version = h.version, kind = ?h.kind, action = h.action.as_str(), "watchlist person match");
+                }
                 match h.action {
                     Action::Hold => WatchlistVerdict::Hold {
                         version: h.version,
@@ -172,6 +203,9 @@ impl Screening for StoreScreening {
                     created_at_ms: s.created_at_ms,
                     age_ms: s.age_ms,
                     doc_count: s.doc_count,
+                    person_count: s.person_count as u64,
+                    stale: s.integrity == "failed"
+                        || u128::from(s.age_ms) > self.max_age.as_millis(),
                     integrity: s.integrity,
                 })
                 .collect(),
