@@ -397,6 +397,96 @@ mod tests {
     }
 
     #[test]
+    fn the_stronger_of_document_and_person_decides_and_names_its_source() {
+        use crate::watchlist::snapshot::SnapshotBuilder;
+        use crate::watchlist::{DocKey, ListId, PartialDate, PersonEntry, SecretKey};
+        let dir = tempfile::tempdir().expect("dir");
+        let k = SecretKey::from_seed([6; 32]);
+        let mut b = SnapshotBuilder::new(ListId::new("nat").expect("id"), 2, now_unix_ms());
+        b.add_document(
+            DocKey::new("UTO", "R1").expect("key"),
+            Action::Refer,
+            "lost",
+        )
+        .expect("add");
+        b.add_document(
+            DocKey::new("UTO", "H1").expect("key"),
+            Action::Hold,
+            "stolen",
+        )
+        .expect("add");
+        b.add_person(&PersonEntry {
+            surname: "Ivanova".into(),
+            given_names: "Olga".into(),
+            dob: PartialDate::parse("1969").expect("date"),
+            nationality: None,
+            action: Action::Hold,
+            reason: "warrant".into(),
+        })
+        .expect("person");
+        let snap = dir.path().join("s.wl");
+        b.write(&snap, &k).expect("write");
+        let store = WatchlistStore::open(
+            &dir.path().join("store"),
+            TrustedKeys::from_keys([k.public()]),
+            OpenOptions::default(),
+        )
+        .expect("store");
+        store.install_snapshot_file(&snap).expect("install");
+        let s = StoreScreening::new(Arc::new(store), Duration::from_secs(3600));
+        let key = |n: &str| DocumentKey {
+            issuing_state: "UTO".into(),
+            document_number: n.into(),
+        };
+        let q = |surname: &str| PersonQuery {
+            surname: surname.into(),
+            given_names: "OLGA".into(),
+            dob: PartialDate {
+                year: 1969,
+                month: 8,
+                day: 6,
+            },
+            nationality: Some("UTO".into()),
+        };
+        let hold = |reason: &str| WatchlistVerdict::Hold {
+            version: 2,
+            reason: reason.into(),
+        };
+        let refer = |reason: &str| WatchlistVerdict::Refer {
+            version: 2,
+            reason: reason.into(),
+        };
+        // A refer document with an exact person hold: the person's hold.
+        assert_eq!(
+            s.check_traveller(&key("R1"), Some(&q("IVANOVA"))),
+            hold("person-exact:nat:warrant")
+        );
+        // A hold document with a fuzzy person candidate: the document's hold.
+        assert_eq!(
+            s.check_traveller(&key("H1"), Some(&q("IWANOWA"))),
+            hold("stolen")
+        );
+        // A refer document and a fuzzy candidate (refer): the document's reason.
+        assert_eq!(
+            s.check_traveller(&key("R1"), Some(&q("IWANOWA"))),
+            refer("lost")
+        );
+        // An unlisted document: the fuzzy candidate refers, never holds.
+        assert_eq!(
+            s.check_traveller(&key("N1"), Some(&q("IWANOWA"))),
+            refer("person-fuzzy:nat:warrant")
+        );
+        // Without names (or through `check`) only the document is screened.
+        assert_eq!(
+            s.check_traveller(&key("N1"), None),
+            WatchlistVerdict::Clear { version: 2 }
+        );
+        assert_eq!(s.check(&key("R1")), refer("lost"));
+        let st = s.state().expect("state");
+        assert_eq!((st.lists[0].person_count, st.lists[0].stale), (1, false));
+    }
+
+    #[test]
     fn relative_paths_follow_the_config_file() {
         let mut w = WatchlistSection {
             dir: Some("s".into()),
