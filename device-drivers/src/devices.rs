@@ -155,15 +155,52 @@ pub enum Presence {
     Removed,
 }
 
-/// A chip read: the document data for the decision, and the enrolled thumbprint
-/// templates (DG3) for the shell's matcher, which never reach the state machine.
+/// A chip read: the document data for the decision, the holder's names for the
+/// watchlist's person screening, and the enrolled thumbprint templates (DG3) for the
+/// shell's matcher. Names and templates never reach the state machine.
 #[derive(Debug)]
 pub struct ChipRead {
     /// Document data (no biometrics), with passive-authentication status and the
     /// comparison with the optically read MRZ already filled in by the driver.
     pub document: Document,
+    /// The holder's names from the chip's MRZ (DG1); empty when the reader has none.
+    pub holder: Holder,
     /// Enrolled thumbprint templates from DG3 (empty for documents without them).
     pub enrolled: Vec<BiometricTemplate>,
+}
+
+/// The document holder's names as the chip's MRZ (DG1) gives them, for the watchlist's
+/// person screening only: the shell holds them until the watchlist check and they
+/// never reach the state machine, the journal, the feed or the logs (`Debug` redacts them).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    /// Primary identifier (surname), fillers removed.
+    pub surname: String,
+    /// Secondary identifier (given names), words separated by spaces.
+    pub given_names: String,
+}
+
+impl Holder {
+    /// Names from an MRZ's primary and secondary identifiers.
+    pub fn new(surname: impl Into<String>, given_names: impl Into<String>) -> Holder {
+        Holder {
+            surname: surname.into(),
+            given_names: given_names.into(),
+        }
+    }
+
+    /// True when no name is known.
+    pub fn is_empty(&self) -> bool {
+        self.surname.trim().is_empty() && self.given_names.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Holder")
+            .field("known", &!self.is_empty())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a chip read produced no document.

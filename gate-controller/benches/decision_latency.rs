@@ -12,7 +12,8 @@
 //! `ECHANNEL_BENCH_TRANSITS` (default 2000) sets the number of transits and commits.
 
 use device_drivers::devices::{
-    BiometricTemplate, ChipRead, LaneCommand, LaneInput, LiveCapture, Presence, TemplateFormat,
+    BiometricTemplate, ChipRead, Holder, LaneCommand, LaneInput, LiveCapture, Presence,
+    TemplateFormat,
 };
 use gate_controller::journal::Journal;
 use gate_controller::machine::{Config, Machine};
@@ -141,6 +142,7 @@ fn main() {
             .expect("a read");
         let chip = ChipRead {
             document: doc(),
+            holder: Holder::default(),
             enrolled: vec![t("p/left"), t("p/right")],
         };
         step(

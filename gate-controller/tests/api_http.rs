@@ -287,10 +287,7 @@ async fn status_and_metrics_report_counters_health_watchlist_and_backlog() {
     g.sim.update(|s| {
         s.counters.cleared = 7;
         s.counters.referred = 2;
-        s.watchlist = Some(WatchlistInfo {
-            version: 42,
-            published_at: Time(now - 90_000),
-        });
+        s.watchlist = Some(WatchlistInfo::new(42, Time(now - 90_000)));
         s.upstream_backlog = Some(3);
         s.devices = vec![gate_controller::api::link::DeviceHealth {
             device: gate_controller::types::Device::FingerprintScanner,

@@ -376,3 +376,91 @@ async fn the_display_shows_the_prompt_of_every_step_in_three_languages() {
     }
     c.close().await.expect("close session");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tile_shows_the_watchlist_version_age_staleness_lists_and_the_upstream_backlog() {
+    use gate_controller::api::link::{WatchlistInfo, WatchlistListInfo};
+    use gate_controller::types::Time;
+    let _one = BROWSER.lock().await;
+    let g = TestGate::start("gate-w", &config()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let published = Time(now - 3 * 3_600_000);
+    g.sim.update(|s| {
+        s.watchlist = Some(WatchlistInfo {
+            version: 7,
+            published_at: published,
+            stale: true,
+            max_age_s: Some(3600),
+            lists: vec![WatchlistListInfo {
+                list_id: "national".into(),
+                version: 7,
+                published_at: published,
+                documents: 1002,
+                persons: 3,
+                integrity: "ok".into(),
+                stale: true,
+            }],
+        });
+        s.upstream_backlog = Some(12);
+    });
+    let d = start_driver().await;
+    let c = browser(&d).await;
+    sign_in(&c, &g.url(), VIEWER).await;
+    wait_for(
+        &c,
+        "the watchlist on the tile",
+        &format!(
+            "{}?.querySelector('.watchlist')?.textContent.includes('STALE')",
+            tile("gate-w")
+        ),
+        Duration::from_secs(10),
+    )
+    .await;
+    let got = js(
+        &c,
+        &format!(
+            "const t = {}; const w = t.querySelector('.watchlist'); return [w.textContent, w.className, w.title, t.querySelector('.upstream').textContent];",
+            tile("gate-w")
+        ),
+    )
+    .await;
+    assert_eq!(got[0], json!("v 7 · age 3 h · STALE"), "{got}");
+    assert!(got[1].as_str().unwrap_or("").contains("dev-bad"), "{got}");
+    let title = got[2].as_str().unwrap_or("");
+    assert!(
+        title.starts_with("national v 7 · age 3 h · 1002 + 3 persons · ok · STALE"),
+        "{got}"
+    );
+    assert_eq!(got[3], json!("backlog 12"), "{got}");
+    // Fresh again, and the upstream caught up.
+    g.sim.update(|s| {
+        if let Some(w) = s.watchlist.as_mut() {
+            w.stale = false;
+            w.lists[0].stale = false;
+        }
+        s.upstream_backlog = Some(0);
+    });
+    wait_for(
+        &c,
+        "the fresh watchlist",
+        &format!(
+            "{}?.querySelector('.upstream')?.textContent === 'backlog 0'",
+            tile("gate-w")
+        ),
+        Duration::from_secs(10),
+    )
+    .await;
+    let got = js(
+        &c,
+        &format!(
+            "const w = {}.querySelector('.watchlist'); return [w.textContent, w.className];",
+            tile("gate-w")
+        ),
+    )
+    .await;
+    assert_eq!(got, json!(["v 7 · age 3 h", "watchlist"]));
+    c.close().await.expect("close session");
+}

@@ -7,8 +7,8 @@
 #![cfg(unix)]
 
 use device_drivers::devices::{
-    BiometricTemplate, ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind, LaneCommand,
-    LaneInput, LaneIo, Presence, ReadError, TemplateFormat,
+    BiometricTemplate, ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind, Holder,
+    LaneCommand, LaneInput, LaneIo, Presence, ReadError, TemplateFormat,
 };
 use device_drivers::fingerprint::pty::PtyScanner;
 use device_drivers::fingerprint::synth::{Finger, ImpressionParams};
@@ -83,6 +83,7 @@ impl DocumentReader for FakeReader {
             match next {
                 Some((document, dg3)) => Ok(ChipRead {
                     document,
+                    holder: Holder::default(),
                     enrolled: vec![BiometricTemplate::new(TemplateFormat::Iso19794_2_2005, dg3)],
                 }),
                 None => Err(ReadError::NoDocument),

@@ -147,6 +147,9 @@ fn gated_serves_its_gate_and_journals_every_command() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["gate_id"], "api-gate");
     assert_eq!(v["devices"].as_array().map(Vec::len), Some(3), "{v}");
+    // No signed store and no [upstream]: both fields are null.
+    assert!(v["watchlist"].is_null(), "{v}");
+    assert!(v["upstream_backlog"].is_null(), "{v}");
     let cmd = r#"{"command":"out_of_service","reason":"replace the scanner glass"}"#;
     let (code, body) = http(port, "POST", "/v1/commands", Some(&view), cmd);
     assert_eq!(code, 403, "{body}");

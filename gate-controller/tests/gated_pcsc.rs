@@ -161,11 +161,18 @@ impl Running {
 
 /// The gate as `gated` builds it from a config file, with the PC/SC reader.
 async fn start_gate() -> Running {
+    start_gate_with(|_| String::new()).await
+}
+
+/// Like [`start_gate`]; `prepare` gets the gate's directory (before the gate is built)
+/// and returns extra configuration text.
+async fn start_gate_with(prepare: impl FnOnce(&Path) -> String) -> Running {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let dir = tempfile::tempdir().unwrap();
+    let extra = prepare(dir.path());
     let cfg_path = dir.path().join("gate.toml");
     std::fs::write(
         &cfg_path,
@@ -195,8 +202,11 @@ normal = 1
 
 [log]
 format = "text"
+
+{}
 "#,
-            repo().join("configs/pki/csca").display()
+            repo().join("configs/pki/csca").display(),
+            extra
         ),
     )
     .unwrap();
@@ -357,4 +367,100 @@ async fn gate_recovers_after_pcscd_restart() {
     let (outcome, reasons) = transit(&g, chip(&p, true), &mrz_text(&p)).await;
     assert_eq!(outcome, "cleared", "{reasons}");
     g.stop().await;
+}
+
+/// A signed store in `dir` whose list `national` has person entries: `hold` the holder
+/// of `exact` exactly as the chip names them, and `variant`'s holder with a spelling
+/// variant of the surname (last letter doubled: the same transliteration skeleton).
+fn person_store(dir: &Path, exact: &Persona, variant: &Persona) -> String {
+    use gate_controller::watchlist::snapshot::SnapshotBuilder;
+    use gate_controller::watchlist::{Action, ListId, PartialDate, PersonEntry, SecretKey};
+    let k = SecretKey::from_seed([4; 32]);
+    std::fs::write(dir.join("authority.pub"), k.public().to_file_text()).unwrap();
+    // The century as the gate resolves it: the latest that is not in the future.
+    let dob = |p: &Persona| {
+        let today = gate_controller::types::Time(now_ms()).date();
+        let d = gate_controller::types::MrzDate::parse(&p.mrz.date_of_birth)
+            .and_then(|d| d.as_birth(today))
+            .unwrap();
+        PartialDate::parse(&format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap()
+    };
+    let entry = |p: &Persona, surname: String| PersonEntry {
+        surname,
+        given_names: p.mrz.given_names.clone(),
+        dob: dob(p),
+        nationality: Some(p.mrz.nationality.clone()),
+        action: Action::Hold,
+        reason: "warrant".into(),
+    };
+    let mut b = SnapshotBuilder::new(ListId::new("national").unwrap(), 1, now_ms());
+    b.add_person(&entry(exact, exact.mrz.surname.clone()))
+        .unwrap();
+    let s = &variant.mrz.surname;
+    let doubled = format!("{s}{}", &s[s.len() - 1..]);
+    b.add_person(&entry(variant, doubled)).unwrap();
+    let snap = dir.join("national-1.wl");
+    b.write(&snap, &k).unwrap();
+    let store = gate_controller::watchlist::WatchlistStore::open(
+        &dir.join("store"),
+        gate_controller::watchlist::TrustedKeys::from_keys([k.public()]),
+        gate_controller::watchlist::OpenOptions::default(),
+    )
+    .unwrap();
+    store.install_snapshot_file(&snap).unwrap();
+    "[watchlist]\ndir = \"store\"\ntrusted_keys = [\"authority.pub\"]\n".into()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The holder's names from the chip's DG1 screened against person entries, end to end:
+/// another traveller cleared, a spelling variant referred (never held), the exact name
+/// held; the journal names the list and reason, never the person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pcscd with vsmartcard-vpcd running"]
+async fn holders_named_on_a_person_list_are_held_or_referred_from_the_chip_names() {
+    let (listed, variant, other) = (persona(401), persona(402), persona(403));
+    assert_ne!(listed.mrz.surname, other.mrz.surname);
+    let g = start_gate_with(|dir| person_store(dir, &listed, &variant)).await;
+    let (outcome, reasons) = transit(&g, chip(&other, true), &mrz_text(&other)).await;
+    assert_eq!(outcome, "cleared", "{reasons}");
+    let (outcome, reasons) = transit(&g, chip(&variant, true), &mrz_text(&variant)).await;
+    assert_eq!(outcome, "referred", "{reasons}");
+    assert!(
+        reasons.contains("person-fuzzy:national:warrant"),
+        "{reasons}"
+    );
+    // The exact hit: held (the gate stays held until an officer releases it).
+    std::fs::write(g.mrz_file(), mrz_text(&listed)).unwrap();
+    let card = ServedCard::insert(chip(&listed, false));
+    g.wait(60, "the hold", |s| s.machine.step == "held").await;
+    drop(card);
+    let (outcome, reasons) = g.records().pop().unwrap();
+    assert_eq!(outcome, "held", "{reasons}");
+    assert!(
+        reasons.contains("person-exact:national:warrant"),
+        "{reasons}"
+    );
+    let c = rusqlite::Connection::open(g.dir.path().join("journal.sqlite")).unwrap();
+    let text: String = c
+        .query_row(
+            "SELECT group_concat(body, ' ') FROM (SELECT body FROM records UNION ALL SELECT body FROM events)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    for p in [&listed, &variant, &other] {
+        assert!(
+            !text.contains(&p.mrz.surname),
+            "the journal names {}",
+            p.mrz.surname
+        );
+    }
+    // A hold is left only by an operator: no drain, just stop the task.
+    g.task.abort();
 }

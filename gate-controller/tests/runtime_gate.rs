@@ -3,7 +3,7 @@
 
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, DeviceFault, DeviceFuture, DocumentReader,
-    FaultKind, FingerprintScanner, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence,
+    FaultKind, FingerprintScanner, Holder, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence,
     ReadError, TemplateFormat,
 };
 use gate_controller::journal::Journal;
@@ -88,6 +88,7 @@ impl DocumentReader for FakeReader {
             match next {
                 Some(Ok((document, finger))) => Ok(ChipRead {
                     document,
+                    holder: Holder::default(),
                     enrolled: vec![sim_template(finger)],
                 }),
                 Some(Err(e)) => Err(e),

@@ -342,7 +342,14 @@ pub async fn start(o: DemoOptions) -> anyhow::Result<Demo> {
         let task = tokio::spawn(gate.run(async move {
             let _ = rx.wait_for(|s| *s).await;
         }));
-        helpers.push(runtime_link::spawn_server(&handle, listener, &api));
+        helpers.push(runtime_link::spawn_server_with(
+            &handle,
+            listener,
+            &api,
+            runtime_link::Extras {
+                upstream_backlog: Some(sync.backlog()),
+            },
+        ));
         let stats = Arc::new(Mutex::new(GateStats::default()));
         helpers.push(tokio::spawn(watch_gate(
             handle.clone(),

@@ -20,7 +20,7 @@ use super::pa::{self, TrustStore};
 use super::reader::{read_document, ReadOptions};
 use super::transport::{CardTransport, TransportError};
 use crate::devices::{
-    BiometricTemplate, ChipRead, DeviceFault, FaultKind, ReadError, TemplateFormat,
+    BiometricTemplate, ChipRead, DeviceFault, FaultKind, Holder, ReadError, TemplateFormat,
 };
 use crate::types::{Document, DocumentKind, MrzDate, PaStatus};
 
@@ -225,7 +225,15 @@ pub fn read_for_gate(
         passive_auth_detail: report.detail,
         apdus: raw.stats.apdus,
     };
-    Ok((ChipRead { document, enrolled }, summary))
+    let holder = Holder::new(chip_mrz.surname.clone(), chip_mrz.given_names.clone());
+    Ok((
+        ChipRead {
+            document,
+            holder,
+            enrolled,
+        },
+        summary,
+    ))
 }
 
 #[cfg(test)]
@@ -280,6 +288,12 @@ mod tests {
             assert!(r.document.mrz_matches_ocr);
             assert_eq!(r.document.kind, DocumentKind::IdCard);
             assert_eq!(r.document.enrolled_thumbs, 2);
+            assert_eq!(
+                r.holder,
+                Holder::new(persona.mrz.surname.clone(), persona.mrz.given_names.clone())
+            );
+            assert!(!r.holder.is_empty());
+            assert!(!format!("{r:?}").contains(&persona.mrz.surname));
             assert_eq!(r.enrolled[0].format(), TemplateFormat::Iso19794_2_2005);
             assert_eq!(s.access_control, if pace { "PACE" } else { "BAC" });
             assert_eq!(s.data_groups, vec![1, 2, 3]);

@@ -119,12 +119,53 @@ pub struct DeviceHealth {
 }
 
 /// The watchlist in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WatchlistInfo {
-    /// Version (snapshot + applied deltas).
+    /// Version (snapshot + applied deltas); with several lists, the highest.
     pub version: u64,
-    /// When that version was published upstream (Unix milliseconds); the API reports its age.
+    /// When that version was published upstream (Unix milliseconds); the API reports its
+    /// age. With several lists, the oldest list's (the one that goes stale first);
+    /// `Time(0)` when no list is loaded.
     pub published_at: Time,
+    /// True when the gate refers everyone because the lists are past their maximum age,
+    /// missing or failed their integrity check.
+    pub stale: bool,
+    /// The staleness limit (seconds), when the gate has one.
+    pub max_age_s: Option<u64>,
+    /// Each signed list (empty for a list without per-list details).
+    pub lists: Vec<WatchlistListInfo>,
+}
+
+impl WatchlistInfo {
+    /// A single list at `version`, published at `published_at`, not stale.
+    pub fn new(version: u64, published_at: Time) -> WatchlistInfo {
+        WatchlistInfo {
+            version,
+            published_at,
+            stale: false,
+            max_age_s: None,
+            lists: Vec::new(),
+        }
+    }
+}
+
+/// One signed list of a [`WatchlistInfo`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WatchlistListInfo {
+    /// List id (`sltd`, `national`, ...).
+    pub list_id: String,
+    /// Current version (snapshot + applied deltas).
+    pub version: u64,
+    /// When that version was created (Unix milliseconds).
+    pub published_at: Time,
+    /// Document entries.
+    pub documents: u64,
+    /// Person entries.
+    pub persons: u64,
+    /// `ok`, `pending` (background check running) or `failed`.
+    pub integrity: String,
+    /// True when this list is past the maximum age or failed its integrity check.
+    pub stale: bool,
 }
 
 /// A command from the API to the gate, with who issued it and why; answered on `reply`.

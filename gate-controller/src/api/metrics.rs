@@ -70,9 +70,16 @@ pub fn render(gate: &str, status: &GateStatus, watchlist_age_s: Option<u64>) -> 
                 .set(0.0);
         }
     }
-    if let (Some(w), Some(age)) = (status.watchlist, watchlist_age_s) {
+    if let Some(w) = &status.watchlist {
         metrics::gauge!("echannel_watchlist_version", "gate" => g.clone()).set(w.version as f64);
-        metrics::gauge!("echannel_watchlist_age_seconds", "gate" => g.clone()).set(age as f64);
+        metrics::gauge!("echannel_watchlist_stale", "gate" => g.clone()).set(if w.stale {
+            1.0
+        } else {
+            0.0
+        });
+        if let Some(age) = watchlist_age_s {
+            metrics::gauge!("echannel_watchlist_age_seconds", "gate" => g.clone()).set(age as f64);
+        }
     }
     if let Some(b) = status.upstream_backlog {
         metrics::gauge!("echannel_upstream_backlog", "gate" => g.clone()).set(b as f64);

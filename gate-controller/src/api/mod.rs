@@ -289,10 +289,26 @@ impl PromptText {
 }
 
 #[derive(Serialize)]
-struct WatchlistView {
+struct WatchlistView<'a> {
+    version: u64,
+    published_at: u64,
+    /// `null` only when no list is loaded (nothing was published).
+    age_s: Option<u64>,
+    stale: bool,
+    max_age_s: Option<u64>,
+    lists: Vec<WatchlistListView<'a>>,
+}
+
+#[derive(Serialize)]
+struct WatchlistListView<'a> {
+    list_id: &'a str,
     version: u64,
     published_at: u64,
     age_s: u64,
+    documents: u64,
+    persons: u64,
+    integrity: &'a str,
+    stale: bool,
 }
 
 /// `/v1/status` body.
@@ -304,7 +320,7 @@ struct StatusView<'a> {
     prompt_text: PromptText,
     counters: &'a link::OutcomeCounters,
     devices: &'a [link::DeviceHealth],
-    watchlist: Option<WatchlistView>,
+    watchlist: Option<WatchlistView<'a>>,
     upstream_backlog: Option<u64>,
     last_event_id: Option<u64>,
     server_time: u64,
@@ -312,6 +328,8 @@ struct StatusView<'a> {
 
 fn watchlist_age(s: &GateStatus, now: u64) -> Option<u64> {
     s.watchlist
+        .as_ref()
+        .filter(|w| w.published_at.0 > 0)
         .map(|w| now.saturating_sub(w.published_at.0) / 1000)
 }
 
@@ -323,10 +341,26 @@ fn status_json(st: &AppState, s: &GateStatus) -> String {
         prompt_text: PromptText::of(s.snapshot.prompt),
         counters: &s.counters,
         devices: &s.devices,
-        watchlist: s.watchlist.map(|w| WatchlistView {
+        watchlist: s.watchlist.as_ref().map(|w| WatchlistView {
             version: w.version,
             published_at: w.published_at.0,
-            age_s: watchlist_age(s, now).unwrap_or(0),
+            age_s: watchlist_age(s, now),
+            stale: w.stale,
+            max_age_s: w.max_age_s,
+            lists: w
+                .lists
+                .iter()
+                .map(|l| WatchlistListView {
+                    list_id: &l.list_id,
+                    version: l.version,
+                    published_at: l.published_at.0,
+                    age_s: now.saturating_sub(l.published_at.0) / 1000,
+                    documents: l.documents,
+                    persons: l.persons,
+                    integrity: &l.integrity,
+                    stale: l.stale,
+                })
+                .collect(),
         }),
         upstream_backlog: s.upstream_backlog,
         last_event_id: st.link.events.last_id(),

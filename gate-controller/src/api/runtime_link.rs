@@ -6,8 +6,9 @@
 //!
 //! - the runtime's status (`watch`) becomes the API's [`GateStatus`] (the machine's
 //!   snapshot, outcome counters from the journal, device health derived from the faults
-//!   the machine knows and the last fault detail seen on the feed); it is republished
-//!   only when something the API shows changed, not on every heartbeat;
+//!   the machine knows and the last fault detail seen on the feed, the signed watchlists
+//!   in force, and the upstream backlog when [`Extras`] carries the upstream sync's); it
+//!   is republished only when something the API shows changed, not on every heartbeat;
 //! - every state-machine event on the runtime's feed is published on the API's
 //!   [`EventFeed`] (movement records are not: they reach the console as counters);
 //! - every API command is handed to [`runtime::GateHandle::command`], which feeds it to
@@ -18,13 +19,27 @@
 //! The bridge ends when the gate stops (its status sender is dropped); the API's
 //! streams end with it.
 
-use super::link::{DeviceHealth, EventFeed, GateHandle, GateLink, GateStatus, OutcomeCounters};
+use super::link::{
+    DeviceHealth, EventFeed, GateHandle, GateLink, GateStatus, OutcomeCounters, WatchlistInfo,
+    WatchlistListInfo,
+};
+use crate::journal::outbox::Backlog;
 use crate::record::GateEvent;
+use crate::runtime::screening::WatchlistState;
 use crate::runtime::{self, FeedKind};
-use crate::types::Device;
+use crate::types::{Device, Time};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::watch;
+
+/// What the API shows besides the gate loop's own status.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// The upstream sync's backlog ([`crate::upstream::service::UpstreamSync::backlog`]);
+    /// `None` when the gate has no `[upstream]` (the status then shows `null`).
+    pub upstream_backlog: Option<watch::Receiver<Backlog>>,
+}
 
 /// The devices every gate reports on.
 const DEVICES: [Device; 3] = [
@@ -40,21 +55,62 @@ const DEVICES: [Device; 3] = [
 /// across restarts of the process (a client resuming with an id from an earlier run gets
 /// a `reset` and the full status, as for any id the feed no longer holds).
 pub fn link(gate: &runtime::GateHandle) -> GateLink {
+    link_with(gate, Extras::default())
+}
+
+/// Like [`link`], with the upstream backlog (and whatever else [`Extras`] carries).
+pub fn link_with(gate: &runtime::GateHandle, extras: Extras) -> GateLink {
     let first_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(1);
     let status = gate.status.borrow().clone();
     let details = BTreeMap::new();
-    let initial = api_status(&status, &details);
+    let backlog = rows(extras.upstream_backlog.as_ref());
+    let initial = api_status(&status, &details, backlog);
     let (link, handle) = GateLink::channel(&status.gate_id, initial, first_id);
-    tokio::spawn(bridge(gate.clone(), handle));
+    tokio::spawn(bridge(gate.clone(), handle, extras));
     link
 }
 
+fn rows(backlog: Option<&watch::Receiver<Backlog>>) -> Option<u64> {
+    backlog.map(|b| b.borrow().rows())
+}
+
+/// The API's view of the signed watchlists: the highest version, the oldest list's
+/// publication time (the list that goes stale first), and each list. Ages are left to
+/// the API (computed when served), so the status does not change every second.
+fn watchlist_info(w: &WatchlistState) -> WatchlistInfo {
+    WatchlistInfo {
+        version: w.lists.iter().map(|l| l.version).max().unwrap_or(0),
+        published_at: Time(w.lists.iter().map(|l| l.created_at_ms).min().unwrap_or(0)),
+        stale: w.stale,
+        max_age_s: Some(w.max_age_s),
+        lists: w
+            .lists
+            .iter()
+            .map(|l| WatchlistListInfo {
+                list_id: l.list_id.clone(),
+                version: l.version,
+                published_at: Time(l.created_at_ms),
+                documents: l.doc_count,
+                persons: l.person_count,
+                integrity: l.integrity.to_owned(),
+                stale: l.stale,
+            })
+            .collect(),
+    }
+}
+
 /// The API's view of the runtime's status.
-fn api_status(s: &runtime::GateStatus, details: &BTreeMap<Device, String>) -> GateStatus {
+fn api_status(
+    s: &runtime::GateStatus,
+    details: &BTreeMap<Device, String>,
+    upstream_backlog: Option<u64>,
+) -> GateStatus {
     let mut out = GateStatus::new(s.machine.clone());
+    out.watchlist = s.watchlist.as_ref().map(watchlist_info);
+    out.upstream_backlog = upstream_backlog;
     out.counters = OutcomeCounters {
         cleared: s.outcomes.cleared,
         referred: s.outcomes.referred,
@@ -82,7 +138,23 @@ fn api_status(s: &runtime::GateStatus, details: &BTreeMap<Device, String>) -> Ga
     out
 }
 
-async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
+/// Waits for the next backlog change; never returns when there is no upstream (or its
+/// sync stopped: the last value stays shown).
+async fn backlog_changed(rx: &mut Option<watch::Receiver<Backlog>>) -> Option<u64> {
+    let Some(r) = rx.as_mut() else {
+        return std::future::pending().await;
+    };
+    match r.changed().await {
+        Ok(()) => Some(r.borrow_and_update().rows()),
+        Err(_) => {
+            let last = r.borrow().rows();
+            *rx = None;
+            Some(last)
+        }
+    }
+}
+
+async fn bridge(gate: runtime::GateHandle, api: GateHandle, extras: Extras) {
     let GateHandle {
         status: api_status_tx,
         events,
@@ -91,17 +163,20 @@ async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
     let mut feed = gate.subscribe();
     let mut status = gate.status.clone();
     let mut details: BTreeMap<Device, String> = BTreeMap::new();
-    let publish = |s: &runtime::GateStatus, details: &BTreeMap<Device, String>| {
-        let next = api_status(s, details);
-        api_status_tx.send_if_modified(|cur| {
-            if *cur == next {
-                false
-            } else {
-                *cur = next;
-                true
-            }
-        });
-    };
+    let mut backlog_rx = extras.upstream_backlog;
+    let mut backlog = rows(backlog_rx.as_ref());
+    let publish =
+        |s: &runtime::GateStatus, details: &BTreeMap<Device, String>, backlog: Option<u64>| {
+            let next = api_status(s, details, backlog);
+            api_status_tx.send_if_modified(|cur| {
+                if *cur == next {
+                    false
+                } else {
+                    *cur = next;
+                    true
+                }
+            });
+        };
     loop {
         tokio::select! {
             biased;
@@ -112,12 +187,19 @@ async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
                 }
                 Err(RecvError::Closed) => break,
             },
+            Some(rows) = backlog_changed(&mut backlog_rx) => {
+                if backlog != Some(rows) {
+                    backlog = Some(rows);
+                    let s = status.borrow().clone();
+                    publish(&s, &details, backlog);
+                }
+            }
             changed = status.changed() => {
                 if changed.is_err() {
                     break;
                 }
                 let s = status.borrow_and_update().clone();
-                publish(&s, &details);
+                publish(&s, &details, backlog);
             }
             req = commands.recv() => match req {
                 Some(req) => {
@@ -135,7 +217,7 @@ async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
                         }
                     }
                     let s = status.borrow_and_update().clone();
-                    publish(&s, &details);
+                    publish(&s, &details, backlog);
                     req.answer(answer);
                 }
                 None => break,
@@ -144,7 +226,7 @@ async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
     }
     // The final status, then the API's handle is dropped: its streams end.
     let s = gate.status.borrow().clone();
-    publish(&s, &details);
+    publish(&s, &details, backlog);
 }
 
 /// Longest wait for the gate's status after it answered a command.
@@ -179,7 +261,17 @@ pub fn spawn_server(
     listener: tokio::net::TcpListener,
     config: &super::ApiConfig,
 ) -> tokio::task::JoinHandle<()> {
-    let app = super::router(link(gate), config);
+    spawn_server_with(gate, listener, config, Extras::default())
+}
+
+/// Like [`spawn_server`], with the upstream backlog (see [`link_with`]).
+pub fn spawn_server_with(
+    gate: &runtime::GateHandle,
+    listener: tokio::net::TcpListener,
+    config: &super::ApiConfig,
+    extras: Extras,
+) -> tokio::task::JoinHandle<()> {
+    let app = super::router(link_with(gate, extras), config);
     let mut status = gate.status.clone();
     let stopped = async move { while status.changed().await.is_ok() {} };
     tokio::spawn(async move {

@@ -196,7 +196,10 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
         let addr = listener
             .local_addr()
             .context("api.listen: no local address")?;
-        gate_controller::api::runtime_link::spawn_server(&handle, listener, &api_cfg);
+        let extras = gate_controller::api::runtime_link::Extras {
+            upstream_backlog: upstream.as_ref().map(|u| u.backlog()),
+        };
+        gate_controller::api::runtime_link::spawn_server_with(&handle, listener, &api_cfg, extras);
         tracing::info!(%addr, users = api_cfg.tokens.len(), peers = api_cfg.peers.len(), "API, console and display listening");
         if let Some(local) = local {
             // Shown to the person who started gated only (stderr), never logged.

@@ -7,20 +7,23 @@
 //! back into the machine before any output leaves:
 //!
 //! - `Journal(record)` → durable SQLite commit, then `Journaled` or `JournalFailed`;
-//! - `CheckWatchlist(key)` → the watchlist, then `WatchlistChecked`;
+//! - `CheckWatchlist(key)` → the watchlist (the document, and the holder's names, date
+//!   of birth and nationality against person entries), then `WatchlistChecked`;
 //! - `MatchFingerprint` → the matcher over the templates held here, then `MatchDone`.
 //!
 //! So an `OpenDoor(Exit)` output can only follow a record that is on disk (invariant 1).
 //! Templates (enrolled from the chip, live from the scanner) are held here only until
-//! the comparison and never go to the machine, the journal, the feed or the logs.
+//! the comparison, and the holder's names only until the watchlist check; neither goes
+//! to the machine, the journal, the feed or the logs.
 
 use super::clock::Clock;
 use super::matcher::Matcher;
-use super::screening::Screening;
+use super::screening::{holder_query, Screening};
 use crate::journal::Journal;
 use crate::machine::{Action, Event, Machine, Snapshot};
 use crate::record::{Actor, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Record, TxnId};
 use crate::types::{CaptureFailure, Device, Door, Time};
+use crate::watchlist::PersonQuery;
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, LaneCommand, LaneInput, LiveCapture, Presence,
     ReadError,
@@ -199,6 +202,8 @@ pub struct Core {
     matcher: Box<dyn Matcher>,
     clock: Arc<dyn Clock>,
     enrolled: Vec<BiometricTemplate>,
+    /// The holder of the document being checked, for the watchlist's person entries.
+    holder: Option<PersonQuery>,
     live: Option<BiometricTemplate>,
     next_op: u64,
     doc_op: Option<u64>,
@@ -255,6 +260,7 @@ impl Core {
             matcher,
             clock,
             enrolled: Vec::new(),
+            holder: None,
             live: None,
             next_op: 1,
             doc_op: None,
@@ -421,6 +427,8 @@ impl Core {
                 match result {
                     Ok(chip) => {
                         self.enrolled = chip.enrolled;
+                        let today = self.clock.now().date();
+                        self.holder = holder_query(&chip.holder, &chip.document, today);
                         Some(Event::DocumentRead {
                             result: Ok(chip.document),
                         })
@@ -513,6 +521,7 @@ impl Core {
         match action {
             Action::ReadDocument => {
                 self.enrolled.clear();
+                self.holder = None;
                 let op = self.op();
                 self.doc_op = Some(op);
                 self.out.push_back(Output::ReadDocument { op });
@@ -522,7 +531,8 @@ impl Core {
                 self.out.push_back(Output::CancelDocumentRead);
             }
             Action::CheckWatchlist { key } => {
-                let verdict = self.screening.check(&key);
+                let holder = self.holder.take();
+                let verdict = self.screening.check_traveller(&key, holder.as_ref());
                 self.followups
                     .push_back(Event::WatchlistChecked { verdict });
             }
@@ -591,6 +601,7 @@ impl Core {
             Action::ShutdownReady => {
                 self.stopped = true;
                 self.enrolled.clear();
+                self.holder = None;
                 self.live = None;
                 self.out.push_back(Output::ShutdownReady);
             }

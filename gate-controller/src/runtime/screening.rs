@@ -1,17 +1,27 @@
 //! The watchlist as the shell consults it for `Action::CheckWatchlist`.
 //!
-//! An inline list from the config (`[[watchlist.entries]]`), and the signed,
-//! memory-mapped store of [`crate::watchlist`] behind the same trait
-//! ([`super::watchlist::StoreScreening`]).
+//! An inline list from the config (`[[watchlist.entries]]`, documents only), and the
+//! signed, memory-mapped store of [`crate::watchlist`] behind the same trait
+//! ([`super::watchlist::StoreScreening`]), which also screens the holder (names, date
+//! of birth, nationality) against the lists' person entries.
 
 use crate::config::{WatchlistAction, WatchlistSection};
-use crate::types::{DocumentKey, WatchlistVerdict};
+use crate::types::{Date, Document, DocumentKey, WatchlistVerdict};
+use crate::watchlist::{PartialDate, PersonQuery};
+use device_drivers::devices::Holder;
 use std::collections::HashMap;
 
 /// Answers watchlist queries for the shell.
 pub trait Screening: Send {
     /// The verdict for a document.
     fn check(&self, key: &DocumentKey) -> WatchlistVerdict;
+
+    /// The verdict for a traveller: the document and, when the chip gave the holder's
+    /// names, the holder. Lists without person entries screen the document only.
+    fn check_traveller(&self, key: &DocumentKey, holder: Option<&PersonQuery>) -> WatchlistVerdict {
+        let _ = holder;
+        self.check(key)
+    }
 
     /// Version and age of the signed lists behind this screening, if any (for the status).
     fn state(&self) -> Option<WatchlistState> {
@@ -44,11 +54,46 @@ pub struct ListState {
     pub age_ms: u64,
     /// Document entries.
     pub doc_count: u64,
+    /// Person entries.
+    pub person_count: u64,
     /// `ok`, `pending` (background check running) or `failed`.
     pub integrity: &'static str,
+    /// True when this list is past `max_age_s` or failed its integrity check.
+    pub stale: bool,
 }
 
-/// A watchlist held in memory, keyed by issuing state and document number.
+/// The person query for the holder of `document`: names from the chip's MRZ (DG1), date
+/// of birth (the century resolved as of `today`) and nationality from the document.
+/// `None` when the chip gave no names (nothing to screen a person on).
+pub fn holder_query(holder: &Holder, document: &Document, today: Date) -> Option<PersonQuery> {
+    if holder.is_empty() {
+        return None;
+    }
+    let b = document.date_of_birth;
+    let dob = match b.as_birth(today) {
+        Some(d) => PartialDate {
+            year: u16::try_from(d.year).unwrap_or(0),
+            month: d.month,
+            day: d.day,
+        },
+        // Not a real date in any century: screen on month and day only.
+        None => PartialDate {
+            year: 0,
+            month: b.mm,
+            day: b.dd,
+        },
+    };
+    let nationality = document.nationality.trim_matches('<').trim();
+    Some(PersonQuery {
+        surname: holder.surname.clone(),
+        given_names: holder.given_names.clone(),
+        dob,
+        nationality: (!nationality.is_empty()).then(|| nationality.to_owned()),
+    })
+}
+
+/// A watchlist held in memory, keyed by issuing state and document number (documents
+/// only: person entries come with the signed store).
 #[derive(Clone, Debug, Default)]
 pub struct InlineWatchlist {
     version: u64,
@@ -119,9 +164,13 @@ fn strength(v: &WatchlistVerdict) -> u8 {
 
 impl Screening for Chained {
     fn check(&self, key: &DocumentKey) -> WatchlistVerdict {
+        self.check_traveller(key, None)
+    }
+
+    fn check_traveller(&self, key: &DocumentKey, holder: Option<&PersonQuery>) -> WatchlistVerdict {
         let mut best: Option<WatchlistVerdict> = None;
         for s in &self.0 {
-            let v = s.check(key);
+            let v = s.check_traveller(key, holder);
             if best.as_ref().is_none_or(|b| strength(&v) > strength(b)) {
                 best = Some(v);
             }
@@ -138,6 +187,44 @@ impl Screening for Chained {
 mod tests {
     use super::*;
     use crate::config::WatchlistEntry;
+
+    #[test]
+    fn the_holder_query_takes_the_chip_names_and_resolves_the_birth_century() {
+        use crate::types::{DocumentKind, MrzDate, PaStatus};
+        let mut doc = Document {
+            kind: DocumentKind::Passport,
+            issuing_state: "D".into(),
+            document_number: "X1".into(),
+            nationality: "D<<".into(),
+            date_of_birth: MrzDate::parse("690806").expect("date"),
+            date_of_expiry: MrzDate::parse("340623").expect("date"),
+            passive_auth: PaStatus::Valid,
+            mrz_matches_ocr: true,
+            enrolled_thumbs: 0,
+        };
+        let today = Date::new(2026, 11, 27).expect("date");
+        assert_eq!(holder_query(&Holder::default(), &doc, today), None);
+        let q = holder_query(&Holder::new("MUELLER", "JUERGEN"), &doc, today).expect("query");
+        assert_eq!(
+            (q.surname.as_str(), q.given_names.as_str()),
+            ("MUELLER", "JUERGEN")
+        );
+        assert_eq!(
+            q.dob,
+            PartialDate {
+                year: 1969,
+                month: 8,
+                day: 6
+            }
+        );
+        assert_eq!(q.nationality.as_deref(), Some("D"));
+        doc.date_of_birth = MrzDate::parse("200229").expect("date");
+        let q = holder_query(&Holder::new("A", ""), &doc, today).expect("query");
+        assert_eq!(q.dob.year, 2020);
+        doc.nationality = "<<<".into();
+        let q = holder_query(&Holder::new("A", ""), &doc, today).expect("query");
+        assert_eq!(q.nationality, None);
+    }
 
     #[test]
     fn listed_documents_get_their_action_others_are_clear() {

@@ -23,7 +23,7 @@ use crate::types::{
 };
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, DeviceFault, DeviceFuture, DocumentReader,
-    FaultKind, FingerprintScanner, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence,
+    FaultKind, FingerprintScanner, Holder, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence,
     ReadError, TemplateFormat,
 };
 use device_drivers::sim::{
@@ -438,7 +438,11 @@ impl DocumentReader for SimReader {
                             )
                         })
                         .collect();
-                    Ok(ChipRead { document, enrolled })
+                    Ok(ChipRead {
+                        document,
+                        holder: Holder::default(),
+                        enrolled,
+                    })
                 }
                 Err(f) => Err(read_error(f)),
             }

@@ -17,7 +17,8 @@ use super::screening::{ListState, Screening, WatchlistState};
 use crate::config::WatchlistSection;
 use crate::types::{DocumentKey, WatchlistVerdict};
 use crate::watchlist::{
-    Action, OpenOptions, PublicKey, TrustedKeys, Verdict, WatchlistError, WatchlistStore,
+    Action, Hit, MatchKind, OpenOptions, PersonQuery, PublicKey, TrustedKeys, Verdict,
+    WatchlistError, WatchlistStore,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -128,15 +129,45 @@ impl StoreScreening {
     }
 }
 
+/// The reason a verdict carries into the movement record: the list's reason code for a
+/// document hit; for a person hit, `person-exact:` or `person-fuzzy:`, the list id and
+/// the list's reason code (never the name that matched).
+fn hit_reason(h: &Hit, person: bool) -> String {
+    if !person || !matches!(h.kind, MatchKind::Exact | MatchKind::Fuzzy) {
+        return h.reason.to_string();
+    }
+    let kind = if h.kind == MatchKind::Exact {
+        "exact"
+    } else {
+        "fuzzy"
+    };
+    format!("person-{kind}:{}:{}", h.list_id, h.reason)
+}
+
 impl Screening for StoreScreening {
     fn check(&self, key: &DocumentKey) -> WatchlistVerdict {
+        self.check_traveller(key, None)
+    }
+
+    fn check_traveller(&self, key: &DocumentKey, holder: Option<&PersonQuery>) -> WatchlistVerdict {
         let now = now_unix_ms();
-        match self
+        let document = self
             .store
-            .lookup_document(&key.issuing_state, &key.document_number)
-        {
+            .lookup_document(&key.issuing_state, &key.document_number);
+        let person = holder.map_or(Verdict::Clear, |q| self.store.lookup_person(q));
+        // On equal actions the document hit is kept (the stronger evidence).
+        let from_person = matches!((&document, &person), (Verdict::Clear, Verdict::Hit(_)))
+            || matches!(
+                (&document, &person),
+                (Verdict::Hit(d), Verdict::Hit(p)) if p.action > d.action
+            );
+        match document.strongest(person) {
             Verdict::Hit(h) => {
-                let reason = h.reason.to_string();
+                let reason = hit_reason(&h, from_person);
+                if from_person {
+                    // The list and the kind of match, never the name.
+                    tracing::info!(list = %h.list_id, version = h.version, kind = ?h.kind, action = h.action.as_str(), "watchlist person match");
+                }
                 match h.action {
                     Action::Hold => WatchlistVerdict::Hold {
                         version: h.version,
@@ -172,6 +203,9 @@ impl Screening for StoreScreening {
                     created_at_ms: s.created_at_ms,
                     age_ms: s.age_ms,
                     doc_count: s.doc_count,
+                    person_count: s.person_count as u64,
+                    stale: s.integrity == "failed"
+                        || u128::from(s.age_ms) > self.max_age.as_millis(),
                     integrity: s.integrity,
                 })
                 .collect(),
@@ -360,6 +394,96 @@ mod tests {
         )
         .expect_err("unknown key");
         assert!(e.to_string().contains("max_age"), "{e}");
+    }
+
+    #[test]
+    fn the_stronger_of_document_and_person_decides_and_names_its_source() {
+        use crate::watchlist::snapshot::SnapshotBuilder;
+        use crate::watchlist::{DocKey, ListId, PartialDate, PersonEntry, SecretKey};
+        let dir = tempfile::tempdir().expect("dir");
+        let k = SecretKey::from_seed([6; 32]);
+        let mut b = SnapshotBuilder::new(ListId::new("nat").expect("id"), 2, now_unix_ms());
+        b.add_document(
+            DocKey::new("UTO", "R1").expect("key"),
+            Action::Refer,
+            "lost",
+        )
+        .expect("add");
+        b.add_document(
+            DocKey::new("UTO", "H1").expect("key"),
+            Action::Hold,
+            "stolen",
+        )
+        .expect("add");
+        b.add_person(&PersonEntry {
+            surname: "Ivanova".into(),
+            given_names: "Olga".into(),
+            dob: PartialDate::parse("1969").expect("date"),
+            nationality: None,
+            action: Action::Hold,
+            reason: "warrant".into(),
+        })
+        .expect("person");
+        let snap = dir.path().join("s.wl");
+        b.write(&snap, &k).expect("write");
+        let store = WatchlistStore::open(
+            &dir.path().join("store"),
+            TrustedKeys::from_keys([k.public()]),
+            OpenOptions::default(),
+        )
+        .expect("store");
+        store.install_snapshot_file(&snap).expect("install");
+        let s = StoreScreening::new(Arc::new(store), Duration::from_secs(3600));
+        let key = |n: &str| DocumentKey {
+            issuing_state: "UTO".into(),
+            document_number: n.into(),
+        };
+        let q = |surname: &str| PersonQuery {
+            surname: surname.into(),
+            given_names: "OLGA".into(),
+            dob: PartialDate {
+                year: 1969,
+                month: 8,
+                day: 6,
+            },
+            nationality: Some("UTO".into()),
+        };
+        let hold = |reason: &str| WatchlistVerdict::Hold {
+            version: 2,
+            reason: reason.into(),
+        };
+        let refer = |reason: &str| WatchlistVerdict::Refer {
+            version: 2,
+            reason: reason.into(),
+        };
+        // A refer document with an exact person hold: the person's hold.
+        assert_eq!(
+            s.check_traveller(&key("R1"), Some(&q("IVANOVA"))),
+            hold("person-exact:nat:warrant")
+        );
+        // A hold document with a fuzzy person candidate: the document's hold.
+        assert_eq!(
+            s.check_traveller(&key("H1"), Some(&q("IWANOWA"))),
+            hold("stolen")
+        );
+        // A refer document and a fuzzy candidate (refer): the document's reason.
+        assert_eq!(
+            s.check_traveller(&key("R1"), Some(&q("IWANOWA"))),
+            refer("lost")
+        );
+        // An unlisted document: the fuzzy candidate refers, never holds.
+        assert_eq!(
+            s.check_traveller(&key("N1"), Some(&q("IWANOWA"))),
+            refer("person-fuzzy:nat:warrant")
+        );
+        // Without names (or through `check`) only the document is screened.
+        assert_eq!(
+            s.check_traveller(&key("N1"), None),
+            WatchlistVerdict::Clear { version: 2 }
+        );
+        assert_eq!(s.check(&key("R1")), refer("lost"));
+        let st = s.state().expect("state");
+        assert_eq!((st.lists[0].person_count, st.lists[0].stale), (1, false));
     }
 
     #[test]

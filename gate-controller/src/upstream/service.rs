@@ -47,7 +47,8 @@ impl UpstreamSync {
     /// monitor on the current tokio runtime. The journal must have been opened by
     /// [`crate::journal::Journal::open`] first (it creates or upgrades the schema).
     ///
-    /// `gate` (the gate loop's status) and `watchlist_version` go into the heartbeats.
+    /// `gate` (the gate loop's status) and `watchlist_version` go into the heartbeats
+    /// (the signed store's highest list version, from the status, wins when there is one).
     pub fn spawn(
         section: &UpstreamSection,
         gate_id: &str,
@@ -148,9 +149,14 @@ struct Beat {
 
 impl Beat {
     fn heartbeat(&self, gate_id: &str, b: Backlog) -> Heartbeat {
-        let (mode, alarms) = match &self.gate {
+        let (mode, alarms, store_version) = match &self.gate {
             Some(g) => {
                 let s = g.borrow();
+                // The signed store's version when the gate serves from one.
+                let store_version = s
+                    .watchlist
+                    .as_ref()
+                    .and_then(|w| w.lists.iter().map(|l| l.version).max());
                 let alarms = s
                     .machine
                     .alarms
@@ -158,9 +164,9 @@ impl Beat {
                     .filter_map(|a| serde_json::to_value(a).ok())
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
-                (s.machine.mode.as_str().to_owned(), alarms)
+                (s.machine.mode.as_str().to_owned(), alarms, store_version)
             }
-            None => ("unknown".to_owned(), Vec::new()),
+            None => ("unknown".to_owned(), Vec::new(), None),
         };
         let dir = match self.journal.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -174,7 +180,7 @@ impl Beat {
             alarms,
             backlog: b.rows(),
             acked_watermark: b.acked,
-            watchlist_version: self.watchlist_version,
+            watchlist_version: store_version.or(self.watchlist_version),
             disk_used_percent: disk.map(|d| d.used_percent),
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
         }

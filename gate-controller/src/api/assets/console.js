@@ -13,7 +13,7 @@
       watchlist: "Watchlist", upstream: "Upstream", ack: "Acknowledge",
       entry: "entry", exit: "exit", open: "open", closed: "closed", moving: "moving", persons: "in lane",
       cleared: "clr", referred: "ref", held: "held", aborted: "abt",
-      none: "—", all_ok: "all OK", version: "v", age: "age", backlog: "backlog",
+      none: "—", all_ok: "all OK", version: "v", age: "age", backlog: "backlog", stale: "STALE", persons_listed: "persons",
       state_ready: "Ready", state_transit: "Transit", state_held: "Held", state_out_of_service: "Out of service",
       state_emergency: "Emergency", state_maintenance: "Maintenance", state_offline: "Offline",
       alarm_watchlist_hold: "Watchlist hold", alarm_tailgating: "Tailgating", alarm_device_fault: "Device fault",
@@ -36,7 +36,7 @@
       watchlist: "監察名單", upstream: "上游", ack: "確認警報",
       entry: "入口", exit: "出口", open: "開", closed: "關", moving: "移動中", persons: "人在通道",
       cleared: "放行", referred: "轉介", held: "扣留", aborted: "中止",
-      none: "—", all_ok: "全部正常", version: "版本", age: "已過", backlog: "待上傳",
+      none: "—", all_ok: "全部正常", version: "版本", age: "已過", backlog: "待上傳", stale: "已過期", persons_listed: "人員",
       state_ready: "就緒", state_transit: "通關中", state_held: "扣留", state_out_of_service: "暫停服務",
       state_emergency: "緊急", state_maintenance: "維修", state_offline: "離線",
       alarm_watchlist_hold: "監察名單扣留", alarm_tailgating: "尾隨", alarm_device_fault: "裝置故障",
@@ -294,7 +294,18 @@
       setText(this.f.devices, devText);
       this.f.devices.className = "devices " + (bad.size ? "dev-bad" : "dev-ok");
       const w = s.watchlist;
-      setText(this.f.watchlist, w ? `${t("version")} ${w.version} · ${t("age")} ${fmtAge(w.age_s)}` : t("none"));
+      let wText = t("none");
+      if (w) {
+        wText = `${t("version")} ${w.version}`;
+        if (w.age_s != null) wText += ` · ${t("age")} ${fmtAge(w.age_s)}`;
+        if (w.stale) wText += ` · ${t("stale")}`;
+      }
+      setText(this.f.watchlist, wText);
+      this.f.watchlist.className = "watchlist" + (w && w.stale ? " dev-bad" : "");
+      // Each signed list (id, version, age, entries, integrity) in the tooltip.
+      const lists = (w && w.lists) || [];
+      const tip = lists.map((l) => `${l.list_id} ${t("version")} ${l.version} · ${t("age")} ${fmtAge(l.age_s)} · ${l.documents} + ${l.persons} ${t("persons_listed")} · ${l.integrity}${l.stale ? " · " + t("stale") : ""}`).join("\n");
+      if (this.f.watchlist.title !== tip) this.f.watchlist.title = tip;
       setText(this.f.upstream, s.upstream_backlog == null ? t("none") : `${t("backlog")} ${s.upstream_backlog}`);
     }
 
