@@ -1328,7 +1328,8 @@ impl Machine {
         if t.tailgating && outcome != Outcome::Cleared && !reasons.contains(&Reason::Tailgating) {
             reasons.push(Reason::Tailgating);
         }
-        if t.child && outcome == Outcome::Cleared && !reasons.contains(&Reason::AccompaniedChild) {
+        // A child shut in with the traveller (policy `allow`) is noted whatever the outcome.
+        if t.child && !reasons.contains(&Reason::AccompaniedChild) {
             reasons.push(Reason::AccompaniedChild);
         }
         let record = Record {
