@@ -499,6 +499,11 @@ impl World {
         self.occupancy
     }
 
+    /// Of those, people below the overhead sensor's child height threshold.
+    pub fn children(&self) -> u8 {
+        self.children
+    }
+
     /// Sensor state as last reported.
     pub fn sensor(&self, sensor: Sensor) -> bool {
         match sensor {
