@@ -1785,6 +1785,52 @@ mod tests {
     }
 
     #[test]
+    fn a_young_child_is_counted_apart_and_stays_with_the_adult() {
+        let p = Params {
+            child_height_m: (0.9, 1.0),
+            ..Params::default()
+        };
+        let mut w = World::new(p, 5).expect("valid params");
+        w.advance_to(T0);
+        cmd(
+            &mut w,
+            WorldCommand::Display {
+                cue: Cue::PresentDocument,
+            },
+        );
+        let id = w.add_traveller(T0, TravellerSpec::new(Behaviour::WithChild));
+        assert!(until(&mut w, 10_000, |s| matches!(
+            s,
+            Signal::DocumentPresented { .. }
+        ))
+        .is_some());
+        cmd(&mut w, WorldCommand::ReadDocument);
+        assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
+        cmd(&mut w, WorldCommand::Display { cue: Cue::Enter });
+        cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
+        let two = Signal::Headcount {
+            persons: 2,
+            children: 1,
+        };
+        assert!(until(&mut w, 10_000, |s| *s == two).is_some());
+        // Never reported as two adults on the way.
+        cmd(
+            &mut w,
+            WorldCommand::Display {
+                cue: Cue::OnePersonOnly,
+            },
+        );
+        let left = until(&mut w, 5_000, |s| {
+            matches!(s, Signal::Occupancy { .. } | Signal::Headcount { .. })
+        });
+        assert_eq!(left, None, "a child does not leave the adult");
+        assert_eq!((w.occupancy(), w.children()), (2, 1));
+        let v = w.traveller(id).expect("view");
+        assert_eq!(v.companion, Some(Companion::Child));
+        assert!(v.companion_short && v.companion_entered);
+    }
+
+    #[test]
     fn the_same_seed_and_calls_replay_exactly() {
         let run = |seed| {
             let mut w = world(seed);
