@@ -359,6 +359,15 @@ pub enum LaneInput {
         /// Persons counted.
         persons: u8,
     },
+    /// The overhead sensor's head count with heights changed: `persons` in the mantrap,
+    /// of whom `children` are below its child height threshold (one report for both, so
+    /// that a child is never seen counted as an adult in between).
+    Headcount {
+        /// Persons counted.
+        persons: u8,
+        /// Of those, persons below the child height threshold.
+        children: u8,
+    },
     /// The emergency (fire) input changed; a cut wire reads as active.
     Emergency {
         /// Whether emergency is signalled.

@@ -79,6 +79,9 @@ pub struct GateConfig {
     /// Eligibility and biometric policy.
     #[serde(default)]
     pub policy: PolicySection,
+    /// Who may be in the mantrap with the traveller.
+    #[serde(default)]
+    pub lane: LaneSection,
     /// Step deadlines of the state machine.
     #[serde(default)]
     pub timeouts: Timeouts,
@@ -187,6 +190,16 @@ impl Default for PolicySection {
             min_quality: p.min_quality,
         }
     }
+}
+
+/// `[lane]`: who may be in the mantrap with the traveller.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LaneSection {
+    /// One adult with one child (below the overhead sensor's child height threshold):
+    /// `"allow"` (pass on the adult's clear decision) or `"refer"` (default: both to the
+    /// counter). Anything else in the mantrap with the traveller is tailgating.
+    pub accompanied_child: crate::party::ChildPolicy,
 }
 
 /// `[journal]`: where movement records are committed.
@@ -851,6 +864,7 @@ impl GateConfig {
             policy: self.policy(),
             timeouts: self.timeouts.clone(),
             max_door_reversals: self.gate.max_door_reversals,
+            accompanied_child: self.lane.accompanied_child,
             ..machine::Config::default()
         }
     }
@@ -1098,5 +1112,27 @@ path = "journal.sqlite"
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("ab", 0), (1, 1));
+    }
+
+    #[test]
+    fn lane_accompanied_child_defaults_to_refer_and_is_validated() {
+        use crate::party::ChildPolicy;
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.machine_config().accompanied_child, ChildPolicy::Refer);
+        let c = parse(&format!(
+            "{MINIMAL}\n[lane]\naccompanied_child = \"allow\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.machine_config().accompanied_child, ChildPolicy::Allow);
+        let msg = parse(&format!(
+            "{MINIMAL}\n[lane]\naccompanied_child = \"maybe\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("lane.accompanied_child"), "{msg}");
+        let msg = parse(&format!("{MINIMAL}\n[lane]\nchildren = 2\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("lane.children"), "{msg}");
     }
 }

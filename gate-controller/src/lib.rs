@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the HTTP API, operator console and traveller display served by `gated`;
 //! - [`machine`]: the pure, deterministic state machine (no clock, no I/O);
+//! - [`party`]: who is in the mantrap (head count, accompanied child, tailgating);
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
 //!   the property tests and by the simulator on every step;
@@ -19,6 +20,7 @@ pub mod decision;
 pub mod invariants;
 pub mod journal;
 pub mod machine;
+pub mod party;
 pub mod prompt;
 pub mod record;
 pub mod runtime;

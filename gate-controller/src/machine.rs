@@ -13,6 +13,7 @@
 //! closed while its safety sensor is active (invariant 4).
 
 use crate::decision::{self, Policy, WatchlistDecision};
+use crate::party::{classify, ChildPolicy, Party};
 use crate::record::{
     Actor, AlarmKind, BiometricSummary, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Reason,
     Record, Role, Step, TxnId,
@@ -84,6 +85,10 @@ pub struct Config {
     /// A threshold beam that stays clear through this many consecutive transits in which
     /// somebody walked through it is taken for a failed sensor (out of service). 0: off.
     pub beam_silent_transits: u8,
+    /// One adult with one child in the mantrap: pass on the adult's clear decision
+    /// (`allow`) or refer both to the counter (`refer`, the default).
+    #[serde(default)]
+    pub accompanied_child: ChildPolicy,
 }
 
 impl Default for Config {
@@ -93,6 +98,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             max_door_reversals: 3,
             beam_silent_transits: 3,
+            accompanied_child: ChildPolicy::default(),
         }
     }
 }
@@ -121,9 +127,19 @@ pub enum Event {
         active: bool,
     },
     /// The number of people in the mantrap (overhead sensor or beam-array estimate).
+    /// Of a sensor that does not tell children apart; the child count stays as last
+    /// reported by [`Event::Headcount`] (at most `persons`), 0 if never.
     Occupancy {
         /// Persons counted.
         persons: u8,
+    },
+    /// The overhead sensor's head count with heights: `persons` in the mantrap, of whom
+    /// `children` are below its child height threshold (see `party`).
+    Headcount {
+        /// Persons counted.
+        persons: u8,
+        /// Of those, persons below the child height threshold.
+        children: u8,
     },
     /// A door reached a position (feedback switch).
     DoorReached {
@@ -362,6 +378,8 @@ struct Transit {
     /// An outcome record has been emitted (and not retracted by a journal failure).
     recorded: Option<Outcome>,
     tailgating: bool,
+    /// A child came in with the traveller and stays with them (policy `allow`).
+    child: bool,
     lingering_alarm: bool,
     /// Each threshold beam broke at least once during the transit.
     beam_seen: [bool; 2],
@@ -412,6 +430,8 @@ pub struct Machine {
     beam_fault: [bool; 2],
     last_beam: Option<Sensor>,
     occupancy: u8,
+    /// Of `occupancy`, persons below the overhead sensor's child height threshold.
+    children: u8,
     emergency_input: bool,
     faults: BTreeSet<Device>,
     door_fault: bool,
@@ -456,6 +476,7 @@ impl Machine {
             beam_fault: [false; 2],
             last_beam: None,
             occupancy: 0,
+            children: 0,
             emergency_input: false,
             faults: BTreeSet::new(),
             door_fault: false,
@@ -579,7 +600,11 @@ impl Machine {
             Event::DocumentRead { result } => self.on_document_read(now, result),
             Event::WatchlistChecked { verdict } => self.on_watchlist(now, verdict),
             Event::Sensor { sensor, active } => self.on_sensor(now, sensor, active),
-            Event::Occupancy { persons } => self.on_occupancy(persons),
+            Event::Occupancy { persons } => {
+                let children = self.children.min(persons);
+                self.on_occupancy(persons, children)
+            }
+            Event::Headcount { persons, children } => self.on_occupancy(persons, children),
             Event::DoorReached { door, position } => self.on_door_reached(door, position),
             Event::FingerprintCaptured { result } => self.on_capture(now, result),
             Event::MatchDone { score } => self.on_match(now, score),
@@ -802,9 +827,10 @@ impl Machine {
         }
     }
 
-    fn on_occupancy(&mut self, persons: u8) {
+    fn on_occupancy(&mut self, persons: u8, children: u8) {
         let before = self.occupancy;
         self.occupancy = persons;
+        self.children = children.min(persons);
         // Someone came in from the far side: through the exit while a cleared traveller
         // leaves, or into a lane that expects nobody.
         let unexpected = match self.phase {
@@ -917,9 +943,14 @@ impl Machine {
             Phase::Entering => {
                 self.want_closed(Door::Exit, now);
                 self.want_open(Door::Entry, now);
-                if self.occupancy > 1 {
+                let party = self.party();
+                if party == Party::Crowd {
                     self.on_tailgating();
-                } else if self.occupancy == 1 && !self.beams[0] && self.doors[0].is_open() {
+                } else if party == Party::AdultWithChild
+                    && self.cfg.accompanied_child == ChildPolicy::Refer
+                {
+                    self.refer_child(now);
+                } else if party != Party::Empty && !self.beams[0] && self.doors[0].is_open() {
                     if let Some(t) = self.transit.as_mut() {
                         t.crossed[0] = true;
                     }
@@ -928,18 +959,30 @@ impl Machine {
                 }
             }
             Phase::ClosingEntry => {
-                if self.occupancy > 1 {
+                let party = self.party();
+                if party == Party::Crowd {
                     self.on_tailgating();
                     self.set_phase(now, Phase::Entering);
                     return;
                 }
-                if self.occupancy == 0 || self.beams[0] {
+                if party == Party::AdultWithChild
+                    && self.cfg.accompanied_child == ChildPolicy::Refer
+                {
+                    self.refer_child(now);
+                    return;
+                }
+                if party == Party::Empty || self.beams[0] {
                     // The traveller stepped back out: wait in `Entering` again.
                     self.set_phase(now, Phase::Entering);
                     return;
                 }
                 self.want_closed(Door::Entry, now);
                 if self.doors[0].is_closed() && self.doors[1].is_closed() {
+                    // The party is shut in: whether a child goes with the traveller is
+                    // settled now (only reachable as `AdultWithChild` under `allow`).
+                    if let Some(t) = self.transit.as_mut() {
+                        t.child = party == Party::AdultWithChild;
+                    }
                     self.start_capture(now, 1);
                 }
             }
@@ -1006,6 +1049,7 @@ impl Machine {
             last_score: None,
             recorded: None,
             tailgating: false,
+            child: false,
             lingering_alarm: false,
             beam_seen: self.beams,
             crossed: [false; 2],
@@ -1077,6 +1121,24 @@ impl Machine {
                 self.set_phase(now, Phase::Held);
             }
         }
+    }
+
+    /// Who is in the mantrap now.
+    fn party(&self) -> Party {
+        classify(self.occupancy, self.children)
+    }
+
+    /// Policy `refer`: one adult came in with one child. Both are sent back out through
+    /// the entry to the counter; the exit stays shut; the operator is told.
+    fn refer_child(&mut self, now: Time) {
+        self.raise(
+            AlarmKind::AccompaniedChild,
+            "a traveller came in with a child: referred to the counter",
+        );
+        self.record(now, Outcome::Referred, vec![Reason::AccompaniedChild], None);
+        // As `let_out`, with the prompt that tells the pair why (no capture runs yet).
+        self.show(Prompt::AccompaniedChild);
+        self.set_phase(now, Phase::LettingOut { closing: false });
     }
 
     fn on_tailgating(&mut self) {
@@ -1265,6 +1327,10 @@ impl Machine {
         let mut reasons = reasons;
         if t.tailgating && outcome != Outcome::Cleared && !reasons.contains(&Reason::Tailgating) {
             reasons.push(Reason::Tailgating);
+        }
+        // A child shut in with the traveller (policy `allow`) is noted whatever the outcome.
+        if t.child && !reasons.contains(&Reason::AccompaniedChild) {
+            reasons.push(Reason::AccompaniedChild);
         }
         let record = Record {
             txn: t.id,

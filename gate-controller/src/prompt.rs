@@ -15,7 +15,7 @@ pub enum Language {
 
 impl Prompt {
     /// Every prompt, for display pages and tests.
-    pub const ALL: [Prompt; 12] = [
+    pub const ALL: [Prompt; 13] = [
         Prompt::PresentDocument,
         Prompt::ReadingDocument,
         Prompt::Enter,
@@ -28,6 +28,7 @@ impl Prompt {
         Prompt::WaitForOfficer,
         Prompt::OutOfService,
         Prompt::Emergency,
+        Prompt::AccompaniedChild,
     ];
 
     /// The prompt's text in `lang`.
@@ -71,6 +72,11 @@ impl Prompt {
             (Emergency, En) => "Emergency: please leave the lane",
             (Emergency, ZhHant) => "緊急情況：請離開通道",
             (Emergency, ZhHans) => "紧急情况：请离开通道",
+            (AccompaniedChild, En) => {
+                "Travellers with a child: please go back and use the counter together"
+            }
+            (AccompaniedChild, ZhHant) => "攜同兒童的旅客：請與兒童一同返回並前往櫃檯辦理",
+            (AccompaniedChild, ZhHans) => "携同儿童的旅客：请与儿童一同返回并前往柜台办理",
         }
     }
 }

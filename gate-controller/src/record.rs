@@ -135,6 +135,9 @@ pub enum Reason {
     },
     /// More than one person in the mantrap.
     Tailgating,
+    /// A child came in with the traveller: on a referral, why; on a clear (policy
+    /// `allow`), that the child went through with the traveller. No biometric data.
+    AccompaniedChild,
     /// The traveller never entered the mantrap.
     NeverEntered,
     /// A device failed during the transit.
@@ -280,6 +283,8 @@ pub enum AlarmKind {
     ForcedDoor,
     /// Someone entered the lane from the exit side.
     WrongWay,
+    /// A traveller came in with a child and was referred (policy `refer`).
+    AccompaniedChild,
 }
 
 /// Traveller-facing prompts (rendered in English and Chinese by [`crate::prompt`]).
@@ -310,6 +315,8 @@ pub enum Prompt {
     OutOfService,
     /// Emergency: please leave the lane.
     Emergency,
+    /// Travellers with a child: please go to the counter.
+    AccompaniedChild,
 }
 
 /// Coarse state of a gate as shown to operators and in `/v1/status`.

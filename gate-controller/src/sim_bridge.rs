@@ -14,6 +14,7 @@ pub fn event_of(signal: Signal) -> Event {
         Signal::DocumentRead { result } => Event::DocumentRead { result },
         Signal::Sensor { sensor, active } => Event::Sensor { sensor, active },
         Signal::Occupancy { persons } => Event::Occupancy { persons },
+        Signal::Headcount { persons, children } => Event::Headcount { persons, children },
         Signal::DoorReached { door, position } => Event::DoorReached { door, position },
         Signal::FingerprintCaptured { result } => Event::FingerprintCaptured { result },
         Signal::MatchDone { score } => Event::MatchDone { score },
@@ -38,6 +39,7 @@ pub fn cue_of(prompt: Prompt) -> Cue {
         Prompt::WaitForOfficer => Cue::WaitForOfficer,
         Prompt::OutOfService => Cue::OutOfService,
         Prompt::Emergency => Cue::Emergency,
+        Prompt::AccompaniedChild => Cue::AccompaniedChild,
     }
 }
 

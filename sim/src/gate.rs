@@ -7,7 +7,9 @@ use device_drivers::sim::{Params, ParamsError, Signal, TravellerId, World};
 use device_drivers::types::{DocumentKey, Time, WatchlistVerdict};
 use gate_controller::invariants::{Checker, Violation};
 use gate_controller::machine::{Action, Config, Event, Machine};
-use gate_controller::record::{Actor, AlarmKind, GateEvent, OperatorCommand, Outcome, Role, TxnId};
+use gate_controller::record::{
+    Actor, AlarmKind, GateEvent, OperatorCommand, Outcome, Reason, Role, TxnId,
+};
 use gate_controller::sim_bridge::{command_of, event_of};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -77,6 +79,8 @@ pub struct Gate {
     txn_traveller: HashMap<TxnId, TravellerId>,
     /// Outcome recorded for each traveller who started a transit.
     pub traveller_outcome: HashMap<TravellerId, Outcome>,
+    /// Travellers whose record says a child came with them (`accompanied_child` reason).
+    pub with_child_recorded: HashMap<TravellerId, Outcome>,
     /// Transits started.
     pub transits: u64,
     /// Outcome records, in [`Outcome::ALL`] order.
@@ -145,6 +149,7 @@ impl Gate {
             presenter: None,
             txn_traveller: HashMap::new(),
             traveller_outcome: HashMap::new(),
+            with_child_recorded: HashMap::new(),
             transits: 0,
             outcomes: [0; 4],
             alarms: BTreeMap::new(),
@@ -322,6 +327,9 @@ impl Gate {
                 self.outcomes[outcome_index(record.outcome)] += 1;
                 if let Some(t) = self.txn_traveller.get(&record.txn) {
                     self.traveller_outcome.insert(*t, record.outcome);
+                    if record.reasons.contains(&Reason::AccompaniedChild) {
+                        self.with_child_recorded.insert(*t, record.outcome);
+                    }
                 }
                 self.later(now.plus(self.journal_ms), Pending::Journaled(record.txn));
                 if self.keep_recent > 0 {

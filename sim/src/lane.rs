@@ -27,8 +27,8 @@ use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
 use tokio_modbus::server::Service;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
-/// Number of discrete inputs (addresses 0..16).
-pub const INPUTS: usize = 16;
+/// Number of discrete inputs (addresses 0..17).
+pub const INPUTS: usize = 17;
 /// Number of coils (addresses 0..9).
 pub const COILS: usize = 9;
 
@@ -62,6 +62,9 @@ pub mod input {
     pub const ENTRY_MOTOR_FAULT: usize = 14;
     /// Exit door motor fault (motor stuck).
     pub const EXIT_MOTOR_FAULT: usize = 15;
+    /// The overhead sensor sees one adult with one child (optional input, not in the
+    /// reference map: wire it as `adult_with_child = { index = 16 }`).
+    pub const ADULT_WITH_CHILD: usize = 16;
 }
 
 /// Coil addresses (reference map).
@@ -280,6 +283,7 @@ impl LaneModel {
         i[input::TAMPER] = false;
         i[input::ENTRY_MOTOR_FAULT] = entry.stuck;
         i[input::EXIT_MOTOR_FAULT] = exit.stuck;
+        i[input::ADULT_WITH_CHILD] = w.occupancy() == 2 && w.children() == 1;
         i
     }
 
@@ -583,7 +587,7 @@ mod tests {
         assert!(i[input::ENTRY_CLOSED] && i[input::EXIT_CLOSED]);
         assert!(!i[input::ENTRY_OPEN] && !i[input::EXIT_OPEN]);
         assert!(i[input::EMERGENCY_NC], "normally closed loop reads 1");
-        let r = answer(&mut m, Time(0), &Request::ReadDiscreteInputs(0, 16)).unwrap();
+        let r = answer(&mut m, Time(0), &Request::ReadDiscreteInputs(0, 17)).unwrap();
         assert_eq!(r, Response::ReadDiscreteInputs(i.to_vec()));
     }
 
@@ -664,7 +668,7 @@ mod tests {
         let mut m = model();
         let t = Time(0);
         assert_eq!(
-            answer(&mut m, t, &Request::ReadDiscreteInputs(10, 7)),
+            answer(&mut m, t, &Request::ReadDiscreteInputs(10, 8)),
             Err(ExceptionCode::IllegalDataAddress)
         );
         assert_eq!(

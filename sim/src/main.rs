@@ -72,6 +72,9 @@ enum Cmd {
         /// Emergency trials.
         #[arg(long, default_value_t = 200)]
         emergencies: u64,
+        /// Adults with an accompanying child, per policy (refer, allow).
+        #[arg(long, default_value_t = 1_000)]
+        children: u64,
         /// First seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -147,6 +150,7 @@ fn main() -> ExitCode {
             tailgating,
             singles,
             emergencies,
+            children,
             seed,
             scan_ms,
             json,
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
                 tailgating,
                 singles,
                 emergencies,
+                children,
                 seed,
                 scan_ms,
             };
@@ -191,6 +196,24 @@ fn main() -> ExitCode {
                             "emergency release: max {} ms = {} scan cycle(s) of {} ms over {} trials, {} unreleased",
                             m.max_latency_ms, m.max_latency_cycles, r.scan_ms, m.trials, m.unreleased
                         );
+                        for (name, c) in [
+                            ("refer", &r.accompanied_child.refer),
+                            ("allow", &r.accompanied_child.allow),
+                        ] {
+                            println!(
+                                "accompanied child ({name}): {} attempts, {} shut out, of {} inside {} recognised ({:.2} %), {} taken for tailgating, {} missed; {} cleared, {} child(ren) through the exit, {} breach(es)",
+                                c.attempts,
+                                c.shut_out,
+                                c.entered,
+                                c.recognised,
+                                c.recognition_rate * 100.0,
+                                c.taken_for_tailgating,
+                                c.missed,
+                                c.cleared,
+                                c.children_passed_exit,
+                                c.breaches
+                            );
+                        }
                     }
                     if r.meets_targets() {
                         ExitCode::SUCCESS

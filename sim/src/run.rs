@@ -6,7 +6,7 @@
 use crate::gate::{Gate, Watchlist};
 use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario};
 use device_drivers::sim::{
-    generate_document, Behaviour, Fate, Injection, SimRng, TravellerId, TravellerSpec,
+    generate_document, Behaviour, Companion, Fate, Injection, SimRng, TravellerId, TravellerSpec,
 };
 use device_drivers::types::{DocumentKey, Time};
 use gate_controller::machine::{Config, Event};
@@ -162,6 +162,13 @@ pub struct Report {
     pub door_reversals: u64,
     /// Tailgating followers who got into a mantrap (the others were shut out).
     pub tailgaters_entered: u64,
+    /// Accompanying children (`with_child`) who got into the mantrap.
+    pub children_entered: u64,
+    /// Travellers whose outcome record notes an accompanying child (`accompanied_child`).
+    pub children_recorded: u64,
+    /// Accompanying children who reached the far side of the exit (each on a clear
+    /// decision that notes them, or it is a `P1` violation).
+    pub children_passed_exit: u64,
     /// Emergency inputs seen, and the longest time from one to both doors commanded open.
     pub emergency_releases: EmergencyReleases,
     /// Wall-clock figures, only with `--timing`.
@@ -211,6 +218,7 @@ impl Run {
         if let Some(a) = scenario.policy.min_age {
             cfg.policy.min_age = a;
         }
+        cfg.accompanied_child = scenario.lane.accompanied_child;
         let mut gates = Vec::with_capacity(scenario.gates);
         for g in 0..scenario.gates {
             let wseed = splitmix(seed ^ splitmix(g as u64 + 1));
@@ -457,6 +465,9 @@ impl Run {
         let mut added = 0u64;
         let mut door_reversals = 0u64;
         let mut tailgaters_entered = 0u64;
+        let mut children_entered = 0u64;
+        let mut children_recorded = 0u64;
+        let mut children_passed_exit = 0u64;
         let mut releases = EmergencyReleases::default();
         for g in &self.gates {
             for (k, n) in g.outcomes.iter().enumerate() {
@@ -490,7 +501,15 @@ impl Run {
                     continue;
                 };
                 added += 1;
-                tailgaters_entered += u64::from(view.companion_entered);
+                let child = view.companion == Some(Companion::Child);
+                if child {
+                    children_entered += u64::from(view.companion_entered);
+                    children_passed_exit += u64::from(view.companion_passed_exit);
+                } else {
+                    tailgaters_entered += u64::from(view.companion_entered);
+                }
+                let with_child = g.with_child_recorded.get(&id).copied();
+                children_recorded += u64::from(with_child.is_some());
                 let outcome = g.traveller_outcome.get(&id).copied();
                 if view.fate == Fate::Pending {
                     unfinished += 1;
@@ -508,12 +527,17 @@ impl Run {
                         ),
                     });
                 }
-                if view.companion_passed_exit {
+                let child_cleared = child && with_child == Some(Outcome::Cleared);
+                if view.companion_passed_exit && !child_cleared {
+                    let who = if child { "child" } else { "tailgater" };
                     violations.push(ViolationReport {
                         gate: g.index,
                         invariant: "P1".into(),
                         at_ms: end.since(START),
-                        detail: format!("the tailgater of traveller {k} passed the exit"),
+                        detail: format!(
+                            "the {who} of traveller {k} passed the exit without a clear \
+                             decision that notes them"
+                        ),
                     });
                 }
             }
@@ -596,6 +620,9 @@ impl Run {
             per_gate,
             door_reversals,
             tailgaters_entered,
+            children_entered,
+            children_recorded,
+            children_passed_exit,
             emergency_releases: releases,
             timing: None,
         }

@@ -6,6 +6,7 @@
 use device_drivers::sim::{Behaviour, Params};
 use device_drivers::types::Door;
 use gate_controller::machine::Timeouts;
+use gate_controller::party::ChildPolicy;
 use gate_controller::record::{AlarmKind, OperatorCommand, Outcome, Role};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -121,6 +122,9 @@ pub struct Scenario {
     /// Decision policy overrides.
     #[serde(default)]
     pub policy: PolicySpec,
+    /// Who may be in the mantrap with the traveller (as `[lane]` of the gate config).
+    #[serde(default)]
+    pub lane: LaneSpec,
     /// Individually listed travellers.
     #[serde(default, rename = "traveller")]
     pub travellers: Vec<TravellerEntry>,
@@ -185,6 +189,15 @@ pub struct PolicySpec {
     pub max_attempts: Option<u8>,
     /// Minimum age (default 11).
     pub min_age: Option<u8>,
+}
+
+/// `[lane]`: who may be in the mantrap with the traveller.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneSpec {
+    /// One adult with one child: `allow` or `refer` (default `refer`).
+    #[serde(default)]
+    pub accompanied_child: ChildPolicy,
 }
 
 /// One listed traveller.

@@ -9,6 +9,7 @@ fn a_reduced_campaign_meets_the_targets() {
         tailgating: 120,
         singles: 1_500,
         emergencies: 30,
+        children: 60,
         seed: 11,
         scan_ms: 20,
     })
@@ -27,6 +28,23 @@ fn a_reduced_campaign_meets_the_targets() {
     assert_eq!(e.trials, 30);
     assert_eq!(e.unreleased, 0);
     assert!(e.max_latency_cycles <= 1, "{e:?}");
+    for c in [&r.accompanied_child.refer, &r.accompanied_child.allow] {
+        assert_eq!(c.attempts, 60);
+        assert_eq!(c.entered + c.shut_out, c.attempts);
+        assert_eq!(c.recognised + c.taken_for_tailgating + c.missed, c.entered);
+        // Most young children are below the threshold; the rest are taken for tailgating.
+        assert!(c.recognised >= 30, "{c:?}");
+        assert_eq!(c.missed, 0, "{c:?}");
+        assert_eq!(c.breaches, 0);
+        assert_eq!(c.invariant_violations, 0);
+    }
+    let (refer, allow) = (&r.accompanied_child.refer, &r.accompanied_child.allow);
+    assert_eq!(
+        refer.children_passed_exit, 0,
+        "refer: never through the exit"
+    );
+    assert!(allow.children_passed_exit > 0, "allow: children go through");
+    assert!(allow.children_passed_exit <= allow.recognised);
     assert!(r.meets_targets());
 }
 
@@ -41,6 +59,8 @@ fn the_campaign_command_prints_one_json_object() {
             "50",
             "--emergencies",
             "3",
+            "--children",
+            "3",
             "--json",
         ])
         .output()
@@ -52,7 +72,14 @@ fn the_campaign_command_prints_one_json_object() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for key in ["tailgating", "false_alarms", "emergency", "seed", "scan_ms"] {
+    for key in [
+        "tailgating",
+        "false_alarms",
+        "emergency",
+        "seed",
+        "scan_ms",
+        "accompanied_child",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
 }

@@ -25,7 +25,7 @@ fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
 }
 
-const SHIPPED: [&str; 15] = [
+const SHIPPED: [&str; 17] = [
     "happy-path",
     "expired-document",
     "watchlist-hold",
@@ -41,6 +41,8 @@ const SHIPPED: [&str; 15] = [
     "forced-exit",
     "wrong-way",
     "modbus-link-loss",
+    "accompanied-child",
+    "accompanied-child-allow",
 ];
 
 #[test]
@@ -310,5 +312,46 @@ fn the_readme_example_scenario_passes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(v["expectations"]["failed"], 0);
+    assert_eq!(v["invariant_violations"], 0);
+}
+
+#[test]
+fn an_accompanied_child_passes_only_under_allow_and_only_with_a_record() {
+    let refer = run(&[
+        "run",
+        scenario("accompanied-child").to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let v = json_of(&refer);
+    assert_eq!(refer.status.code(), Some(0));
+    assert_eq!(v["children_entered"], 1);
+    assert_eq!(
+        v["children_passed_exit"], 0,
+        "refer: the child never goes through"
+    );
+    assert_eq!(v["alarms"]["accompanied_child"], 1);
+    let allow = run(&[
+        "run",
+        scenario("accompanied-child-allow").to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let v = json_of(&allow);
+    assert_eq!(allow.status.code(), Some(0));
+    assert_eq!(
+        v["children_passed_exit"], 1,
+        "allow: the child goes with the adult"
+    );
+    assert_eq!(
+        v["children_recorded"], 1,
+        "and the clear record notes the child"
+    );
+    assert!(v["alarms"].get("accompanied_child").is_none());
+    // Through the refer lane with the allow scenario's people, the child stays out.
+    let text = std::fs::read_to_string(scenario("accompanied-child-allow")).expect("reads");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("allow-as-refer.toml");
+    std::fs::write(&path, text.replace("\"allow\"", "\"refer\"")).expect("writes");
+    let v = json_of(&run(&["run", path.to_str().expect("utf-8"), "--json"]));
+    assert_eq!(v["children_passed_exit"], 0);
     assert_eq!(v["invariant_violations"], 0);
 }

@@ -71,6 +71,10 @@ pub struct InputMap {
     /// Occupancy sensor (overhead sensor or mat), if fitted.
     #[serde(default)]
     pub occupancy: Option<PinRef>,
+    /// The overhead sensor's "one adult with one child" output (two heads, one below its
+    /// child height threshold), if fitted. Not in the reference map.
+    #[serde(default)]
+    pub adult_with_child: Option<PinRef>,
     /// Emergency / fire input. Wire it normally closed (`active_low = true`), so that a
     /// cut wire reads as emergency.
     pub emergency: PinRef,
@@ -98,6 +102,7 @@ impl Default for InputMap {
             exit_beam: PinRef::high(7),
             mantrap_beams: vec![PinRef::high(8), PinRef::high(9), PinRef::high(10)],
             occupancy: Some(PinRef::high(11)),
+            adult_with_child: None,
             emergency: PinRef::low(12),
             tamper: Some(PinRef::high(13)),
             entry_motor_fault: Some(PinRef::high(14)),
@@ -127,6 +132,7 @@ impl InputMap {
         }
         let optional = [
             ("occupancy", self.occupancy),
+            ("adult_with_child", self.adult_with_child),
             ("emergency", Some(self.emergency)),
             ("tamper", self.tamper),
             ("entry_motor_fault", self.entry_motor_fault),

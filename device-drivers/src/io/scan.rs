@@ -64,6 +64,7 @@ enum In {
     Beam(Door),
     Mantrap(u8),
     Occupancy,
+    AdultWithChild,
     Emergency,
     Tamper,
     MotorFault(Door),
@@ -253,6 +254,7 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
         // 2. Debounce and change detection.
         let n = self.debounce_scans;
         let mut changes = Vec::new();
+        let mut child_changed = false;
         for (s, level) in self.ins.iter_mut().zip(levels) {
             s.level = level;
             let changed = if s.sig == In::Emergency && level {
@@ -260,6 +262,10 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
             } else {
                 s.deb.update(level, n)
             };
+            if changed.is_some() && s.sig == In::AdultWithChild {
+                child_changed = true;
+                continue;
+            }
             if let Some(v) = changed {
                 if let Some(i) = report(s.sig, v) {
                     if s.sig == In::Emergency {
@@ -270,6 +276,8 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
                 }
             }
         }
+
+        self.merge_headcount(&mut changes, child_changed);
 
         // 3. Logic.
         self.logic(&mut changes);
@@ -291,6 +299,34 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
             Some(e) => Err(e),
             None => Ok(changes),
         }
+    }
+
+    /// With an "adult with child" input wired, the head count is reported as one
+    /// [`LaneInput::Headcount`] whenever it or the occupancy input changes while it is
+    /// active (so that the gate never sees a child counted as a second adult).
+    fn merge_headcount(&self, changes: &mut Vec<LaneInput>, child_changed: bool) {
+        let Some(child) = self.stable(In::AdultWithChild) else {
+            return;
+        };
+        let occupancy_changed = changes
+            .iter()
+            .any(|c| matches!(c, LaneInput::Occupancy { .. }));
+        if !(child_changed || child && occupancy_changed) {
+            return;
+        }
+        changes.retain(|c| !matches!(c, LaneInput::Occupancy { .. }));
+        let occupied = self.stable(In::Occupancy) == Some(true);
+        changes.push(if child {
+            LaneInput::Headcount {
+                persons: 2,
+                children: 1,
+            }
+        } else {
+            LaneInput::Headcount {
+                persons: u8::from(occupied),
+                children: 0,
+            }
+        });
     }
 
     fn level(&self, sig: In) -> bool {
@@ -452,6 +488,11 @@ fn report(sig: In, v: bool) -> Option<LaneInput> {
         In::Occupancy => LaneInput::Occupancy {
             persons: u8::from(v),
         },
+        In::AdultWithChild if v => LaneInput::Headcount {
+            persons: 2,
+            children: 1,
+        },
+        In::AdultWithChild => return None,
         In::Emergency => LaneInput::Emergency { active: v },
         In::Tamper => LaneInput::Tamper { active: v },
         In::MotorFault(door) => LaneInput::MotorFault { door, active: v },
@@ -483,6 +524,7 @@ fn input_signals(map: &IoMap) -> Vec<(In, String, PinRef)> {
     ];
     let optional = [
         (In::Occupancy, "occupancy", m.occupancy),
+        (In::AdultWithChild, "adult_with_child", m.adult_with_child),
         (In::Tamper, "tamper", m.tamper),
         (
             In::MotorFault(Door::Entry),

@@ -714,3 +714,60 @@ async fn settle(outputs: &Bank, want: Outs) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+#[test]
+fn an_adult_with_child_input_reports_one_head_count_with_the_occupancy() {
+    let mut map = IoMap::default();
+    map.inputs.adult_with_child = Some(PinRef::high(16));
+    let mut level = [false; 17];
+    level[0] = true; // entry closed
+    level[2] = true; // exit closed
+    level[12] = true; // emergency loop closed (normal)
+    let inputs = bank::Bank::new(&level);
+    let outputs = bank::Bank::new(&[false; 9]);
+    let mut lane = ScanLane::new(map, inputs.pins(), outputs.pins())
+        .unwrap()
+        .with_debounce_scans(1);
+    let first = lane.scan(0).unwrap();
+    // The first settled state: one head count, no separate occupancy report.
+    assert!(first.contains(&LaneInput::Headcount {
+        persons: 0,
+        children: 0
+    }));
+    assert!(!first
+        .iter()
+        .any(|c| matches!(c, LaneInput::Occupancy { .. })));
+    inputs.set(11, true);
+    assert_eq!(
+        lane.scan(20).unwrap(),
+        vec![LaneInput::Occupancy { persons: 1 }]
+    );
+    inputs.set(16, true);
+    let two = LaneInput::Headcount {
+        persons: 2,
+        children: 1,
+    };
+    assert_eq!(lane.scan(40).unwrap(), vec![two]);
+    assert!(lane.snapshot().ends_with(&[two]), "{:?}", lane.snapshot());
+    // The child steps out: the adult alone is still there.
+    inputs.set(16, false);
+    assert_eq!(
+        lane.scan(60).unwrap(),
+        vec![LaneInput::Headcount {
+            persons: 1,
+            children: 0
+        }]
+    );
+    // Both leave in the same scan: one report, nobody left.
+    inputs.set(16, true);
+    lane.scan(80).unwrap();
+    inputs.set(16, false);
+    inputs.set(11, false);
+    assert_eq!(
+        lane.scan(100).unwrap(),
+        vec![LaneInput::Headcount {
+            persons: 0,
+            children: 0
+        }]
+    );
+}

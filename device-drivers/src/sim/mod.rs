@@ -63,6 +63,8 @@ pub enum Cue {
     OutOfService,
     /// Emergency: leave the lane.
     Emergency,
+    /// Travellers with a child: go back and use the counter together.
+    AccompaniedChild,
 }
 
 impl Cue {
@@ -130,10 +132,19 @@ pub enum Signal {
         /// Whether it is now active.
         active: bool,
     },
-    /// The number of people in the mantrap changed.
+    /// The number of people in the mantrap changed (nobody below the overhead sensor's
+    /// child height threshold in the mantrap, now or before).
     Occupancy {
         /// Persons counted.
         persons: u8,
+    },
+    /// The overhead sensor's head count changed while somebody below its child height
+    /// threshold is (or just was) in the mantrap.
+    Headcount {
+        /// Persons counted.
+        persons: u8,
+        /// Of those, persons below the child height threshold.
+        children: u8,
     },
     /// A door reached a position.
     DoorReached {

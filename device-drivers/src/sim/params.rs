@@ -70,6 +70,15 @@ pub struct Params {
     pub tailgate_gap_m: (f64, f64),
     /// Length of the suitcase a `luggage` traveller pulls behind.
     pub luggage_m: (f64, f64),
+    /// Gap between a `with_child` adult's back and the child's front (0: holding on).
+    pub child_gap_m: (f64, f64),
+    /// Standing height of the accompanying child (young children, about 2–9 years).
+    pub child_height_m: (f64, f64),
+    /// The overhead sensor's child height threshold: a head measured below it is
+    /// counted as a child. Adults in the model are all taller.
+    pub child_height_threshold_m: f64,
+    /// Standard deviation of the overhead sensor's height measurement.
+    pub height_noise_m: f64,
 }
 
 impl Default for Params {
@@ -105,6 +114,10 @@ impl Default for Params {
             poor_quality_capture_prob: 0.8,
             tailgate_gap_m: (0.1, 0.35),
             luggage_m: (0.4, 0.7),
+            child_gap_m: (0.0, 0.3),
+            child_height_m: (0.85, 1.35),
+            child_height_threshold_m: 1.25,
+            height_noise_m: 0.03,
         }
     }
 }
@@ -254,6 +267,32 @@ impl Params {
             "luggage_m",
             format!("[{l0}, {l1}]"),
             "[min, max] within 0..=1.5 m",
+        )?;
+        let (c0, c1) = self.child_gap_m;
+        check(
+            (0.0..=1.0).contains(&c0) && c0 <= c1 && c1 <= 1.0,
+            "child_gap_m",
+            format!("[{c0}, {c1}]"),
+            "[min, max] within 0..=1 m",
+        )?;
+        let (h0, h1) = self.child_height_m;
+        check(
+            (0.5..=1.8).contains(&h0) && h0 <= h1 && h1 <= 1.8,
+            "child_height_m",
+            format!("[{h0}, {h1}]"),
+            "[min, max] within 0.5..=1.8 m",
+        )?;
+        check(
+            (0.8..=1.5).contains(&self.child_height_threshold_m),
+            "child_height_threshold_m",
+            self.child_height_threshold_m,
+            "between 0.8 and 1.5 (adults in the model are 1.5 m and taller)",
+        )?;
+        check(
+            (0.0..=0.2).contains(&self.height_noise_m),
+            "height_noise_m",
+            self.height_noise_m,
+            "between 0 and 0.2",
         )?;
         Ok(())
     }

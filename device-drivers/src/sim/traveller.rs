@@ -37,11 +37,14 @@ pub enum Behaviour {
     /// Pulls a suitcase behind: the beams and safety sensors see a longer body (the
     /// overhead occupancy sensor counts the person only).
     Luggage,
+    /// An adult with a young child who walks close behind them and stays with them
+    /// whatever the display says (the overhead sensor sees a short second person).
+    WithChild,
 }
 
 impl Behaviour {
     /// Every behaviour, in a fixed order (for mixes and reports).
-    pub const ALL: [Behaviour; 13] = [
+    pub const ALL: [Behaviour; 14] = [
         Behaviour::Normal,
         Behaviour::Slow,
         Behaviour::WrongFinger,
@@ -55,6 +58,7 @@ impl Behaviour {
         Behaviour::PoorQuality,
         Behaviour::UnreadableChip,
         Behaviour::Luggage,
+        Behaviour::WithChild,
     ];
 
     /// The snake_case name used in scenario files.
@@ -73,20 +77,22 @@ impl Behaviour {
             Behaviour::PoorQuality => "poor_quality",
             Behaviour::UnreadableChip => "unreadable_chip",
             Behaviour::Luggage => "luggage",
+            Behaviour::WithChild => "with_child",
         }
     }
 
-    /// Whether a second person follows this traveller in.
+    /// Whether a second person follows this traveller in (a tailgater or a child).
     pub fn tailgated(self) -> Option<Companion> {
         match self {
             Behaviour::Tailgater => Some(Companion::StepsBack),
             Behaviour::StubbornTailgater => Some(Companion::Stubborn),
+            Behaviour::WithChild => Some(Companion::Child),
             _ => None,
         }
     }
 }
 
-/// The second person of a tailgating pair.
+/// The second person of a pair: a tailgater, or the traveller's child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Companion {
@@ -94,6 +100,9 @@ pub enum Companion {
     StepsBack,
     /// Stays in the mantrap until the traveller is sent back.
     Stubborn,
+    /// A young child: short (below the overhead sensor's child height threshold unless
+    /// tall for their age), keeps close to the adult, goes where the adult goes.
+    Child,
 }
 
 /// A watchlist entry the world's generated documents are listed under.

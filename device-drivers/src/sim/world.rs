@@ -101,6 +101,8 @@ struct Tailgater {
     gap: i64,
     passed_exit: bool,
     entered: bool,
+    /// The overhead sensor measures this person below its child height threshold.
+    short: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -191,6 +193,10 @@ pub struct TravellerView {
     pub companion_passed_exit: bool,
     /// Whether a tailgating companion got into the mantrap (centre past the entry door).
     pub companion_entered: bool,
+    /// Who followed the traveller, if anyone (a tailgater or their child).
+    pub companion: Option<Companion>,
+    /// Whether the overhead sensor measures the companion below its child height threshold.
+    pub companion_short: bool,
 }
 
 /// State of one simulated door, for status pages.
@@ -222,6 +228,7 @@ pub struct World {
     beams: [bool; 2],
     safety: [bool; 2],
     occupancy: u8,
+    children: u8,
     // devices
     reader_token: u64,
     capture_token: u64,
@@ -290,6 +297,7 @@ impl World {
             beams: [false; 2],
             safety: [false; 2],
             occupancy: 0,
+            children: 0,
             reader_token: 0,
             capture_token: 0,
             last_score: None,
@@ -337,11 +345,23 @@ impl World {
             0
         };
         let companion = spec.behaviour.tailgated().map(|kind| {
-            let (g0, g1) = self.p.tailgate_gap_m;
+            let (g0, g1) = if kind == Companion::Child {
+                self.p.child_gap_m
+            } else {
+                self.p.tailgate_gap_m
+            };
             let gap = if g0 >= g1 {
                 um(g0)
             } else {
                 um(self.rng.uniform(g0, g1))
+            };
+            // Only a child is drawn a height: adults are all above the sensor's threshold
+            // (and drawing nothing for them keeps older seeded runs as they were).
+            let short = kind == Companion::Child && {
+                let (h0, h1) = self.p.child_height_m;
+                let height = self.rng.uniform(h0, h1.max(h0));
+                let measured = height + self.p.height_noise_m * self.rng.normal();
+                measured < self.p.child_height_threshold_m
             };
             Tailgater {
                 kind,
@@ -355,6 +375,7 @@ impl World {
                 gap,
                 passed_exit: false,
                 entered: false,
+                short,
             }
         });
         self.travellers.push(Traveller {
@@ -478,6 +499,11 @@ impl World {
         self.occupancy
     }
 
+    /// Of those, people below the overhead sensor's child height threshold.
+    pub fn children(&self) -> u8 {
+        self.children
+    }
+
     /// Sensor state as last reported.
     pub fn sensor(&self, sensor: Sensor) -> bool {
         match sensor {
@@ -530,6 +556,8 @@ impl World {
             fate: t.fate,
             companion_passed_exit: t.companion.as_ref().is_some_and(|c| c.passed_exit),
             companion_entered: t.companion.as_ref().is_some_and(|c| c.entered),
+            companion: t.companion.as_ref().map(|c| c.kind),
+            companion_short: t.companion.as_ref().is_some_and(|c| c.short),
         })
     }
 
@@ -603,8 +631,15 @@ impl World {
                 active: self.safety[k],
             });
         }
-        out.push(Signal::Occupancy {
-            persons: self.occupancy,
+        out.push(if self.children > 0 {
+            Signal::Headcount {
+                persons: self.occupancy,
+                children: self.children,
+            }
+        } else {
+            Signal::Occupancy {
+                persons: self.occupancy,
+            }
         });
         for door in Door::ALL {
             let pos = self.door_pos(door, now);
@@ -1117,6 +1152,7 @@ impl World {
                             },
                             Cue::PresentDocument
                             | Cue::GoToCounter
+                            | Cue::AccompaniedChild
                             | Cue::OutOfService
                             | Cue::Emergency => {
                                 t.mind = Mind::LeavingBack;
@@ -1140,7 +1176,10 @@ impl World {
                             t.body.target = out_target;
                         }
                     }
-                    Cue::GoToCounter | Cue::PresentDocument | Cue::OutOfService => {
+                    Cue::GoToCounter
+                    | Cue::AccompaniedChild
+                    | Cue::PresentDocument
+                    | Cue::OutOfService => {
                         t.mind = Mind::LeavingBack;
                         t.body.target = out_target;
                     }
@@ -1161,7 +1200,10 @@ impl World {
                             c.mind = CMind::SteppingBack;
                             c.body.target = out_target;
                         }
-                        Cue::GoToCounter | Cue::PresentDocument | Cue::OutOfService => {
+                        Cue::GoToCounter
+                        | Cue::AccompaniedChild
+                        | Cue::PresentDocument
+                        | Cue::OutOfService => {
                             c.mind = CMind::SteppingBack;
                             c.body.target = out_target;
                         }
@@ -1173,6 +1215,11 @@ impl World {
                                 c.mind = CMind::SteppingBack;
                                 c.body.target = out_target;
                             }
+                        }
+                        // A child goes where the adult goes (the gate decides for both).
+                        Cue::Proceed if c.kind == Companion::Child => {
+                            c.mind = CMind::PushingThrough;
+                            c.body.target = far_target;
                         }
                         Cue::Proceed if c.kind == Companion::Stubborn => {
                             c.mind = CMind::PushingThrough;
@@ -1404,7 +1451,8 @@ impl World {
         let mut beams = [false; 2];
         let mut safety = [false; 2];
         let mut occupancy = 0u8;
-        let mut look = |c: i64, tail: i64| {
+        let mut children = 0u8;
+        let mut look = |c: i64, tail: i64, short: bool| {
             let (lo, hi) = (c - h - tail, c + h);
             if lo < 0 && hi > 0 {
                 beams[0] = true;
@@ -1419,23 +1467,26 @@ impl World {
             }
             if c > 0 && c < len {
                 occupancy = occupancy.saturating_add(1);
+                if short {
+                    children = children.saturating_add(1);
+                }
             }
         };
         for i in &self.in_lane {
             let t = &self.travellers[*i as usize];
             if matches!(t.mind, Mind::Gone | Mind::SteppingUp | Mind::Queued) {
             } else {
-                look(t.body.c, t.body.tail);
+                look(t.body.c, t.body.tail, false);
             }
             if let Some(c) = &t.companion {
                 if !matches!(c.mind, CMind::Gone) && t.mind != Mind::SteppingUp {
-                    look(c.body.c, 0);
+                    look(c.body.c, 0, c.short);
                 }
             }
         }
         for x in &self.intruders {
             if matches!(x.mind, IMind::In | IMind::Pausing | IMind::Out) {
-                look(x.body.c, 0);
+                look(x.body.c, 0, false);
             }
         }
         for k in 0..2 {
@@ -1470,9 +1521,20 @@ impl World {
                 });
             }
         }
-        if occupancy != self.occupancy {
+        if occupancy != self.occupancy || children != self.children {
+            // One signal for the whole count, so that the gate never sees a child
+            // counted as an adult in between.
+            let signal = if children > 0 || self.children > 0 {
+                Signal::Headcount {
+                    persons: occupancy,
+                    children,
+                }
+            } else {
+                Signal::Occupancy { persons: occupancy }
+            };
             self.occupancy = occupancy;
-            out.push(Signal::Occupancy { persons: occupancy });
+            self.children = children;
+            out.push(signal);
         }
     }
 }
@@ -1720,6 +1782,52 @@ mod tests {
         })
         .is_some());
         assert_eq!(w.traveller(id).map(|t| t.fate), Some(Fate::Pending));
+    }
+
+    #[test]
+    fn a_young_child_is_counted_apart_and_stays_with_the_adult() {
+        let p = Params {
+            child_height_m: (0.9, 1.0),
+            ..Params::default()
+        };
+        let mut w = World::new(p, 5).expect("valid params");
+        w.advance_to(T0);
+        cmd(
+            &mut w,
+            WorldCommand::Display {
+                cue: Cue::PresentDocument,
+            },
+        );
+        let id = w.add_traveller(T0, TravellerSpec::new(Behaviour::WithChild));
+        assert!(until(&mut w, 10_000, |s| matches!(
+            s,
+            Signal::DocumentPresented { .. }
+        ))
+        .is_some());
+        cmd(&mut w, WorldCommand::ReadDocument);
+        assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
+        cmd(&mut w, WorldCommand::Display { cue: Cue::Enter });
+        cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
+        let two = Signal::Headcount {
+            persons: 2,
+            children: 1,
+        };
+        assert!(until(&mut w, 10_000, |s| *s == two).is_some());
+        // Never reported as two adults on the way.
+        cmd(
+            &mut w,
+            WorldCommand::Display {
+                cue: Cue::OnePersonOnly,
+            },
+        );
+        let left = until(&mut w, 5_000, |s| {
+            matches!(s, Signal::Occupancy { .. } | Signal::Headcount { .. })
+        });
+        assert_eq!(left, None, "a child does not leave the adult");
+        assert_eq!((w.occupancy(), w.children()), (2, 1));
+        let v = w.traveller(id).expect("view");
+        assert_eq!(v.companion, Some(Companion::Child));
+        assert!(v.companion_short && v.companion_entered);
     }
 
     #[test]

@@ -472,6 +472,9 @@ impl Core {
                     Some(Event::DoorReached { door, position })
                 }
                 LaneInput::Occupancy { persons } => Some(Event::Occupancy { persons }),
+                LaneInput::Headcount { persons, children } => {
+                    Some(Event::Headcount { persons, children })
+                }
                 LaneInput::Emergency { active } => Some(Event::Emergency { active }),
                 LaneInput::Recovered => {
                     for c in self.door_commands() {

@@ -239,6 +239,11 @@ impl Router {
             Signal::Occupancy { persons } => {
                 let _ = self.lane.send(Ok(LaneInput::Occupancy { persons }));
             }
+            Signal::Headcount { persons, children } => {
+                let _ = self
+                    .lane
+                    .send(Ok(LaneInput::Headcount { persons, children }));
+            }
             Signal::DoorReached { door, position } => {
                 let _ = self
                     .lane
