@@ -22,6 +22,7 @@ pub mod clock;
 pub mod core;
 pub mod matcher;
 pub mod modbus;
+pub mod occupancy;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 pub mod screening;
