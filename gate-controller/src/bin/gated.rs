@@ -128,6 +128,11 @@ fn build_devices(
         // A Modbus TCP lane with the simulated reader and scanner.
         return gate_controller::runtime::modbus::devices(&devices.io, &cfg.sim, clock);
     }
+    #[cfg(feature = "gpio")]
+    if let (DocumentDevice::Sim, IoDevice::Gpio { .. }) = (&devices.document, &devices.io) {
+        // A lane on a GPIO chip with the simulated reader and scanner.
+        return gate_controller::runtime::gpio::devices(&devices.io, &cfg.sim, clock);
+    }
     if !sim_lane {
         return Err(RuntimeError::Device {
             device: Device::LaneIo,

@@ -20,6 +20,7 @@
 
 pub mod clock;
 pub mod core;
+pub mod gpio;
 pub mod matcher;
 pub mod modbus;
 pub mod occupancy;
