@@ -215,6 +215,17 @@ enum Phase {
     Inside,
 }
 
+/// An emergency cut from the control input, as the module saw the gate answer it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Release {
+    cut_at: Time,
+    /// Discrete-input reads that returned the cut loop before the release was written.
+    reads: u32,
+    /// When a coil write first drove both doors open and unlocked with every green
+    /// arrow lit and no red cross, and after how many such reads.
+    released: Option<(Time, u32)>,
+}
+
 /// The simulated lane behind the Modbus registers. Pure: every call takes `now`.
 #[derive(Debug)]
 pub struct LaneModel {
@@ -226,6 +237,8 @@ pub struct LaneModel {
     emergency: bool,
     /// The cabinet tamper switch (set from the control input).
     tamper: bool,
+    /// The last emergency cut from the control input and how the I/O answered it.
+    release: Option<Release>,
     mantrap_at_m: [f64; 3],
 }
 
@@ -249,6 +262,7 @@ impl LaneModel {
             ready: false,
             emergency: false,
             tamper: false,
+            release: None,
             mantrap_at_m: [len * 0.25, len * 0.5, len * 0.75],
         };
         m.cue(now);
@@ -329,6 +343,13 @@ impl LaneModel {
     pub fn set_emergency(&mut self, now: Time, cut: bool) {
         self.step(now);
         if cut {
+            if !self.emergency {
+                self.release = Some(Release {
+                    cut_at: now,
+                    reads: 0,
+                    released: None,
+                });
+            }
             self.world.inject(
                 now,
                 device_drivers::sim::Injection::Emergency { for_ms: None },
@@ -359,10 +380,18 @@ impl LaneModel {
                 .map(|(n, b)| ((*n).to_string(), serde_json::Value::from(u8::from(*b))))
                 .collect()
         };
+        let release = self.release.map(|r| {
+            serde_json::json!({
+                "cut_at_ms": r.cut_at.0,
+                "released_at_ms": r.released.map(|(t, _)| t.0),
+                "reads_before_release": r.released.map(|(_, n)| n),
+            })
+        });
         serde_json::json!({
             "t_ms": now.0,
             "inputs": named(&INPUT_NAMES, &inputs),
             "coils": named(&COIL_NAMES, &self.coils),
+            "emergency_release": release,
         })
     }
 
@@ -409,6 +438,7 @@ impl LaneModel {
                 *c = *b;
             }
         }
+        self.note_release(now);
         let after = self.drives();
         for (k, door) in Door::ALL.into_iter().enumerate() {
             if before[k] != after[k] {
@@ -422,6 +452,24 @@ impl LaneModel {
         }
         self.cue(now);
         self.step(now);
+    }
+
+    /// Notes the first coil state that releases the lane after an emergency cut.
+    fn note_release(&mut self, now: Time) {
+        let c = self.coils;
+        let released = c[coil::ENTRY_DRIVE_OPEN]
+            && c[coil::EXIT_DRIVE_OPEN]
+            && !c[coil::ENTRY_LOCK]
+            && !c[coil::EXIT_LOCK]
+            && c[coil::ENTRY_LAMP_GREEN]
+            && c[coil::EXIT_LAMP_GREEN]
+            && !c[coil::ENTRY_LAMP_RED]
+            && !c[coil::EXIT_LAMP_RED];
+        if let Some(r) = self.release.as_mut() {
+            if released && r.released.is_none() && r.reads > 0 {
+                r.released = Some((now, r.reads));
+            }
+        }
     }
 
     /// Effective door drives: open commanded and not locked.
@@ -493,7 +541,16 @@ pub fn answer(
     match req {
         Request::ReadDiscreteInputs(a, n) => {
             let r = range(*a, usize::from(*n), INPUTS)?;
-            Ok(Response::ReadDiscreteInputs(model.inputs(now)[r].to_vec()))
+            let inputs = model.inputs(now);
+            if let Some(rel) = model.release.as_mut() {
+                if rel.released.is_none()
+                    && !inputs[input::EMERGENCY_NC]
+                    && r.contains(&input::EMERGENCY_NC)
+                {
+                    rel.reads += 1;
+                }
+            }
+            Ok(Response::ReadDiscreteInputs(inputs[r].to_vec()))
         }
         Request::ReadCoils(a, n) => {
             let r = range(*a, usize::from(*n), COILS)?;
@@ -827,6 +884,25 @@ mod tests {
         assert_eq!(v["coils"]["buzzer"], 1, "{v}");
         assert_eq!(v["coils"]["entry_lamp_green"], 0, "{v}");
         m.control(Time(6_020), "tamper off").unwrap();
+        // An emergency release as the gate's scan writes it: one read shows the cut loop,
+        // the write that follows releases the lane.
+        m.control(Time(8_000), "emergency on").unwrap();
+        let r = answer(&mut m, Time(8_005), &Request::ReadDiscreteInputs(0, 16)).unwrap();
+        assert_eq!(
+            r,
+            Response::ReadDiscreteInputs(m.inputs(Time(8_005)).to_vec())
+        );
+        let release = [true, false, true, false, true, false, true, false, true];
+        answer(
+            &mut m,
+            Time(8_006),
+            &Request::WriteMultipleCoils(0, release.to_vec().into()),
+        )
+        .unwrap();
+        let v = m.state(Time(8_010));
+        assert_eq!(v["emergency_release"]["cut_at_ms"], 8_000, "{v}");
+        assert_eq!(v["emergency_release"]["released_at_ms"], 8_006, "{v}");
+        assert_eq!(v["emergency_release"]["reads_before_release"], 1, "{v}");
         assert!(!m.inputs(Time(6_020))[input::TAMPER]);
 
         for bad in ["", "emergency", "emergency maybe", "tamper on now", "fire"] {
