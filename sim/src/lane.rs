@@ -12,6 +12,11 @@
 //! entry door re-opens behind them (a referral). Their documents and thumbs are not used:
 //! the document reader and fingerprint scanner live in `gated` (simulated there).
 //!
+//! The lane's safety inputs can be worked from outside ([`LaneModel::control`], the
+//! `--control` stdin of `gate-sim lane`): cut and restore the emergency loop, open and
+//! close the cabinet (tamper), and read every input and coil (lamps and buzzer included)
+//! with how the gate answered the last emergency cut.
+//!
 //! [`LaneModel`] is pure (time passed in) and tested in virtual time; [`serve`] wraps it
 //! in the Modbus TCP server with a real-time clock.
 
