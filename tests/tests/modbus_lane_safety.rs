@@ -394,3 +394,130 @@ format = "json"
     // A bad control line is answered, not fatal.
     assert!(lane.control("open sesame").starts_with("error: "));
 }
+
+/// The Modbus link is lost while a traveller stands in the mantrap before any decision:
+/// the gate shows `out_of_service` with the alarm (not `transit`) for as long as the link
+/// is down, the transit is journaled `aborted`, and once the module is back the traveller
+/// is let out through the entry (the exit is never driven open) and the gate returns to
+/// service.
+#[test]
+fn a_lost_link_with_an_undecided_traveller_inside_is_out_of_service_until_let_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let modbus = free_port();
+    let api = free_port();
+    let lane_cfg = dir.path().join("lane.toml");
+    std::fs::write(
+        &lane_cfg,
+        "seed = 5\nspeed = 2.0\nmean_arrival_gap_ms = 500\n",
+    )
+    .unwrap();
+    let gate_cfg = dir.path().join("gate.toml");
+    std::fs::write(
+        &gate_cfg,
+        format!(
+            r#"[gate]
+id = "link-gate"
+lane = "visitor"
+direction = "arrival"
+
+[journal]
+path = "journal.sqlite"
+
+[devices.io]
+kind = "modbus"
+address = "127.0.0.1:{modbus}"
+timeout_ms = 200
+cycle_ms = {CYCLE_MS}
+
+[sim]
+seed = 7
+speed = 1.0
+mean_arrival_gap_ms = 1000
+
+[sim.mix]
+normal = 1
+
+[api]
+listen = "127.0.0.1:{api}"
+
+[log]
+format = "json"
+"#
+        ),
+    )
+    .unwrap();
+    let lane = Lane::start(modbus, &lane_cfg);
+    let mut child = bin("gated")
+        .arg("--config")
+        .arg(&gate_cfg)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gated starts");
+    let err = child.stderr.take().expect("stderr");
+    let _gated = Gated(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let view = loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("gated prints its local viewer token");
+        if l.contains("local-viewer (viewer)") {
+            break l.rsplit(' ').next().unwrap_or("").to_owned();
+        }
+    };
+    // Somebody walks in and is asked for their thumb: cut the link now.
+    let v = wait_status(api, &view, Duration::from_secs(30), "a capture", |v| {
+        v["step"] == "capturing"
+    });
+    let aborted_before = v["counters"]["aborted"].as_u64().unwrap_or(0);
+    drop(lane);
+    let v = wait_status(api, &view, Duration::from_secs(5), "the fault", |v| {
+        v["mode"] == "out_of_service" && has_alarm(v, "device_fault")
+    });
+    eprintln!(
+        "link cut with a traveller inside → {} / {}",
+        v["mode"], v["step"]
+    );
+    assert_eq!(v["step"], "letting_out", "{v}");
+    // Stays out of service while the link is down.
+    std::thread::sleep(Duration::from_millis(1_000));
+    let v = status(api, &view);
+    assert_eq!(v["mode"], "out_of_service", "{v}");
+    assert_eq!(
+        v["counters"]["aborted"].as_u64().unwrap_or(0),
+        aborted_before + 1,
+        "{v}"
+    );
+
+    // The module is back: the traveller is let out through the entry; the exit stays
+    // shut throughout; then back in service.
+    let mut lane = Lane::start(modbus, &lane_cfg);
+    let t0 = Instant::now();
+    let mut entry_opened = false;
+    loop {
+        let s = lane.state();
+        assert_eq!(
+            s["coils"]["exit_drive_open"], 0,
+            "the exit never opens: {s}"
+        );
+        entry_opened |= s["coils"]["entry_drive_open"] == 1;
+        let v = status(api, &view);
+        if v["mode"] == "ready" && entry_opened {
+            eprintln!("link back → let out and in service in {:?}", t0.elapsed());
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "not let out and back in service: {v} / {s}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
