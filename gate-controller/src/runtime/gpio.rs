@@ -9,10 +9,10 @@
 //! cycle requests the lines again (backoff 100 ms doubling to 2 s) and the gate comes
 //! back by itself once they are granted.
 
-use crate::config::IoDevice;
 #[cfg(feature = "gpio")]
 use {
     super::{Devices, RuntimeError},
+    crate::config::IoDevice,
     crate::config::SimSection,
     crate::runtime::clock::MonotonicWallClock,
     crate::types::Device,
