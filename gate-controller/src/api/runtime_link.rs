@@ -48,7 +48,10 @@ pub fn link(gate: &runtime::GateHandle) -> GateLink {
     let details = BTreeMap::new();
     let initial = api_status(&status, &details);
     let (link, handle) = GateLink::channel(&status.gate_id, initial, first_id);
-    tokio::spawn(bridge(gate.clone(), handle));
+    // Subscribed here, not in the task: an event the gate emits before the task first
+    // runs (a device that faults at start) still reaches the API with its detail.
+    let feed = gate.subscribe();
+    tokio::spawn(bridge(gate.clone(), feed, handle));
     link
 }
 
@@ -82,13 +85,16 @@ fn api_status(s: &runtime::GateStatus, details: &BTreeMap<Device, String>) -> Ga
     out
 }
 
-async fn bridge(gate: runtime::GateHandle, api: GateHandle) {
+async fn bridge(
+    gate: runtime::GateHandle,
+    mut feed: tokio::sync::broadcast::Receiver<runtime::FeedItem>,
+    api: GateHandle,
+) {
     let GateHandle {
         status: api_status_tx,
         events,
         mut commands,
     } = api;
-    let mut feed = gate.subscribe();
     let mut status = gate.status.clone();
     let mut details: BTreeMap<Device, String> = BTreeMap::new();
     let publish = |s: &runtime::GateStatus, details: &BTreeMap<Device, String>| {

@@ -179,9 +179,6 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut gate_task = tokio::spawn(gate.run(async {
-        let _ = stop_rx.await;
-    }));
     // Upstream sync over the journal (optional); it outlives the gate loop's drain.
     let upstream = match &cfg.upstream {
         Some(u) => Some(
@@ -212,6 +209,11 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
             }
         }
     }
+    // The gate runs once the API follows its feed, so that what it reports from its
+    // first step (a lane I/O missing at start) reaches the API in full.
+    let mut gate_task = tokio::spawn(gate.run(async {
+        let _ = stop_rx.await;
+    }));
     notify(&[sd_notify::NotifyState::Ready]);
     let watchdog =
         sd_notify::watchdog_enabled().map(|every| tokio::spawn(watchdog(handle.clone(), every)));
