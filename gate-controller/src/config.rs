@@ -306,10 +306,20 @@ pub enum IoDevice {
         #[serde(default)]
         map: Option<device_drivers::io::IoMap>,
     },
-    /// The Linux GPIO character device.
+    /// The Linux GPIO character device (feature `gpio`; see `docs/io.md`).
     Gpio {
         /// GPIO chip, e.g. `/dev/gpiochip0`.
         chip: PathBuf,
+        /// Scan cycle (read inputs → logic → write outputs), in milliseconds.
+        #[serde(default = "default_cycle_ms")]
+        cycle_ms: u64,
+        /// Consecutive equal scans before an input change counts.
+        #[serde(default = "default_debounce_scans")]
+        debounce_scans: u8,
+        /// Pin map (`[devices.io.map]`; numbers are the chip's line offsets). Required in
+        /// practice: the reference map numbers inputs and outputs from 0 each.
+        #[serde(default)]
+        map: Option<device_drivers::io::IoMap>,
     },
 }
 
@@ -327,6 +337,19 @@ fn default_cycle_ms() -> u64 {
 
 fn default_debounce_scans() -> u8 {
     device_drivers::io::DEFAULT_DEBOUNCE_SCANS
+}
+
+/// Problems of the scan driver keys of a `gpio` lane I/O.
+fn scan_problems(cycle_ms: u64, debounce_scans: u8, bad: &mut impl FnMut(&str, String)) {
+    if !(1..=1_000).contains(&cycle_ms) {
+        bad(
+            "devices.io.cycle_ms",
+            format!("{cycle_ms} must be in 1..=1000"),
+        );
+    }
+    if debounce_scans == 0 {
+        bad("devices.io.debounce_scans", "must be at least 1".into());
+    }
 }
 
 /// `[matcher]`: the 1:1 fingerprint comparison.
@@ -715,7 +738,7 @@ impl GateConfig {
             _ => {}
         }
         match &self.devices.io {
-            IoDevice::Gpio { chip } if chip.as_os_str().is_empty() => {
+            IoDevice::Gpio { chip, .. } if chip.as_os_str().is_empty() => {
                 bad("devices.io.chip", "must name a GPIO chip".into())
             }
             _ => {}
@@ -781,6 +804,18 @@ impl GateConfig {
         for (key, problem) in crate::runtime::watchlist::config_problems(&self.watchlist) {
             bad(&key, problem);
         }
+        if let IoDevice::Gpio {
+            cycle_ms,
+            debounce_scans,
+            map,
+            ..
+        } = &self.devices.io
+        {
+            scan_problems(*cycle_ms, *debounce_scans, &mut bad);
+            if let Some(problem) = crate::runtime::gpio::map_problem(map.as_ref()) {
+                bad("devices.io.map", problem);
+            }
+        }
         if let IoDevice::Modbus {
             address,
             timeout_ms,
@@ -827,6 +862,7 @@ impl GateConfig {
     /// Parts of the configuration that are valid but not implemented in this build:
     /// `(key, what)`. `gated` refuses to start while any remain.
     pub fn not_built(&self) -> Vec<(&'static str, &'static str)> {
+        #[cfg_attr(all(feature = "pcsc", feature = "gpio"), allow(unused_mut))]
         let mut out = Vec::new();
         #[cfg(not(feature = "pcsc"))]
         if let DocumentDevice::Pcsc { .. } = self.devices.document {
@@ -837,7 +873,13 @@ impl GateConfig {
         }
         match self.devices.io {
             IoDevice::Modbus { .. } => {}
-            IoDevice::Gpio { .. } => out.push(("devices.io.kind", "the GPIO lane I/O (\"gpio\")")),
+            #[cfg(not(feature = "gpio"))]
+            IoDevice::Gpio { .. } => out.push((
+                "devices.io.kind",
+                "the GPIO lane I/O (\"gpio\"; build gated with `--features gpio`)",
+            )),
+            #[cfg(feature = "gpio")]
+            IoDevice::Gpio { .. } => {}
             IoDevice::Sim => {}
         }
         out
@@ -992,17 +1034,38 @@ path = "journal.sqlite"
     }
 
     #[test]
-    fn devices_not_built_yet_parse_and_are_listed() {
+    fn devices_not_built_in_this_build_parse_and_are_listed() {
         let s = format!(
             "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"ACS\"\nmrz_file = \"mrz.txt\"\n[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyUSB0\"\n[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\n"
         );
         let c = parse(&s).unwrap();
         let keys: Vec<&str> = c.not_built().into_iter().map(|(k, _)| k).collect();
-        let mut expected = vec!["devices.io.kind"];
+        let mut expected = Vec::new();
+        if cfg!(not(feature = "gpio")) {
+            expected.push("devices.io.kind");
+        }
         if cfg!(not(feature = "pcsc")) {
             expected.insert(0, "devices.document.kind");
         }
         assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn the_gpio_lane_keys_are_checked() {
+        let io = "[devices.io]\nkind = \"gpio\"\nchip = \"/dev/gpiochip0\"\ncycle_ms = 0\ndebounce_scans = 0\n";
+        let c = parse(&format!("{MINIMAL}\n{io}")).unwrap();
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.key).collect();
+        for k in [
+            "devices.io.cycle_ms",
+            "devices.io.debounce_scans",
+            "devices.io.map",
+        ] {
+            assert!(keys.contains(&k.to_string()), "{k}: {keys:?}");
+        }
+        let e = parse(&format!("{MINIMAL}\n{io}line = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line"), "{e}");
     }
 
     #[test]

@@ -194,6 +194,15 @@ pub enum Event {
         /// Device.
         device: Device,
     },
+    /// The lane I/O's local interlock refused to move `door` to `position`: a refused
+    /// close is an obstruction the interlock saw (counted as a reversal), a refused open
+    /// is a door fault (the other door is not confirmed closed).
+    DoorRefused {
+        /// Which door.
+        door: Door,
+        /// The position it was commanded to and did not get.
+        position: DoorPosition,
+    },
     /// The shell tried to install a watchlist update: `Err` (rejected: unsigned,
     /// corrupt, out of order) raises an alarm, `Ok(version)` clears it.
     WatchlistUpdate {
@@ -271,6 +280,8 @@ pub struct DoorCtl {
     pub at: Option<DoorPosition>,
     deadline: Option<Time>,
     reversals: u8,
+    /// The lane I/O refused to close it; the obstruction is already counted.
+    refused: bool,
 }
 
 impl DoorCtl {
@@ -281,6 +292,7 @@ impl DoorCtl {
             at: None,
             deadline: None,
             reversals: 0,
+            refused: false,
         }
     }
     /// Commanded closed and seen closed.
@@ -564,7 +576,16 @@ impl Machine {
 
     /// Coarse mode.
     pub fn mode(&self) -> Mode {
-        self.phase.mode()
+        self.mode_in(self.phase)
+    }
+
+    /// The mode of `phase` now: a transit whose lane I/O is down (nobody can be let out
+    /// until it is back) shows as out of service.
+    fn mode_in(&self, phase: Phase) -> Mode {
+        match phase.mode() {
+            Mode::Transit if self.faults.contains(&Device::LaneIo) => Mode::OutOfService,
+            m => m,
+        }
     }
 
     /// Name of the current step.
@@ -618,6 +639,7 @@ impl Machine {
                 }
             }
             Event::DeviceFault { device, detail } => self.on_fault(now, device, detail),
+            Event::DoorRefused { door, position } => self.on_door_refused(now, door, position),
             Event::DeviceRecovered { device } => {
                 if self.faults.remove(&device) {
                     self.emit(GateEvent::DeviceRecovered { device });
@@ -766,7 +788,7 @@ impl Machine {
                 self.emit(GateEvent::StepChanged {
                     from: from.into(),
                     to: phase.name().into(),
-                    mode: phase.mode(),
+                    mode: self.mode_in(phase),
                 });
             }
         }
@@ -811,6 +833,7 @@ impl Machine {
             c.deadline = None;
             if pos == DoorPosition::Closed {
                 c.reversals = 0;
+                c.refused = false;
             }
         } else if pos == DoorPosition::Open && c.at == Some(DoorPosition::Closed) {
             // Opened without a command: someone forced it. Take it as open; the door
@@ -871,16 +894,51 @@ impl Machine {
                 };
                 self.safety[idx(door)] = active;
                 let c = self.doors[idx(door)];
+                self.doors[idx(door)].refused = false;
                 if active && c.target == DoorPosition::Closed && c.at != Some(DoorPosition::Closed)
                 {
-                    // Obstruction while closing: reverse (opening is always safe).
-                    self.doors[idx(door)].reversals = c.reversals.saturating_add(1);
+                    // Obstruction while closing: reverse (opening is always safe). One the
+                    // lane I/O already refused to close on is counted once.
+                    if !c.refused {
+                        self.doors[idx(door)].reversals = c.reversals.saturating_add(1);
+                    }
                     self.drive(door, DoorPosition::Open, now);
                     if self.doors[idx(door)].reversals > self.cfg.max_door_reversals {
                         self.on_door_fault(now, door, "obstructed on every closing attempt");
                     }
                 }
             }
+        }
+    }
+
+    fn on_door_refused(&mut self, now: Time, door: Door, position: DoorPosition) {
+        let c = self.doors[idx(door)];
+        if self.phase == Phase::Emergency || c.target != position || c.at == Some(position) {
+            // Not (or no longer) what the machine commands.
+            return;
+        }
+        match position {
+            DoorPosition::Closed => {
+                // The interlock holds the door open for an obstruction not reported yet;
+                // the door stays commanded closed and closes once the sensor clears.
+                if !c.refused && !self.safety[idx(door)] {
+                    let c = &mut self.doors[idx(door)];
+                    c.refused = true;
+                    c.reversals = c.reversals.saturating_add(1);
+                    if c.reversals > self.cfg.max_door_reversals {
+                        self.on_door_fault(
+                            now,
+                            door,
+                            "held open by its safety interlock on every closing attempt",
+                        );
+                    }
+                }
+            }
+            DoorPosition::Open => self.on_door_fault(
+                now,
+                door,
+                "refused to open by the lane interlock (the other door is not confirmed closed)",
+            ),
         }
     }
 

@@ -12,6 +12,11 @@
 //! entry door re-opens behind them (a referral). Their documents and thumbs are not used:
 //! the document reader and fingerprint scanner live in `gated` (simulated there).
 //!
+//! The lane's safety inputs can be worked from outside ([`LaneModel::control`], the
+//! `--control` stdin of `gate-sim lane`): cut and restore the emergency loop, open and
+//! close the cabinet (tamper), and read every input and coil (lamps and buzzer included)
+//! with how the gate answered the last emergency cut.
+//!
 //! [`LaneModel`] is pure (time passed in) and tested in virtual time; [`serve`] wraps it
 //! in the Modbus TCP server with a real-time clock.
 
@@ -56,7 +61,7 @@ pub mod input {
     pub const OCCUPANCY: usize = 11;
     /// Emergency loop, normally closed: 1 = normal, 0 = emergency (or a cut wire).
     pub const EMERGENCY_NC: usize = 12;
-    /// Tamper switch (the model has none: always 0).
+    /// Tamper switch: 1 while the cabinet is open (`tamper on` on the control input).
     pub const TAMPER: usize = 13;
     /// Entry door motor fault (motor stuck).
     pub const ENTRY_MOTOR_FAULT: usize = 14;
@@ -88,6 +93,39 @@ pub mod coil {
     /// Buzzer.
     pub const BUZZER: usize = 8;
 }
+
+/// Names of the discrete inputs, by address (as in `docs/io.md`).
+pub const INPUT_NAMES: [&str; INPUTS] = [
+    "entry_closed",
+    "entry_open",
+    "exit_closed",
+    "exit_open",
+    "entry_safety",
+    "exit_safety",
+    "entry_beam",
+    "exit_beam",
+    "mantrap_beam_1",
+    "mantrap_beam_2",
+    "mantrap_beam_3",
+    "occupancy",
+    "emergency",
+    "tamper",
+    "entry_motor_fault",
+    "exit_motor_fault",
+];
+
+/// Names of the coils, by address (as in `docs/io.md`).
+pub const COIL_NAMES: [&str; COILS] = [
+    "entry_drive_open",
+    "entry_lock",
+    "exit_drive_open",
+    "exit_lock",
+    "entry_lamp_green",
+    "entry_lamp_red",
+    "exit_lamp_green",
+    "exit_lamp_red",
+    "buzzer",
+];
 
 /// Errors of `gate-sim lane`.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +223,17 @@ enum Phase {
     Inside,
 }
 
+/// An emergency cut from the control input, as the module saw the gate answer it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Release {
+    cut_at: Time,
+    /// Discrete-input reads that returned the cut loop before the release was written.
+    reads: u32,
+    /// When a coil write first drove both doors open and unlocked with every green
+    /// arrow lit and no red cross, and after how many such reads.
+    released: Option<(Time, u32)>,
+}
+
 /// The simulated lane behind the Modbus registers. Pure: every call takes `now`.
 #[derive(Debug)]
 pub struct LaneModel {
@@ -194,6 +243,10 @@ pub struct LaneModel {
     /// The person at the reader has "presented" (is ready to walk in).
     ready: bool,
     emergency: bool,
+    /// The cabinet tamper switch (set from the control input).
+    tamper: bool,
+    /// The last emergency cut from the control input and how the I/O answered it.
+    release: Option<Release>,
     mantrap_at_m: [f64; 3],
 }
 
@@ -216,6 +269,8 @@ impl LaneModel {
             phase: Phase::Idle,
             ready: false,
             emergency: false,
+            tamper: false,
+            release: None,
             mantrap_at_m: [len * 0.25, len * 0.5, len * 0.75],
         };
         m.cue(now);
@@ -280,7 +335,7 @@ impl LaneModel {
         }
         i[input::OCCUPANCY] = w.occupancy() > 0;
         i[input::EMERGENCY_NC] = !self.emergency;
-        i[input::TAMPER] = false;
+        i[input::TAMPER] = self.tamper;
         i[input::ENTRY_MOTOR_FAULT] = entry.stuck;
         i[input::EXIT_MOTOR_FAULT] = exit.stuck;
         i[input::ADULT_WITH_CHILD] = w.occupancy() == 2 && w.children() == 1;
@@ -292,6 +347,97 @@ impl LaneModel {
         self.coils
     }
 
+    /// Cuts (`true`) or restores the emergency loop at `now`: the input reads 0 while it
+    /// is cut, and the people in the lane leave it.
+    pub fn set_emergency(&mut self, now: Time, cut: bool) {
+        self.step(now);
+        if cut {
+            if !self.emergency {
+                self.release = Some(Release {
+                    cut_at: now,
+                    reads: 0,
+                    released: None,
+                });
+            }
+            self.world.inject(
+                now,
+                device_drivers::sim::Injection::Emergency { for_ms: None },
+            );
+        } else if self.emergency {
+            // Clears at `now` (the world's emergency ends by its timer).
+            self.world.inject(
+                now,
+                device_drivers::sim::Injection::Emergency { for_ms: Some(0) },
+            );
+        }
+        self.step(now);
+    }
+
+    /// Opens (`true`) or closes the cabinet: the tamper input follows.
+    pub fn set_tamper(&mut self, open: bool) {
+        self.tamper = open;
+    }
+
+    /// Every input and coil by name, with the simulated time: the `state` answer of the
+    /// control input.
+    pub fn state(&self, now: Time) -> serde_json::Value {
+        let inputs = self.inputs(now);
+        let named = |names: &[&str], bits: &[bool]| -> serde_json::Map<String, serde_json::Value> {
+            names
+                .iter()
+                .zip(bits)
+                .map(|(n, b)| ((*n).to_string(), serde_json::Value::from(u8::from(*b))))
+                .collect()
+        };
+        let release = self.release.map(|r| {
+            serde_json::json!({
+                "cut_at_ms": r.cut_at.0,
+                "released_at_ms": r.released.map(|(t, _)| t.0),
+                "reads_before_release": r.released.map(|(_, n)| n),
+            })
+        });
+        serde_json::json!({
+            "t_ms": now.0,
+            "inputs": named(&INPUT_NAMES, &inputs),
+            "coils": named(&COIL_NAMES, &self.coils),
+            "emergency_release": release,
+        })
+    }
+
+    /// Carries out one line of the control input at `now` and returns the answer line:
+    /// `emergency on|off` (cut / restore the emergency loop), `tamper on|off`, `state`
+    /// (every input and coil as one JSON object). `Err` names a bad line.
+    pub fn control(&mut self, now: Time, line: &str) -> Result<String, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let on_off = |w: Option<&&str>| match w.copied() {
+            Some("on") => Ok(true),
+            Some("off") => Ok(false),
+            _ => Err(format!(
+                "{line:?}: expected `on` or `off` after {:?}",
+                words.first().copied().unwrap_or("")
+            )),
+        };
+        match words.first().copied() {
+            Some("emergency") if words.len() == 2 => {
+                let cut = on_off(words.get(1))?;
+                self.set_emergency(now, cut);
+                Ok(format!("ok emergency {}", if cut { "on" } else { "off" }))
+            }
+            Some("tamper") if words.len() == 2 => {
+                let open = on_off(words.get(1))?;
+                self.set_tamper(open);
+                Ok(format!("ok tamper {}", if open { "on" } else { "off" }))
+            }
+            Some("state") if words.len() == 1 => {
+                self.step(now);
+                Ok(self.state(now).to_string())
+            }
+            _ => Err(format!(
+                "{line:?}: unknown command (emergency on|off, tamper on|off, state)"
+            )),
+        }
+    }
+
     /// Writes coils from `addr` at `now`; door drive changes become door commands.
     pub fn write_coils(&mut self, now: Time, addr: usize, bits: &[bool]) {
         self.step(now);
@@ -301,6 +447,7 @@ impl LaneModel {
                 *c = *b;
             }
         }
+        self.note_release(now);
         let after = self.drives();
         for (k, door) in Door::ALL.into_iter().enumerate() {
             if before[k] != after[k] {
@@ -314,6 +461,24 @@ impl LaneModel {
         }
         self.cue(now);
         self.step(now);
+    }
+
+    /// Notes the first coil state that releases the lane after an emergency cut.
+    fn note_release(&mut self, now: Time) {
+        let c = self.coils;
+        let released = c[coil::ENTRY_DRIVE_OPEN]
+            && c[coil::EXIT_DRIVE_OPEN]
+            && !c[coil::ENTRY_LOCK]
+            && !c[coil::EXIT_LOCK]
+            && c[coil::ENTRY_LAMP_GREEN]
+            && c[coil::EXIT_LAMP_GREEN]
+            && !c[coil::ENTRY_LAMP_RED]
+            && !c[coil::EXIT_LAMP_RED];
+        if let Some(r) = self.release.as_mut() {
+            if released && r.released.is_none() && r.reads > 0 {
+                r.released = Some((now, r.reads));
+            }
+        }
     }
 
     /// Effective door drives: open commanded and not locked.
@@ -385,7 +550,16 @@ pub fn answer(
     match req {
         Request::ReadDiscreteInputs(a, n) => {
             let r = range(*a, usize::from(*n), INPUTS)?;
-            Ok(Response::ReadDiscreteInputs(model.inputs(now)[r].to_vec()))
+            let inputs = model.inputs(now);
+            if let Some(rel) = model.release.as_mut() {
+                if rel.released.is_none()
+                    && !inputs[input::EMERGENCY_NC]
+                    && r.contains(&input::EMERGENCY_NC)
+                {
+                    rel.reads += 1;
+                }
+            }
+            Ok(Response::ReadDiscreteInputs(inputs[r].to_vec()))
         }
         Request::ReadCoils(a, n) => {
             let r = range(*a, usize::from(*n), COILS)?;
@@ -431,6 +605,8 @@ struct LaneService {
     model: Shared,
     clock: Clock,
     unit_id: Option<u8>,
+    /// Log every coil change on stderr.
+    log_coils: bool,
 }
 
 impl Service for LaneService {
@@ -444,7 +620,22 @@ impl Service for LaneService {
             return std::future::ready(Err(ExceptionCode::GatewayTargetDevice));
         }
         let now = self.clock.now();
-        let r = answer(&mut lock(&self.model), now, &req.request);
+        let mut m = lock(&self.model);
+        let before = m.coils();
+        let r = answer(&mut m, now, &req.request);
+        let after = m.coils();
+        drop(m);
+        if self.log_coils {
+            for (k, name) in COIL_NAMES.iter().enumerate() {
+                if before[k] != after[k] {
+                    eprintln!(
+                        "gate-sim lane: t={} ms coil {name} = {}",
+                        now.0,
+                        u8::from(after[k])
+                    );
+                }
+            }
+        }
         std::future::ready(r)
     }
 }
@@ -477,7 +668,8 @@ impl Drop for LaneServer {
 }
 
 /// Binds `addr` and serves the simulated lane of `file` (seed `seed`) on the current
-/// tokio runtime until the returned server is dropped.
+/// tokio runtime until the returned server is dropped. Every coil change (door drives,
+/// locks, lamps, buzzer) is logged on stderr as `gate-sim lane: t=MS ms coil NAME = 0|1`.
 pub async fn serve(addr: &str, file: &LaneFile, seed: u64) -> Result<LaneServer, LaneError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -502,6 +694,7 @@ pub async fn serve(addr: &str, file: &LaneFile, seed: u64) -> Result<LaneServer,
         model: model.clone(),
         clock,
         unit_id: file.unit_id,
+        log_coils: true,
     };
     let server = tokio::spawn(async move {
         let server = Server::new(listener);
@@ -661,6 +854,73 @@ mod tests {
         assert!(!m.inputs(Time(200))[input::EMERGENCY_NC]);
         m.step(Time(700));
         assert!(m.inputs(Time(700))[input::EMERGENCY_NC]);
+    }
+
+    #[test]
+    fn the_control_input_cuts_the_emergency_loop_opens_the_cabinet_and_reports_the_state() {
+        let mut m = model();
+        assert_eq!(
+            m.control(Time(100), "emergency on").unwrap(),
+            "ok emergency on"
+        );
+        assert!(
+            !m.inputs(Time(100))[input::EMERGENCY_NC],
+            "a cut loop reads 0"
+        );
+        m.step(Time(5_000));
+        assert!(
+            !m.inputs(Time(5_000))[input::EMERGENCY_NC],
+            "held until restored"
+        );
+        m.control(Time(5_000), "emergency off").unwrap();
+        assert!(m.inputs(Time(5_010))[input::EMERGENCY_NC]);
+        // Restoring a loop that is not cut changes nothing.
+        m.control(Time(5_020), "emergency off").unwrap();
+        assert!(m.inputs(Time(5_020))[input::EMERGENCY_NC]);
+
+        m.control(Time(6_000), "tamper on").unwrap();
+        assert!(m.inputs(Time(6_000))[input::TAMPER]);
+        write(
+            &mut m,
+            Time(6_000),
+            &[(coil::EXIT_LAMP_GREEN, true), (coil::BUZZER, true)],
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&m.control(Time(6_010), "state").unwrap()).unwrap();
+        assert_eq!(v["inputs"]["tamper"], 1, "{v}");
+        assert_eq!(v["inputs"]["emergency"], 1, "{v}");
+        assert_eq!(v["coils"]["exit_lamp_green"], 1, "{v}");
+        assert_eq!(v["coils"]["buzzer"], 1, "{v}");
+        assert_eq!(v["coils"]["entry_lamp_green"], 0, "{v}");
+        m.control(Time(6_020), "tamper off").unwrap();
+        // An emergency release as the gate's scan writes it: one read shows the cut loop,
+        // the write that follows releases the lane.
+        m.control(Time(8_000), "emergency on").unwrap();
+        let r = answer(&mut m, Time(8_005), &Request::ReadDiscreteInputs(0, 16)).unwrap();
+        assert_eq!(
+            r,
+            Response::ReadDiscreteInputs(m.inputs(Time(8_005)).to_vec())
+        );
+        let release = [true, false, true, false, true, false, true, false, true];
+        answer(
+            &mut m,
+            Time(8_006),
+            &Request::WriteMultipleCoils(0, release.to_vec().into()),
+        )
+        .unwrap();
+        let v = m.state(Time(8_010));
+        assert_eq!(v["emergency_release"]["cut_at_ms"], 8_000, "{v}");
+        assert_eq!(v["emergency_release"]["released_at_ms"], 8_006, "{v}");
+        assert_eq!(v["emergency_release"]["reads_before_release"], 1, "{v}");
+        assert!(!m.inputs(Time(6_020))[input::TAMPER]);
+
+        for bad in ["", "emergency", "emergency maybe", "tamper on now", "fire"] {
+            let e = m.control(Time(7_000), bad).unwrap_err();
+            assert!(
+                e.contains("emergency on|off") || e.contains("on` or `off"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -97,6 +97,13 @@ enum Cmd {
         /// Seed of the people arriving (default: the file's, else 1).
         #[arg(long)]
         seed: Option<u64>,
+        /// Read control commands from stdin, one a line, each answered by one line on
+        /// stdout: `emergency on` (cut the normally closed emergency loop: input 12
+        /// reads 0) / `emergency off` (restore it), `tamper on` / `tamper off` (cabinet
+        /// open: input 13 reads 1), `state` (every input and coil by name as one JSON
+        /// object). A bad line is answered `error: ...` and changes nothing.
+        #[arg(long)]
+        control: bool,
     },
     /// Serve a virtual eMRTD chip (the ICAO specimen or a seeded persona) through vpcd until stopped.
     Card(vcard::CardArgs),
@@ -232,7 +239,8 @@ fn main() -> ExitCode {
             modbus,
             config,
             seed,
-        } => lane_cmd(&modbus, config.as_deref(), seed),
+            control,
+        } => lane_cmd(&modbus, config.as_deref(), seed, control),
         Cmd::Card(a) => match vcard::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -247,7 +255,12 @@ fn main() -> ExitCode {
 }
 
 /// `gate-sim lane`: serves until SIGINT/SIGTERM.
-fn lane_cmd(addr: &str, config: Option<&std::path::Path>, seed: Option<u64>) -> ExitCode {
+fn lane_cmd(
+    addr: &str,
+    config: Option<&std::path::Path>,
+    seed: Option<u64>,
+    control: bool,
+) -> ExitCode {
     use gate_sim::lane::{serve, LaneFile};
     let file = match config {
         Some(p) => match LaneFile::load(p) {
@@ -288,6 +301,26 @@ fn lane_cmd(addr: &str, config: Option<&std::path::Path>, seed: Option<u64>) -> 
                     return ExitCode::from(1);
                 }
             };
+        let server = std::sync::Arc::new(server);
+        if control {
+            let server = server.clone();
+            tokio::spawn(async move {
+                use std::io::Write;
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+                // Control ends at the end of stdin; the lane keeps serving.
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let answer = server
+                        .with_model(|m, now| m.control(now, &line))
+                        .unwrap_or_else(|e| format!("error: {e}"));
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{answer}").and_then(|()| out.flush());
+                }
+            });
+        }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -8,10 +8,15 @@
 
 use super::map::{IoMap, PinRef};
 use super::scan::ScanLane;
-use super::IoError;
+use super::{IoError, ProcessImage};
+use crate::devices::{DeviceFault, DeviceFuture, FaultKind};
 use embedded_hal::digital::{ErrorKind, ErrorType, InputPin, OutputPin, PinState};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// An input pin of the lane: a requested GPIO line, or a number the map does not use.
 pub enum GpioInput {
@@ -38,6 +43,9 @@ pub enum GpioError {
     /// The offset is not in the I/O map (a driver bug if it is ever touched).
     #[error("GPIO line {0} is not in the I/O map")]
     Unused(u32),
+    /// The chip is not open (missing, or closed after a line failed).
+    #[error("the GPIO chip is not open")]
+    Closed,
 }
 
 impl embedded_hal::digital::Error for GpioError {
@@ -186,6 +194,203 @@ pub fn open_lane(chip: &Path, map: IoMap) -> Result<ScanLane<GpioInput, GpioOutp
     ScanLane::new(map, inputs, outputs)
 }
 
+/// The lines of one chip as opened by [`GpioImage`], shared with its pins.
+struct Lines {
+    inputs: Vec<GpioInput>,
+    outputs: Vec<GpioOutput>,
+}
+
+type SharedLines = Arc<Mutex<Option<Lines>>>;
+
+fn lock_lines(m: &Mutex<Option<Lines>>) -> MutexGuard<'_, Option<Lines>> {
+    // The table is replaced whole; a panic elsewhere cannot leave it half-written.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The GPIO chip of a lane, (re)opened by the scan cycle: while the chip is missing
+/// (not there at start, unplugged, a line failed) every exchange fails with a
+/// [`DeviceFault`] naming the chip, and the chip is requested again after a backoff
+/// (100 ms doubling to 2 s), so the lane comes back by itself when the chip does.
+/// The pins ([`GpioImage::input_pins`], [`GpioImage::output_pins`]) act on the lines
+/// directly; the exchange only (re)opens them.
+pub struct GpioImage {
+    chip: PathBuf,
+    map: IoMap,
+    lines: SharedLines,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    last_error: String,
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+impl fmt::Debug for GpioImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GpioImage")
+            .field("chip", &self.chip)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+impl GpioImage {
+    /// An image for `map` on `chip`, not opened yet (the first exchange opens it).
+    /// Fails only if the map cannot be laid out on one chip ([`line_plan`]).
+    pub fn new(chip: impl Into<PathBuf>, map: IoMap) -> Result<GpioImage, IoError> {
+        line_plan(&map)?;
+        Ok(GpioImage {
+            chip: chip.into(),
+            map,
+            lines: Arc::new(Mutex::new(None)),
+            retry_at: None,
+            backoff: MIN_BACKOFF,
+            last_error: String::new(),
+        })
+    }
+
+    /// The chip path.
+    pub fn chip(&self) -> &Path {
+        &self.chip
+    }
+
+    /// Whether the chip's lines are requested now.
+    pub fn is_open(&self) -> bool {
+        lock_lines(&self.lines).is_some()
+    }
+
+    /// One input pin per input number of the map (highest + 1).
+    pub fn input_pins(&self) -> Vec<SharedGpioInput> {
+        (0..self.map.input_count())
+            .map(|index| SharedGpioInput {
+                lines: self.lines.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    /// One output pin per output number of the map (highest + 1).
+    pub fn output_pins(&self) -> Vec<SharedGpioOutput> {
+        (0..self.map.output_count())
+            .map(|index| SharedGpioOutput {
+                lines: self.lines.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    fn open(&mut self) -> Result<(), DeviceFault> {
+        if lock_lines(&self.lines).is_some() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if let Some(at) = self.retry_at {
+            if now < at {
+                return Err(DeviceFault::new(
+                    FaultKind::Unavailable,
+                    format!(
+                        "{}; next attempt in {} ms",
+                        self.last_error,
+                        (at - now).as_millis()
+                    ),
+                ));
+            }
+        }
+        match open_pins(&self.chip, &self.map) {
+            Ok((inputs, outputs)) => {
+                *lock_lines(&self.lines) = Some(Lines { inputs, outputs });
+                self.retry_at = None;
+                self.backoff = MIN_BACKOFF;
+                Ok(())
+            }
+            Err(e) => {
+                self.last_error = e.to_string();
+                self.retry_at = Some(now + self.backoff);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                Err(DeviceFault::new(
+                    FaultKind::Unavailable,
+                    self.last_error.clone(),
+                ))
+            }
+        }
+    }
+}
+
+impl ProcessImage for GpioImage {
+    fn read_inputs(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        let r = self.open();
+        Box::pin(async move { r })
+    }
+    fn write_outputs(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// An input pin of a [`GpioImage`]: reads its line while the chip is open. A failed
+/// line closes the chip (every pin then errs until the image reopens it).
+pub struct SharedGpioInput {
+    lines: SharedLines,
+    index: usize,
+}
+
+/// An output pin of a [`GpioImage`]; see [`SharedGpioInput`].
+pub struct SharedGpioOutput {
+    lines: SharedLines,
+    index: usize,
+}
+
+impl ErrorType for SharedGpioInput {
+    type Error = GpioError;
+}
+
+impl ErrorType for SharedGpioOutput {
+    type Error = GpioError;
+}
+
+fn with_line<T>(
+    lines: &SharedLines,
+    f: impl FnOnce(&mut Lines) -> Result<T, GpioError>,
+) -> Result<T, GpioError> {
+    let mut g = lock_lines(lines);
+    let Some(l) = g.as_mut() else {
+        return Err(GpioError::Closed);
+    };
+    let r = f(l);
+    if matches!(r, Err(GpioError::Line(_))) {
+        *g = None;
+    }
+    r
+}
+
+impl InputPin for SharedGpioInput {
+    fn is_high(&mut self) -> Result<bool, GpioError> {
+        let i = self.index;
+        with_line(&self.lines, |l| match l.inputs.get_mut(i) {
+            Some(p) => p.is_high(),
+            None => Err(GpioError::Unused(i as u32)),
+        })
+    }
+    fn is_low(&mut self) -> Result<bool, GpioError> {
+        self.is_high().map(|h| !h)
+    }
+}
+
+impl OutputPin for SharedGpioOutput {
+    fn set_low(&mut self) -> Result<(), GpioError> {
+        self.set_state(PinState::Low)
+    }
+    fn set_high(&mut self) -> Result<(), GpioError> {
+        self.set_state(PinState::High)
+    }
+    fn set_state(&mut self, state: PinState) -> Result<(), GpioError> {
+        let i = self.index;
+        with_line(&self.lines, |l| match l.outputs.get_mut(i) {
+            Some(p) => p.set_state(state),
+            None => Err(GpioError::Unused(i as u32)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,5 +507,55 @@ mod tests {
         assert!(i.is_high().unwrap_err().to_string().contains("line 7"));
         let mut o = GpioOutput::Unused(3);
         assert!(o.set_high().is_err() && o.set_low().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_missing_chip_faults_each_exchange_naming_it_and_is_retried_after_a_backoff() {
+        let mut img = GpioImage::new("/nonexistent/gpiochip7", header_map()).unwrap();
+        assert_eq!(img.input_pins().len(), 18);
+        assert_eq!(img.output_pins().len(), 29);
+        let f = img.read_inputs().await.unwrap_err();
+        assert!(
+            f.to_string()
+                .contains("cannot open GPIO chip /nonexistent/gpiochip7"),
+            "{f}"
+        );
+        // Within the backoff: the same cause, and when the next attempt comes.
+        let f = img.read_inputs().await.unwrap_err();
+        assert!(
+            f.to_string().contains("/nonexistent/gpiochip7")
+                && f.to_string().contains("next attempt"),
+            "{f}"
+        );
+        assert!(!img.is_open());
+        // After the backoff (100 ms) the chip is requested again: a fresh attempt, and
+        // the next wait doubles.
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let f = img.read_inputs().await.unwrap_err().to_string();
+        assert!(
+            f.contains("cannot open GPIO chip") && !f.contains("next attempt"),
+            "{f}"
+        );
+        let f = img.read_inputs().await.unwrap_err().to_string();
+        let wait: u64 = f
+            .rsplit("next attempt in ")
+            .next()
+            .and_then(|w| w.trim_end_matches(" ms").parse().ok())
+            .unwrap_or(0);
+        assert!((101..=200).contains(&wait), "{f}");
+        // Pins of a closed chip err rather than read a level.
+        let mut pin = img.input_pins().remove(2);
+        assert!(matches!(pin.is_high(), Err(GpioError::Closed)));
+        let mut out = img.output_pins().remove(20);
+        assert!(out.set_high().is_err());
+    }
+
+    #[test]
+    fn an_image_refuses_a_map_that_does_not_fit_one_chip() {
+        let e = GpioImage::new("/dev/gpiochip0", IoMap::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("GPIO line 0"), "{e}");
     }
 }

@@ -69,7 +69,10 @@ pub fn link_with(gate: &runtime::GateHandle, extras: Extras) -> GateLink {
     let backlog = rows(extras.upstream_backlog.as_ref());
     let initial = api_status(&status, &details, backlog);
     let (link, handle) = GateLink::channel(&status.gate_id, initial, first_id);
-    tokio::spawn(bridge(gate.clone(), handle, extras));
+    // Subscribed here, not in the task: an event the gate emits before the task first
+    // runs (a device that faults at start) still reaches the API with its detail.
+    let feed = gate.subscribe();
+    tokio::spawn(bridge(gate.clone(), feed, handle, extras));
     link
 }
 
@@ -154,13 +157,17 @@ async fn backlog_changed(rx: &mut Option<watch::Receiver<Backlog>>) -> Option<u6
     }
 }
 
-async fn bridge(gate: runtime::GateHandle, api: GateHandle, extras: Extras) {
+async fn bridge(
+    gate: runtime::GateHandle,
+    mut feed: tokio::sync::broadcast::Receiver<runtime::FeedItem>,
+    api: GateHandle,
+    extras: Extras,
+) {
     let GateHandle {
         status: api_status_tx,
         events,
         mut commands,
     } = api;
-    let mut feed = gate.subscribe();
     let mut status = gate.status.clone();
     let mut details: BTreeMap<Device, String> = BTreeMap::new();
     let mut backlog_rx = extras.upstream_backlog;

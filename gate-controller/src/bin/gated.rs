@@ -128,6 +128,11 @@ fn build_devices(
         // A Modbus TCP lane with the simulated reader and scanner.
         return gate_controller::runtime::modbus::devices(&devices.io, &cfg.sim, clock);
     }
+    #[cfg(feature = "gpio")]
+    if let (DocumentDevice::Sim, IoDevice::Gpio { .. }) = (&devices.document, &devices.io) {
+        // A lane on a GPIO chip with the simulated reader and scanner.
+        return gate_controller::runtime::gpio::devices(&devices.io, &cfg.sim, clock);
+    }
     if !sim_lane {
         return Err(RuntimeError::Device {
             device: Device::LaneIo,
@@ -174,9 +179,6 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut gate_task = tokio::spawn(gate.run(async {
-        let _ = stop_rx.await;
-    }));
     // Upstream sync over the journal (optional); it outlives the gate loop's drain.
     let upstream = match &cfg.upstream {
         Some(u) => Some(
@@ -210,6 +212,11 @@ async fn run(cfg: GateConfig) -> anyhow::Result<()> {
             }
         }
     }
+    // The gate runs once the API follows its feed, so that what it reports from its
+    // first step (a lane I/O missing at start) reaches the API in full.
+    let mut gate_task = tokio::spawn(gate.run(async {
+        let _ = stop_rx.await;
+    }));
     notify(&[sd_notify::NotifyState::Ready]);
     let watchdog =
         sd_notify::watchdog_enabled().map(|every| tokio::spawn(watchdog(handle.clone(), every)));

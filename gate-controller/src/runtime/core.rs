@@ -22,7 +22,7 @@ use super::screening::{holder_query, Screening};
 use crate::journal::Journal;
 use crate::machine::{Action, Event, Machine, Snapshot};
 use crate::record::{Actor, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Record, TxnId};
-use crate::types::{CaptureFailure, Device, Door, Time};
+use crate::types::{CaptureFailure, Device, Door, DoorPosition, Time};
 use crate::watchlist::PersonQuery;
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, LaneCommand, LaneInput, LiveCapture, Presence,
@@ -216,6 +216,8 @@ pub struct Core {
     /// Lane hardware conditions that keep the gate out of service: a door motor fault
     /// (entry, exit) and the tamper switch.
     lane_trouble: [bool; 3],
+    /// Mantrap occupancy from the occupancy input and the mantrap beams.
+    occupancy: super::occupancy::OccupancyEstimate,
     outcomes: OutcomeCounts,
     last_seq: u64,
     stopped: bool,
@@ -270,6 +272,7 @@ impl Core {
             last_command: None,
             lane_emergency: false,
             lane_trouble: [false; 3],
+            occupancy: Default::default(),
             outcomes,
             last_seq,
             stopped: false,
@@ -471,10 +474,25 @@ impl Core {
                 LaneInput::DoorReached { door, position } => {
                     Some(Event::DoorReached { door, position })
                 }
-                LaneInput::Occupancy { persons } => Some(Event::Occupancy { persons }),
-                LaneInput::Headcount { persons, children } => {
-                    Some(Event::Headcount { persons, children })
-                }
+                LaneInput::Occupancy { persons } => Some(Event::Occupancy {
+                    persons: self.occupancy.sensor(persons),
+                }),
+                LaneInput::Headcount { persons, children } => Some(Event::Headcount {
+                    persons: self.occupancy.sensor(persons),
+                    children,
+                }),
+                LaneInput::MantrapBeam { index, active } => self
+                    .occupancy
+                    .beam(index, active)
+                    .map(|persons| Event::Occupancy { persons }),
+                LaneInput::CloseRefused { door } => Some(Event::DoorRefused {
+                    door,
+                    position: DoorPosition::Closed,
+                }),
+                LaneInput::OpenRefused { door } => Some(Event::DoorRefused {
+                    door,
+                    position: DoorPosition::Open,
+                }),
                 LaneInput::Emergency { active } => Some(Event::Emergency { active }),
                 LaneInput::Recovered => {
                     for c in self.door_commands() {
@@ -494,6 +512,7 @@ impl Core {
                 LaneInput::Tamper { active } => {
                     self.lane_trouble_changed(2, active, "tamper switch: the cabinet is open")
                 }
+                // Inputs a newer driver may report that the machine has no use for.
                 _ => None,
             },
             Input::Fault { device, detail } => Some(Event::DeviceFault { device, detail }),
@@ -685,7 +704,6 @@ mod tests {
     use crate::runtime::clock::MonotonicWallClock;
     use crate::runtime::matcher::SimMatcher;
     use crate::runtime::screening::InlineWatchlist;
-    use crate::types::DoorPosition;
 
     fn lane_commands(core: &mut Core) -> Vec<LaneCommand> {
         let mut out = Vec::new();
@@ -791,5 +809,41 @@ mod tests {
         let cmds = lane_commands(&mut core);
         assert_eq!(cmds.first(), Some(&LaneCommand::EmergencyReset), "{cmds:?}");
         assert!(!cmds.contains(&LaneCommand::EmergencyRelease), "{cmds:?}");
+    }
+
+    #[test]
+    fn mantrap_beams_and_interlock_refusals_reach_the_machine() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut core = core(dir.path());
+        // A mantrap beam broken with no occupancy input: somebody is there.
+        core.input(Input::Lane(LaneInput::MantrapBeam {
+            index: 1,
+            active: true,
+        }));
+        assert_eq!(core.status().machine.occupancy, 1);
+        core.input(Input::Lane(LaneInput::Occupancy { persons: 0 }));
+        assert_eq!(
+            core.status().machine.occupancy,
+            1,
+            "the beam is still broken"
+        );
+        core.input(Input::Lane(LaneInput::MantrapBeam {
+            index: 1,
+            active: false,
+        }));
+        assert_eq!(core.status().machine.occupancy, 0);
+        // A refused open of a door the machine commanded open (for maintenance here) is
+        // a door fault.
+        let reply = core.operator(OperatorCommand::MaintenanceOn, supervisor());
+        assert!(reply.accepted, "{}", reply.detail);
+        let reply = core.operator(OperatorCommand::OpenEntry, supervisor());
+        assert!(reply.accepted, "{}", reply.detail);
+        let _ = lane_commands(&mut core);
+        core.input(Input::Lane(LaneInput::OpenRefused { door: Door::Entry }));
+        assert!(core
+            .status()
+            .machine
+            .alarms
+            .contains(&crate::record::AlarmKind::DoorFault));
     }
 }

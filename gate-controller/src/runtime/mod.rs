@@ -20,8 +20,10 @@
 
 pub mod clock;
 pub mod core;
+pub mod gpio;
 pub mod matcher;
 pub mod modbus;
+pub mod occupancy;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 pub mod screening;

@@ -110,12 +110,20 @@ pub fn devices(
             detail: "devices.io: not a Modbus lane I/O".into(),
         });
     };
+    with_sim_reader(Box::new(real), sim, clock)
+}
+
+/// The devices of a gate whose lane I/O is `real` (Modbus or GPIO) and whose document
+/// reader and fingerprint scanner are simulated (`[sim]`); the door commands are copied
+/// to the simulated lane of those (see the module documentation).
+pub(crate) fn with_sim_reader(
+    real: Box<dyn LaneIo>,
+    sim: &SimSection,
+    clock: MonotonicWallClock,
+) -> Result<Devices, RuntimeError> {
     let mut built = super::sim::devices(sim, clock)?;
     let shadow = std::mem::replace(&mut built.io, Box::new(NoLane));
-    built.io = Box::new(Mirrored {
-        real: Box::new(real),
-        shadow,
-    });
+    built.io = Box::new(Mirrored { real, shadow });
     Ok(built)
 }
 
