@@ -112,6 +112,7 @@ pub const INPUT_NAMES: [&str; INPUTS] = [
     "tamper",
     "entry_motor_fault",
     "exit_motor_fault",
+    "adult_with_child",
 ];
 
 /// Names of the coils, by address (as in `docs/io.md`).
