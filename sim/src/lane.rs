@@ -897,7 +897,12 @@ mod tests {
         // An emergency release as the gate's scan writes it: one read shows the cut loop,
         // the write that follows releases the lane.
         m.control(Time(8_000), "emergency on").unwrap();
-        let r = answer(&mut m, Time(8_005), &Request::ReadDiscreteInputs(0, 16)).unwrap();
+        let r = answer(
+            &mut m,
+            Time(8_005),
+            &Request::ReadDiscreteInputs(0, INPUTS as u16),
+        )
+        .unwrap();
         assert_eq!(
             r,
             Response::ReadDiscreteInputs(m.inputs(Time(8_005)).to_vec())
