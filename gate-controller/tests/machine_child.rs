@@ -2,87 +2,26 @@
 //! child, two adults, two children and a child with a tailgater under both policies, and
 //! property tests that the exit never opens for a party the policy does not let through.
 
-use gate_controller::invariants::Checker;
-use gate_controller::machine::{Action, Config, Event, Machine};
+use gate_controller::machine::{Action, Config, Event};
 use gate_controller::party::{classify, ChildPolicy, Party};
-use gate_controller::record::{AlarmKind, GateEvent, Mode, Outcome, Prompt, Reason, Record};
-use gate_controller::types::{
-    CaptureInfo, Document, DocumentKind, Door, DoorPosition, MrzDate, PaStatus, Sensor, Time,
-    WatchlistVerdict,
-};
+use gate_controller::record::{AlarmKind, GateEvent, Mode, Outcome, Prompt, Reason};
+use gate_controller::types::{CaptureInfo, Door, DoorPosition, Sensor, WatchlistVerdict};
 use proptest::prelude::*;
 
-/// 2026-11-26T12:00:00Z in Unix milliseconds.
-const T0: u64 = 1_795_694_400_000;
+mod machine_harness;
+use machine_harness::{valid_doc, Harness};
 
-struct Harness {
-    m: Machine,
-    now: Time,
-    checker: Checker,
-    actions: Vec<Action>,
-    records: Vec<Record>,
+/// A machine with the accompanied-child `policy`.
+fn harness(policy: ChildPolicy) -> Harness {
+    Harness::with_config(Config {
+        accompanied_child: policy,
+        ..Config::default()
+    })
 }
 
 impl Harness {
-    fn new(policy: ChildPolicy) -> Harness {
-        let now = Time(T0);
-        let cfg = Config {
-            accompanied_child: policy,
-            ..Config::default()
-        };
-        let mut h = Harness {
-            m: Machine::new(cfg, now, 1),
-            now,
-            checker: Checker::new(),
-            actions: Vec::new(),
-            records: Vec::new(),
-        };
-        h.drain(None);
-        h.reach(Door::Entry, DoorPosition::Closed);
-        h.reach(Door::Exit, DoorPosition::Closed);
-        h
-    }
-
-    fn drain(&mut self, event: Option<&Event>) -> Vec<Action> {
-        let mut out = Vec::new();
-        while let Some(a) = self.m.poll_action() {
-            if let Action::Journal { record } = &a {
-                self.records.push(record.clone());
-            }
-            out.push(a);
-        }
-        self.checker.observe(event, &out);
-        assert!(
-            self.checker.violations().is_empty(),
-            "{:?}",
-            self.checker.violations()
-        );
-        self.actions.extend(out.clone());
-        out
-    }
-
-    fn ev(&mut self, e: Event) -> Vec<Action> {
-        self.now = self.now.plus(10);
-        self.m.handle(self.now, e.clone());
-        self.drain(Some(&e))
-    }
-
-    fn wait(&mut self, ms: u64) -> Vec<Action> {
-        self.now = self.now.plus(ms);
-        self.m.handle_timeout(self.now);
-        self.drain(None)
-    }
-
-    fn reach(&mut self, door: Door, position: DoorPosition) -> Vec<Action> {
-        self.ev(Event::DoorReached { door, position })
-    }
-
     fn heads(&mut self, persons: u8, children: u8) -> Vec<Action> {
         self.ev(Event::Headcount { persons, children })
-    }
-
-    fn beam(&mut self, sensor: Sensor, active: bool) -> Vec<Action> {
-        self.ev(Event::Sensor { sensor, active })
     }
 
     /// Document, watchlist, entry open; the traveller steps in (entry beam broken).
@@ -122,23 +61,9 @@ impl Harness {
     }
 }
 
-fn valid_doc() -> Document {
-    Document {
-        kind: DocumentKind::Passport,
-        issuing_state: "UTO".into(),
-        document_number: "L898902C".into(),
-        nationality: "UTO".into(),
-        date_of_birth: MrzDate::parse("690806").unwrap(),
-        date_of_expiry: MrzDate::parse("340623").unwrap(),
-        passive_auth: PaStatus::Valid,
-        mrz_matches_ocr: true,
-        enrolled_thumbs: 2,
-    }
-}
-
 #[test]
 fn refer_sends_an_adult_with_a_child_to_the_counter_and_keeps_the_exit_shut() {
-    let mut h = Harness::new(ChildPolicy::Refer);
+    let mut h = harness(ChildPolicy::Refer);
     h.start();
     let a = h.heads(2, 1);
     assert!(a.contains(&Action::Display {
@@ -168,7 +93,7 @@ fn refer_sends_an_adult_with_a_child_to_the_counter_and_keeps_the_exit_shut() {
 
 #[test]
 fn allow_lets_the_pair_through_on_the_adults_clear_decision_and_notes_the_child() {
-    let mut h = Harness::new(ChildPolicy::Allow);
+    let mut h = harness(ChildPolicy::Allow);
     h.start();
     let a = h.heads(2, 1);
     assert!(
@@ -212,7 +137,7 @@ fn allow_lets_the_pair_through_on_the_adults_clear_decision_and_notes_the_child(
 
 #[test]
 fn a_child_who_steps_out_again_before_the_entry_closes_is_not_recorded() {
-    let mut h = Harness::new(ChildPolicy::Allow);
+    let mut h = harness(ChildPolicy::Allow);
     h.start();
     h.heads(2, 1);
     h.heads(1, 0);
@@ -235,7 +160,7 @@ fn a_child_who_steps_out_again_before_the_entry_closes_is_not_recorded() {
 fn anything_but_one_adult_with_one_child_is_tailgating_under_both_policies() {
     for policy in [ChildPolicy::Allow, ChildPolicy::Refer] {
         for (persons, children) in [(2, 0), (2, 2), (3, 1), (3, 0)] {
-            let mut h = Harness::new(policy);
+            let mut h = harness(policy);
             h.start();
             let a = h.heads(persons, children);
             let case = format!("{policy:?} {persons} persons, {children} children");
@@ -264,7 +189,7 @@ fn anything_but_one_adult_with_one_child_is_tailgating_under_both_policies() {
 #[test]
 fn a_plain_occupancy_count_keeps_the_child_count_within_it() {
     // A sensor mixing the two events: `Occupancy` never leaves more children than persons.
-    let mut h = Harness::new(ChildPolicy::Refer);
+    let mut h = harness(ChildPolicy::Refer);
     h.start();
     h.ev(Event::Occupancy { persons: 1 });
     h.beam(Sensor::EntryBeam, false);
@@ -333,7 +258,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// thumbprint capture began; and under `refer` that an adult seen with a child before
 /// the entry closed is never cleared.
 fn play(policy: ChildPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let mut h = Harness::new(policy);
+    let mut h = harness(policy);
     let (mut persons, mut children) = (0u8, 0u8);
     let mut shut_in: Option<Party> = None;
     let mut child_seen_entering = false;

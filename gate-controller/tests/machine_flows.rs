@@ -1,143 +1,14 @@
 //! Whole-transit flows of the state machine, driven step by step in virtual time with
 //! the invariant checker watching every step.
 
-use gate_controller::invariants::Checker;
-use gate_controller::machine::{Action, Config, Event, Machine};
+use gate_controller::machine::{Action, Config, Event};
 use gate_controller::record::{
-    Actor, AlarmKind, Mode, OperatorCommand, Outcome, Prompt, Reason, Record, Role,
+    Actor, AlarmKind, Mode, OperatorCommand, Outcome, Prompt, Reason, Role,
 };
-use gate_controller::types::{
-    CaptureInfo, Device, Document, DocumentKind, Door, DoorPosition, MrzDate, PaStatus, Sensor,
-    Time, WatchlistVerdict,
-};
+use gate_controller::types::{Device, Door, DoorPosition, MrzDate, Sensor, WatchlistVerdict};
 
-/// 2026-11-26T12:00:00Z in Unix milliseconds.
-const T0: u64 = 1_795_694_400_000;
-
-struct Harness {
-    m: Machine,
-    now: Time,
-    checker: Checker,
-    actions: Vec<Action>,
-    records: Vec<Record>,
-}
-
-impl Harness {
-    fn new() -> Harness {
-        let now = Time(T0);
-        let m = Machine::new(Config::default(), now, 1);
-        let mut h = Harness {
-            m,
-            now,
-            checker: Checker::new(),
-            actions: Vec::new(),
-            records: Vec::new(),
-        };
-        h.drain(None);
-        h.ev(Event::DoorReached {
-            door: Door::Entry,
-            position: DoorPosition::Closed,
-        });
-        h.ev(Event::DoorReached {
-            door: Door::Exit,
-            position: DoorPosition::Closed,
-        });
-        h
-    }
-
-    fn drain(&mut self, event: Option<&Event>) -> Vec<Action> {
-        let mut out = Vec::new();
-        while let Some(a) = self.m.poll_action() {
-            if let Action::Journal { record } = &a {
-                self.records.push(record.clone());
-            }
-            out.push(a);
-        }
-        self.checker.observe(event, &out);
-        assert!(
-            self.checker.violations().is_empty(),
-            "{:?}",
-            self.checker.violations()
-        );
-        self.actions.extend(out.clone());
-        out
-    }
-
-    fn ev(&mut self, e: Event) -> Vec<Action> {
-        self.now = self.now.plus(10);
-        self.m.handle(self.now, e.clone());
-        self.drain(Some(&e))
-    }
-
-    fn wait(&mut self, ms: u64) -> Vec<Action> {
-        self.now = self.now.plus(ms);
-        self.m.handle_timeout(self.now);
-        self.drain(None)
-    }
-
-    fn reach(&mut self, door: Door, position: DoorPosition) {
-        self.ev(Event::DoorReached { door, position });
-    }
-
-    fn occupancy(&mut self, persons: u8) {
-        self.ev(Event::Occupancy { persons });
-    }
-
-    fn beam(&mut self, sensor: Sensor, active: bool) {
-        self.ev(Event::Sensor { sensor, active });
-    }
-
-    /// Presents a valid document and walks the traveller in until capture starts.
-    fn enter(&mut self, doc: Document) {
-        self.ev(Event::DocumentPresented);
-        let a = self.ev(Event::DocumentRead { result: Ok(doc) });
-        assert!(a.iter().any(|a| matches!(a, Action::CheckWatchlist { .. })));
-        let a = self.ev(Event::WatchlistChecked {
-            verdict: WatchlistVerdict::Clear { version: 7 },
-        });
-        assert!(a.contains(&Action::OpenDoor { door: Door::Entry }));
-        self.reach(Door::Entry, DoorPosition::Open);
-        self.beam(Sensor::EntryBeam, true);
-        self.occupancy(1);
-        let a = self.ev(Event::Sensor {
-            sensor: Sensor::EntryBeam,
-            active: false,
-        });
-        assert!(a.contains(&Action::CloseDoor { door: Door::Entry }));
-        let a = self.ev(Event::DoorReached {
-            door: Door::Entry,
-            position: DoorPosition::Closed,
-        });
-        assert!(a.contains(&Action::CaptureFingerprint { attempt: 1 }));
-    }
-
-    fn capture(&mut self, score: f32) -> Vec<Action> {
-        let a = self.ev(Event::FingerprintCaptured {
-            result: Ok(CaptureInfo {
-                quality: 80,
-                minutiae: 40,
-            }),
-        });
-        assert!(a
-            .iter()
-            .any(|a| matches!(a, Action::MatchFingerprint { .. })));
-        self.ev(Event::MatchDone { score })
-    }
-}
-
-fn valid_doc() -> Document {
-    Document {
-        kind: DocumentKind::Passport,
-        issuing_state: "UTO".into(),
-        document_number: "L898902C".into(),
-        nationality: "UTO".into(),
-        date_of_birth: MrzDate::parse("690806").unwrap(),
-        date_of_expiry: MrzDate::parse("340623").unwrap(),
-        passive_auth: PaStatus::Valid,
-        mrz_matches_ocr: true,
-        enrolled_thumbs: 2,
-    }
-}
+mod machine_harness;
+use machine_harness::{valid_doc, Harness};
 
 fn supervisor() -> Actor {
     Actor {
