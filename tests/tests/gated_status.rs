@@ -7,9 +7,8 @@ mod support;
 
 use gate_controller::watchlist::snapshot::SnapshotBuilder;
 use gate_controller::watchlist::{Action, DocKey, ListId, PartialDate, PersonEntry, SecretKey};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::*;
 
 fn now_ms() -> u64 {
@@ -17,63 +16,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// One HTTP/1.1 request over a fresh connection: (status code, body).
-fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let code = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
-}
-
-fn status(port: u16, token: &str) -> serde_json::Value {
-    let (code, body) = http(port, "GET", "/v1/status", token, "");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).expect("status JSON")
-}
-
-/// Polls the status until `f` holds; panics after `within` naming `what`.
-fn wait_status(
-    port: u16,
-    token: &str,
-    within: Duration,
-    what: &str,
-    f: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let end = Instant::now() + within;
-    loop {
-        let s = status(port, token);
-        if f(&s) {
-            return s;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}: {s}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A store with list `national` version 3 (two documents, one person), created `age_ms`

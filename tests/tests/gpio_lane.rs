@@ -8,18 +8,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::bin;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use support::{bin, free_port, has_alarm, lane_io, status};
 
 struct Gated(Child);
 
@@ -28,33 +21,6 @@ impl Drop for Gated {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn get_status(port: u16, token: &str) -> serde_json::Value {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("status JSON: {e}: {out}"))
-}
-
-fn lane_io(v: &serde_json::Value) -> serde_json::Value {
-    v["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["device"] == "lane_io").cloned())
-        .unwrap_or_default()
-}
-
-fn has_alarm(v: &serde_json::Value, kind: &str) -> bool {
-    v["alarms"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|x| x == kind))
 }
 
 /// A pin map for a 40-pin header: inputs on lines 2..=17, outputs on 20..=28.
@@ -194,7 +160,7 @@ fn gated_with_a_missing_gpio_chip_runs_out_of_service_with_an_alarm_naming_the_c
     };
     let t0 = Instant::now();
     let v = loop {
-        let v = get_status(api, &token);
+        let v = status(api, &token);
         if v["mode"] == "out_of_service" && has_alarm(&v, "device_fault") {
             break v;
         }
@@ -212,7 +178,7 @@ fn gated_with_a_missing_gpio_chip_runs_out_of_service_with_an_alarm_naming_the_c
     // Still running and still out of service a while later (not exited, not recovered).
     std::thread::sleep(Duration::from_millis(1_500));
     assert!(gated.0.try_wait().unwrap().is_none(), "gated exited");
-    let v = get_status(api, &token);
+    let v = status(api, &token);
     assert_eq!(v["mode"], "out_of_service", "{v}");
     assert!(has_alarm(&v, "device_fault"), "{v}");
     // The log names the chip too, once (no alarm storm while it keeps retrying).

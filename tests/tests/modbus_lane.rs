@@ -6,19 +6,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::bin;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use support::{bin, free_port, has_alarm, lane_io, status, wait_status_timed};
 
 /// `gate-sim lane --modbus 127.0.0.1:PORT --config LANE`, killed when dropped.
 struct Lane(Child);
@@ -61,54 +54,8 @@ impl Drop for Gated {
     }
 }
 
-fn get_status(port: u16, token: &str) -> serde_json::Value {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("status JSON: {e}: {out}"))
-}
-
-/// Polls the status until `want` holds; panics with the last status after `within`.
-fn wait_status(
-    port: u16,
-    token: &str,
-    within: Duration,
-    what: &str,
-    want: impl Fn(&serde_json::Value) -> bool,
-) -> (serde_json::Value, Duration) {
-    let t0 = Instant::now();
-    loop {
-        let v = get_status(port, token);
-        if want(&v) {
-            return (v, t0.elapsed());
-        }
-        assert!(t0.elapsed() < within, "no {what} within {within:?}: {v}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn cleared(v: &serde_json::Value) -> u64 {
     v["counters"]["cleared"].as_u64().unwrap_or(0)
-}
-
-fn lane_io(v: &serde_json::Value) -> serde_json::Value {
-    v["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["device"] == "lane_io").cloned())
-        .unwrap_or_default()
-}
-
-fn has_alarm(v: &serde_json::Value, kind: &str) -> bool {
-    v["alarms"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|x| x == kind))
 }
 
 #[test]
@@ -202,7 +149,7 @@ format = "json"
     };
 
     // Transits complete through the Modbus lane.
-    let (v, took) = wait_status(
+    let (v, took) = wait_status_timed(
         api,
         &token,
         Duration::from_secs(15),
@@ -216,11 +163,11 @@ format = "json"
     assert_eq!(lane_io(&v)["healthy"], true, "{v}");
 
     // Cut the link between transits (nobody inside): out of service with an alarm.
-    wait_status(api, &token, Duration::from_secs(15), "an idle gate", |v| {
+    wait_status_timed(api, &token, Duration::from_secs(15), "an idle gate", |v| {
         v["step"] == "ready"
     });
     lane.kill();
-    let (v, to_fault) = wait_status(api, &token, Duration::from_secs(5), "the fault", |v| {
+    let (v, to_fault) = wait_status_timed(api, &token, Duration::from_secs(5), "the fault", |v| {
         v["mode"] == "out_of_service" && has_alarm(v, "device_fault")
     });
     eprintln!("link cut → out of service with alarm in {to_fault:?}");
@@ -234,18 +181,19 @@ format = "json"
     );
     // It stays out of service while the link is down.
     std::thread::sleep(Duration::from_millis(1_000));
-    let v = get_status(api, &token);
+    let v = status(api, &token);
     assert_eq!(v["mode"], "out_of_service", "{v}");
     let before = cleared(&v);
 
     // The lane comes back on the same port: back in service by itself.
     let _lane = Lane::start(modbus, &lane_cfg);
-    let (v, to_recover) = wait_status(api, &token, Duration::from_secs(10), "recovery", |v| {
-        v["mode"] != "out_of_service" && !has_alarm(v, "device_fault")
-    });
+    let (v, to_recover) =
+        wait_status_timed(api, &token, Duration::from_secs(10), "recovery", |v| {
+            v["mode"] != "out_of_service" && !has_alarm(v, "device_fault")
+        });
     eprintln!("lane back → in service in {to_recover:?}");
     assert_eq!(lane_io(&v)["healthy"], true, "{v}");
-    let (v, took) = wait_status(
+    let (v, took) = wait_status_timed(
         api,
         &token,
         Duration::from_secs(15),

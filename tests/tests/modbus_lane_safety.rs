@@ -12,18 +12,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::bin;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use support::{bin, free_port, has_alarm, http, lane_io, status, wait_status};
 
 /// `gate-sim lane --modbus 127.0.0.1:PORT --control`, killed when dropped.
 struct Lane {
@@ -116,63 +109,6 @@ impl Drop for Gated {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (code, body.to_owned())
-}
-
-fn status(port: u16, token: &str) -> serde_json::Value {
-    let (code, body) = http(port, "GET", "/v1/status", token, "");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("status JSON: {e}: {body}"))
-}
-
-fn wait_status(
-    port: u16,
-    token: &str,
-    within: Duration,
-    what: &str,
-    want: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let t0 = Instant::now();
-    loop {
-        let v = status(port, token);
-        if want(&v) {
-            return v;
-        }
-        assert!(t0.elapsed() < within, "no {what} within {within:?}: {v}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn has_alarm(v: &serde_json::Value, kind: &str) -> bool {
-    v["alarms"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|x| x == kind))
-}
-
-fn lane_io(v: &serde_json::Value) -> serde_json::Value {
-    v["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["device"] == "lane_io").cloned())
-        .unwrap_or_default()
 }
 
 fn bits(v: &serde_json::Value, side: &str, names: &[&str]) -> Vec<u64> {

@@ -536,3 +536,92 @@ impl Rng {
         lo + self.next_u64() % (hi - lo + 1)
     }
 }
+
+// ---- The gate's HTTP API, as the process tests read it --------------------------------
+
+/// A TCP port free on the loopback interface right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status code, body).
+pub fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {out}"));
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// `GET /v1/status`, which must answer 200 with JSON.
+pub fn status(port: u16, token: &str) -> serde_json::Value {
+    let (code, body) = http(port, "GET", "/v1/status", token, "");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("status JSON: {e}: {body}"))
+}
+
+/// Polls the status until `want` holds: the status and how long it took. Panics with
+/// the last status, naming `what`, after `within`.
+pub fn wait_status_timed(
+    port: u16,
+    token: &str,
+    within: Duration,
+    what: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> (serde_json::Value, Duration) {
+    let t0 = Instant::now();
+    loop {
+        let v = status(port, token);
+        if want(&v) {
+            return (v, t0.elapsed());
+        }
+        assert!(t0.elapsed() < within, "no {what} within {within:?}: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`wait_status_timed`] without the time.
+pub fn wait_status(
+    port: u16,
+    token: &str,
+    within: Duration,
+    what: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    wait_status_timed(port, token, within, what, want).0
+}
+
+/// Whether the status lists alarm `kind` as active.
+pub fn has_alarm(v: &serde_json::Value, kind: &str) -> bool {
+    v["alarms"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x == kind))
+}
+
+/// The status entry of the lane I/O device (null when absent).
+pub fn lane_io(v: &serde_json::Value) -> serde_json::Value {
+    v["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["device"] == "lane_io").cloned())
+        .unwrap_or_default()
+}
