@@ -8,20 +8,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{bin, free_port, has_alarm, lane_io, status};
-
-struct Gated(Child);
-
-impl Drop for Gated {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{bin, free_port, has_alarm, lane_io, spawn_gated, status};
 
 /// A pin map for a 40-pin header: inputs on lines 2..=17, outputs on 20..=28.
 const MAP: &str = r#"
@@ -130,24 +118,7 @@ fn gated_with_a_missing_gpio_chip_runs_out_of_service_with_an_alarm_naming_the_c
     let io = format!("kind = \"gpio\"\nchip = \"{}\"\n{MAP}", chip.display());
     let cfg = dir.path().join("gate.toml");
     std::fs::write(&cfg, config(&io, api)).unwrap();
-    let mut child = bin("gated")
-        .arg("--config")
-        .arg(&cfg)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gated starts");
-    let err = child.stderr.take().expect("stderr");
-    let mut gated = Gated(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut gated, rx) = spawn_gated(&cfg, dir.path());
     let mut lines = Vec::new();
     let token = loop {
         let l = rx

@@ -9,9 +9,8 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{bin, free_port, has_alarm, lane_io, status, wait_status_timed};
+use support::{bin, free_port, has_alarm, lane_io, spawn_gated, status, wait_status_timed};
 
 /// `gate-sim lane --modbus 127.0.0.1:PORT --config LANE`, killed when dropped.
 struct Lane(Child);
@@ -42,15 +41,6 @@ impl Lane {
 impl Drop for Lane {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-struct Gated(Child);
-
-impl Drop for Gated {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -121,24 +111,7 @@ format = "json"
     );
 
     let mut lane = Lane::start(modbus, &lane_cfg);
-    let mut child = bin("gated")
-        .arg("--config")
-        .arg(&gate_cfg)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gated starts");
-    let err = child.stderr.take().expect("stderr");
-    let _gated = Gated(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let (_gated, rx) = spawn_gated(&gate_cfg, dir.path());
     let token = loop {
         let l = rx
             .recv_timeout(Duration::from_secs(20))

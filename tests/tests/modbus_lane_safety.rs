@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{bin, free_port, has_alarm, http, lane_io, status, wait_status};
+use support::{bin, free_port, has_alarm, http, lane_io, spawn_gated, status, wait_status};
 
 /// `gate-sim lane --modbus 127.0.0.1:PORT --control`, killed when dropped.
 struct Lane {
@@ -102,15 +102,6 @@ impl Drop for Lane {
     }
 }
 
-struct Gated(Child);
-
-impl Drop for Gated {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn bits(v: &serde_json::Value, side: &str, names: &[&str]) -> Vec<u64> {
     names
         .iter()
@@ -159,24 +150,7 @@ format = "json"
     )
     .unwrap();
     let mut lane = Lane::start(modbus, &lane_cfg);
-    let mut child = bin("gated")
-        .arg("--config")
-        .arg(&gate_cfg)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gated starts");
-    let err = child.stderr.take().expect("stderr");
-    let _gated = Gated(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let (_gated, rx) = spawn_gated(&gate_cfg, dir.path());
     let (mut sup, mut view) = (None, None);
     while sup.is_none() || view.is_none() {
         let l = rx
@@ -383,24 +357,7 @@ format = "json"
     )
     .unwrap();
     let lane = Lane::start(modbus, &lane_cfg);
-    let mut child = bin("gated")
-        .arg("--config")
-        .arg(&gate_cfg)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gated starts");
-    let err = child.stderr.take().expect("stderr");
-    let _gated = Gated(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let (_gated, rx) = spawn_gated(&gate_cfg, dir.path());
     let view = loop {
         let l = rx
             .recv_timeout(Duration::from_secs(20))

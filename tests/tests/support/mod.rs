@@ -625,3 +625,35 @@ pub fn lane_io(v: &serde_json::Value) -> serde_json::Value {
         .and_then(|d| d.iter().find(|d| d["device"] == "lane_io").cloned())
         .unwrap_or_default()
 }
+
+/// A `gated` process, killed when dropped.
+pub struct GatedProcess(pub Child);
+
+impl Drop for GatedProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gated --config CONFIG` in `cwd`: the process, and its stderr lines as they come.
+pub fn spawn_gated(config: &Path, cwd: &Path) -> (GatedProcess, mpsc::Receiver<String>) {
+    let mut child = bin("gated")
+        .arg("--config")
+        .arg(config)
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gated starts");
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    (GatedProcess(child), rx)
+}
