@@ -66,6 +66,7 @@ struct Candidate {
 #[derive(Clone, Debug)]
 pub struct BeamCounter {
     geometry: BeamGeometry,
+    min_gap_m: f64,
     /// Bodies counted in the mantrap.
     inside: u8,
     entry: bool,
@@ -117,6 +118,7 @@ impl BeamCounter {
     pub fn new(geometry: BeamGeometry) -> BeamCounter {
         BeamCounter {
             geometry,
+            min_gap_m: Self::MIN_GAP_M,
             inside: 0,
             entry: false,
             mantrap: 0,
@@ -130,6 +132,13 @@ impl BeamCounter {
             exit_took: 0,
             wrong_way: false,
         }
+    }
+
+    /// The same counter with another shortest body gap than [`BeamCounter::MIN_GAP_M`]
+    /// (for calibration campaigns).
+    pub fn with_min_gap_m(mut self, min_gap_m: f64) -> BeamCounter {
+        self.min_gap_m = min_gap_m;
+        self
     }
 
     /// Bodies counted in the mantrap.
@@ -150,10 +159,10 @@ impl BeamCounter {
     /// Forgets every body (the occupancy input says the lane is empty and no beam is
     /// broken) and the wrong-way flag.
     pub fn clear(&mut self) {
-        let geometry = self.geometry;
+        let (geometry, min_gap_m) = (self.geometry, self.min_gap_m);
         let (entry, mantrap, exit, last_index) =
             (self.entry, self.mantrap, self.exit, self.last_index);
-        *self = BeamCounter::new(geometry);
+        *self = BeamCounter::new(geometry).with_min_gap_m(min_gap_m);
         self.entry = entry;
         self.mantrap = mantrap;
         self.exit = exit;
@@ -206,7 +215,7 @@ impl BeamCounter {
                 if active {
                     if let Some((Beam::Exit, false, t)) = self.last {
                         let speed = self.speed_mps.unwrap_or(Self::DEFAULT_SPEED_MPS);
-                        if !Self::gap_is_body(now_ms.saturating_sub(t), speed) {
+                        if !self.gap_is_body(now_ms.saturating_sub(t), speed) {
                             // Chatter, or the trolley behind the one who just left.
                             self.inside = self.inside.saturating_add(self.exit_took);
                         }
@@ -222,8 +231,17 @@ impl BeamCounter {
     }
 
     fn entry_rise(&mut self, now_ms: u64) {
-        self.outward = false;
-        if let Some((Beam::Mantrap(0), false, t)) = self.last {
+        let was_outward = std::mem::take(&mut self.outward);
+        let gap_ms = self.entry_fall_ms.map(|t| now_ms.saturating_sub(t));
+        // A gap too short to be a body even at a brisk walk is chatter within the break
+        // before: it never starts an outward crossing.
+        let brisk = self.speed_mps.unwrap_or(0.0).max(Self::DEFAULT_SPEED_MPS);
+        let chatter = gap_ms.is_some_and(|g| !self.gap_is_body(g, brisk));
+        if chatter && was_outward {
+            self.outward = true;
+            return;
+        }
+        if let (Some((Beam::Mantrap(0), false, t)), false) = (self.last, chatter) {
             if now_ms.saturating_sub(t) <= Self::OUTWARD_WINDOW_MS {
                 // The first mantrap beam cleared, then the entry beam broke: walking out.
                 self.outward = true;
@@ -231,10 +249,9 @@ impl BeamCounter {
                 return;
             }
         }
-        let gap_ms = self.entry_fall_ms.map(|t| now_ms.saturating_sub(t));
         if let (Some(gap), Some(speed), true) = (gap_ms, self.speed_mps, self.pending.is_empty()) {
             // The body in front is counted and its speed measured: judge the gap now.
-            if !Self::gap_is_body(gap, speed) {
+            if !self.gap_is_body(gap, speed) {
                 // Legs, arm swing, a trolley handle: the body before this break.
                 return;
             }
@@ -267,12 +284,13 @@ impl BeamCounter {
         self.speed_mps = Some(speed);
         self.inside = self.inside.saturating_add(1);
         // Breaks that followed it after too short a gap were part of it.
+        let min_gap_m = self.min_gap_m;
         self.pending
-            .retain(|c| c.gap_ms.is_none_or(|g| Self::gap_is_body(g, speed)));
+            .retain(|c| c.gap_ms.is_none_or(|g| g as f64 / 1000.0 * speed >= min_gap_m));
     }
 
-    fn gap_is_body(gap_ms: u64, speed_mps: f64) -> bool {
-        gap_ms as f64 / 1000.0 * speed_mps >= Self::MIN_GAP_M
+    fn gap_is_body(&self, gap_ms: u64, speed_mps: f64) -> bool {
+        gap_ms as f64 / 1000.0 * speed_mps >= self.min_gap_m
     }
 }
 
