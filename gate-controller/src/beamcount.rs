@@ -83,8 +83,10 @@ pub struct BeamCounter {
     pending: Vec<Candidate>,
     /// Walking speed of the last body counted in, in m/s.
     speed_mps: Option<f64>,
-    /// The current entry break was taken as somebody walking out (one body less).
-    outward: bool,
+    /// The current entry break, taken as somebody walking out (one body less).
+    outward: Option<Candidate>,
+    /// When the first mantrap beam last cleared.
+    first_fall_ms: Option<u64>,
     /// The last exit break took one body off (0 or 1), to restore if it was wrong-way.
     exit_took: u8,
     wrong_way: bool,
@@ -128,7 +130,8 @@ impl BeamCounter {
             entry_fall_ms: None,
             pending: Vec::new(),
             speed_mps: None,
-            outward: false,
+            outward: None,
+            first_fall_ms: None,
             exit_took: 0,
             wrong_way: false,
         }
@@ -205,6 +208,9 @@ impl BeamCounter {
                     }
                 } else {
                     self.mantrap &= !bit;
+                    if n == 0 {
+                        self.first_fall_ms = Some(now_ms);
+                    }
                 }
             }
             Beam::Exit => {
@@ -231,20 +237,23 @@ impl BeamCounter {
     }
 
     fn entry_rise(&mut self, now_ms: u64) {
-        let was_outward = std::mem::take(&mut self.outward);
+        let was_outward = self.outward.take();
         let gap_ms = self.entry_fall_ms.map(|t| now_ms.saturating_sub(t));
         // A gap too short to be a body even at a brisk walk is chatter within the break
         // before: it never starts an outward crossing.
         let brisk = self.speed_mps.unwrap_or(0.0).max(Self::DEFAULT_SPEED_MPS);
         let chatter = gap_ms.is_some_and(|g| !self.gap_is_body(g, brisk));
-        if chatter && was_outward {
-            self.outward = true;
+        if chatter && was_outward.is_some() {
+            self.outward = was_outward;
             return;
         }
         if let (Some((Beam::Mantrap(0), false, t)), false) = (self.last, chatter) {
             if now_ms.saturating_sub(t) <= Self::OUTWARD_WINDOW_MS {
                 // The first mantrap beam cleared, then the entry beam broke: walking out.
-                self.outward = true;
+                self.outward = Some(Candidate {
+                    rise_ms: now_ms,
+                    gap_ms,
+                });
                 self.inside = self.inside.saturating_sub(1);
                 return;
             }
@@ -265,10 +274,18 @@ impl BeamCounter {
     }
 
     fn first_mantrap_rise(&mut self, now_ms: u64) {
-        if self.outward {
-            // Somebody walking out turned round inside after all.
-            self.outward = false;
+        if let Some(c) = self.outward.take() {
+            // Not somebody walking out after all: restore them.
             self.inside = self.inside.saturating_add(1);
+            let brisk = self.speed_mps.unwrap_or(0.0).max(Self::DEFAULT_SPEED_MPS);
+            let blink = self
+                .first_fall_ms
+                .is_some_and(|t| !self.gap_is_body(now_ms.saturating_sub(t), brisk));
+            if blink {
+                // The first mantrap beam only blinked (arm swing) under the body in
+                // front: the entry break is a body walking in behind it.
+                self.pending.push(c);
+            }
             return;
         }
         self.pending
@@ -285,8 +302,10 @@ impl BeamCounter {
         self.inside = self.inside.saturating_add(1);
         // Breaks that followed it after too short a gap were part of it.
         let min_gap_m = self.min_gap_m;
-        self.pending
-            .retain(|c| c.gap_ms.is_none_or(|g| g as f64 / 1000.0 * speed >= min_gap_m));
+        self.pending.retain(|c| {
+            c.gap_ms
+                .is_none_or(|g| g as f64 / 1000.0 * speed >= min_gap_m)
+        });
     }
 
     fn gap_is_body(&self, gap_ms: u64, speed_mps: f64) -> bool {
