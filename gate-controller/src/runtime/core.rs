@@ -22,7 +22,7 @@ use super::screening::{holder_query, Screening};
 use crate::journal::Journal;
 use crate::machine::{Action, Event, Machine, Snapshot};
 use crate::record::{Actor, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Record, TxnId};
-use crate::types::{CaptureFailure, Device, Door, DoorPosition, Time};
+use crate::types::{CaptureFailure, Device, Door, DoorPosition, Sensor, Time};
 use crate::watchlist::PersonQuery;
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, LaneCommand, LaneInput, LiveCapture, Presence,
@@ -283,9 +283,26 @@ impl Core {
 
     /// Feeds a device or process signal.
     pub fn input(&mut self, input: Input) {
+        // Threshold beams also feed the beam body counter: the machine hears the beam
+        // first, then the occupancy it changed (so that a count rising after the exit
+        // beam reads as somebody coming in from the exit side).
+        let threshold = match &input {
+            Input::Lane(LaneInput::Sensor { sensor, active }) => match sensor {
+                Sensor::EntryBeam => Some((true, *active)),
+                Sensor::ExitBeam => Some((false, *active)),
+                _ => None,
+            },
+            _ => None,
+        };
         if let Some(event) = self.translate(input) {
             let now = self.clock.now();
             self.machine.handle(now, event);
+        }
+        if let Some((entry, active)) = threshold {
+            let now = self.clock.now();
+            if let Some(persons) = self.occupancy.threshold(now.0, entry, active) {
+                self.machine.handle(now, Event::Occupancy { persons });
+            }
         }
         self.pump();
     }
@@ -481,10 +498,12 @@ impl Core {
                     persons: self.occupancy.sensor(persons),
                     children,
                 }),
-                LaneInput::MantrapBeam { index, active } => self
-                    .occupancy
-                    .beam(index, active)
-                    .map(|persons| Event::Occupancy { persons }),
+                LaneInput::MantrapBeam { index, active } => {
+                    let now_ms = self.clock.now().0;
+                    self.occupancy
+                        .beam(now_ms, index, active)
+                        .map(|persons| Event::Occupancy { persons })
+                }
                 LaneInput::CloseRefused { door } => Some(Event::DoorRefused {
                     door,
                     position: DoorPosition::Closed,
