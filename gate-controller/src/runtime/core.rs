@@ -865,4 +865,66 @@ mod tests {
             .alarms
             .contains(&crate::record::AlarmKind::DoorFault));
     }
+
+    /// A clock the test sets by hand (scan-cycle times of a beam sequence).
+    struct HandClock(std::sync::atomic::AtomicU64);
+
+    impl Clock for HandClock {
+        fn now(&self) -> Time {
+            Time(self.0.load(std::sync::atomic::Ordering::SeqCst))
+        }
+    }
+
+    #[test]
+    fn two_bodies_in_the_beams_reach_the_machine_as_two_persons() {
+        let dir = tempfile::tempdir().expect("dir");
+        let clock = Arc::new(HandClock(std::sync::atomic::AtomicU64::new(1_000_000)));
+        let journal = Journal::open(&dir.path().join("j.sqlite")).expect("journal");
+        let machine = Machine::new(
+            Config::default(),
+            clock.now(),
+            journal.next_txn().expect("txn"),
+        );
+        let mut core = Core::new(
+            "g".into(),
+            machine,
+            journal,
+            Box::new(InlineWatchlist::default()),
+            Box::new(SimMatcher),
+            clock.clone(),
+        );
+        // A one-bit occupancy input says "somebody"; two bodies 20 cm apart at 1.2 m/s
+        // walk through the entry beam and the first mantrap beam.
+        core.input(Input::Lane(LaneInput::Occupancy { persons: 1 }));
+        assert_eq!(core.status().machine.occupancy, 1);
+        let edges: [(u64, Option<u8>, bool); 7] = [
+            (0, None, true),
+            (417, None, false),
+            (521, Some(0), true),
+            (583, None, true),
+            (938, Some(0), false),
+            (1_000, None, false),
+            (1_104, Some(0), true),
+        ];
+        for (t, beam, active) in edges {
+            clock
+                .0
+                .store(1_000_000 + t, std::sync::atomic::Ordering::SeqCst);
+            core.input(Input::Lane(match beam {
+                None => LaneInput::Sensor {
+                    sensor: Sensor::EntryBeam,
+                    active,
+                },
+                Some(index) => LaneInput::MantrapBeam { index, active },
+            }));
+        }
+        assert_eq!(core.status().machine.occupancy, 2);
+        // The overhead input reads nobody only once the lane is empty: forgotten then.
+        core.input(Input::Lane(LaneInput::MantrapBeam {
+            index: 0,
+            active: false,
+        }));
+        core.input(Input::Lane(LaneInput::Occupancy { persons: 0 }));
+        assert_eq!(core.status().machine.occupancy, 0);
+    }
 }
