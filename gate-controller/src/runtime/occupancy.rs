@@ -10,7 +10,8 @@
 //! together are two persons even where the occupancy input is one bit. A beam count of
 //! one adds nothing to the presence floor (a count the beams got wrong by one, e.g. a
 //! traveller backing out with a suitcase, cannot hold an empty lane occupied). The body
-//! counter is forgotten whenever the occupancy input reads nobody with no beam broken.
+//! counter is forgotten whenever the occupancy input reads nobody with no beam broken
+//! (also when a mantrap or exit beam clears after the input went to nobody).
 //! Without an occupancy input the presence floor drops back to 0 between beams, so an
 //! occupancy input is recommended; see `docs/io.md`.
 
@@ -20,6 +21,8 @@ use crate::beamcount::{Beam, BeamCounter};
 #[derive(Clone, Debug, Default)]
 pub struct OccupancyEstimate {
     sensor: u8,
+    /// An occupancy input has reported (the lane has one).
+    sensor_seen: bool,
     /// Broken mantrap beams, bit `index` set while beam `index` is broken.
     beams: u64,
     counter: BeamCounter,
@@ -43,9 +46,8 @@ impl OccupancyEstimate {
     /// told, as the input itself is a report).
     pub fn sensor(&mut self, persons: u8) -> u8 {
         self.sensor = persons;
-        if persons == 0 && !self.counter.any_broken() {
-            self.counter.clear();
-        }
+        self.sensor_seen = true;
+        self.forget_if_empty();
         let p = self.persons();
         self.reported = Some(p);
         p
@@ -61,6 +63,7 @@ impl OccupancyEstimate {
             self.beams &= !bit;
         }
         self.counter.edge(now_ms, Beam::Mantrap(index), active);
+        self.forget_if_empty();
         self.changed()
     }
 
@@ -69,7 +72,19 @@ impl OccupancyEstimate {
     pub fn threshold(&mut self, now_ms: u64, entry: bool, active: bool) -> Option<u8> {
         let beam = if entry { Beam::Entry } else { Beam::Exit };
         self.counter.edge(now_ms, beam, active);
+        if !entry {
+            self.forget_if_empty();
+        }
         self.changed()
+    }
+
+    /// The occupancy input reads nobody and no beam is broken: the lane is empty. Not
+    /// applied when the entry beam clears (a body walking in is then between the entry
+    /// beam and the first mantrap beam, and the input may not have caught up yet).
+    fn forget_if_empty(&mut self) {
+        if self.sensor_seen && self.sensor == 0 && !self.counter.any_broken() {
+            self.counter.clear();
+        }
     }
 
     fn changed(&mut self) -> Option<u8> {
@@ -161,5 +176,15 @@ mod tests {
         assert_eq!(e.beam_bodies(), 1);
         assert_eq!(e.sensor(0), 0);
         assert_eq!(e.beam_bodies(), 0, "the input says empty, no beam broken");
+        // The input reads nobody before the last beam clears: forgotten then.
+        feed(
+            &mut e,
+            &[(5_000, 'E', true), (5_417, 'E', false), (5_521, '0', true)],
+        );
+        assert_eq!(e.beam_bodies(), 1);
+        assert_eq!(e.sensor(0), 1, "the beam still shows somebody");
+        assert_eq!(e.beam_bodies(), 1);
+        feed(&mut e, &[(5_938, '0', false)]);
+        assert_eq!(e.beam_bodies(), 0);
     }
 }
