@@ -87,6 +87,8 @@ pub struct BeamCounter {
     outward: Option<Candidate>,
     /// When the first mantrap beam last cleared.
     first_fall_ms: Option<u64>,
+    /// When the last mantrap beam (nearest the exit) last cleared.
+    last_fall_ms: Option<u64>,
     /// The last exit break took one body off (0 or 1), to restore if it was wrong-way.
     exit_took: u8,
     wrong_way: bool,
@@ -132,6 +134,7 @@ impl BeamCounter {
             speed_mps: None,
             outward: None,
             first_fall_ms: None,
+            last_fall_ms: None,
             exit_took: 0,
             wrong_way: false,
         }
@@ -198,7 +201,16 @@ impl BeamCounter {
                 self.last_index = self.last_index.max(n);
                 if active {
                     self.mantrap |= bit;
-                    if n == self.last_index && matches!(self.last, Some((Beam::Exit, false, _))) {
+                    let brisk = self.speed_mps.unwrap_or(0.0).max(Self::DEFAULT_SPEED_MPS);
+                    // A blink of the last beam under a suitcase leaving is not somebody
+                    // coming in.
+                    let blink = self
+                        .last_fall_ms
+                        .is_some_and(|t| !self.gap_is_body(now_ms.saturating_sub(t), brisk));
+                    if n == self.last_index
+                        && !blink
+                        && matches!(self.last, Some((Beam::Exit, false, _)))
+                    {
                         // The exit beam, then the last mantrap beam: coming in the wrong way.
                         self.inside = self.inside.saturating_add(self.exit_took + 1);
                         self.exit_took = 0;
@@ -210,6 +222,9 @@ impl BeamCounter {
                     self.mantrap &= !bit;
                     if n == 0 {
                         self.first_fall_ms = Some(now_ms);
+                    }
+                    if n == self.last_index {
+                        self.last_fall_ms = Some(now_ms);
                     }
                 }
             }

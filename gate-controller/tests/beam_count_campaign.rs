@@ -25,12 +25,15 @@ use device_drivers::types::{Door, Sensor, Time};
 use gate_controller::beamcount::{Beam, BeamCounter};
 
 const SCAN_MS: u64 = 20;
-const TRIAL_MS: u64 = 13_000;
+const TRIAL_MS: u64 = 20_000;
+/// When the entry closes behind whoever is in, and when the exit opens to let them out.
+const CLOSE_ENTRY_MS: u64 = 13_000;
+const OPEN_EXIT_MS: u64 = 14_500;
 const MANTRAP_AT_M: [f64; 3] = [0.625, 1.25, 1.875];
 
-/// The clean beam samples of one trial: `[entry, m0, m1, m2]` per scan, and the most
+/// The clean beam samples of one trial: `[entry, m0, m1, m2, exit]` per scan, and the most
 /// people the model counted in the mantrap at once.
-fn clean_trial(behaviour: Behaviour, seed: u64) -> (Vec<[bool; 4]>, u8) {
+fn clean_trial(behaviour: Behaviour, seed: u64) -> (Vec<[bool; 5]>, u8) {
     let params = Params {
         tick_ms: SCAN_MS,
         ..Params::default()
@@ -61,7 +64,21 @@ fn clean_trial(behaviour: Behaviour, seed: u64) -> (Vec<[bool; 4]>, u8) {
             w.beam_blocked_at(MANTRAP_AT_M[0]),
             w.beam_blocked_at(MANTRAP_AT_M[1]),
             w.beam_blocked_at(MANTRAP_AT_M[2]),
+            w.sensor(Sensor::ExitBeam),
         ]);
+        if t == CLOSE_ENTRY_MS {
+            w.command(Time(t), WorldCommand::CloseDoor { door: Door::Entry });
+            w.command(
+                Time(t),
+                WorldCommand::Display {
+                    cue: Cue::PleaseWait,
+                },
+            );
+        }
+        if t == OPEN_EXIT_MS {
+            w.command(Time(t), WorldCommand::OpenDoor { door: Door::Exit });
+            w.command(Time(t), WorldCommand::Display { cue: Cue::Proceed });
+        }
         most = most.max(w.occupancy());
         t += SCAN_MS;
     }
@@ -69,7 +86,7 @@ fn clean_trial(behaviour: Behaviour, seed: u64) -> (Vec<[bool; 4]>, u8) {
 }
 
 /// Walking speed seen in the clean signal: entry break → first mantrap break.
-fn clean_speed(samples: &[[bool; 4]]) -> f64 {
+fn clean_speed(samples: &[[bool; 5]]) -> f64 {
     let rise = |k: usize| samples.iter().position(|s| s[k]);
     match (rise(0), rise(1)) {
         (Some(a), Some(b)) if b > a => MANTRAP_AT_M[0] / ((b - a) as f64 * SCAN_MS as f64 / 1000.0),
@@ -78,11 +95,11 @@ fn clean_speed(samples: &[[bool; 4]]) -> f64 {
 }
 
 /// Lays the real beams' imperfections over the clean signal (see the module docs).
-fn noisy(samples: &[[bool; 4]], luggage: bool, rng: &mut SimRng) -> Vec<[bool; 4]> {
+fn noisy(samples: &[[bool; 5]], luggage: bool, rng: &mut SimRng) -> Vec<[bool; 5]> {
     let v = clean_speed(samples);
     let scans = |m: f64| ((m / v) * 1000.0 / SCAN_MS as f64).round() as usize;
     let mut out = samples.to_vec();
-    for k in 0..4 {
+    for k in 0..5 {
         let mut i = 0;
         while i < samples.len() {
             if !samples[i][k] {
@@ -123,38 +140,42 @@ fn noisy(samples: &[[bool; 4]], luggage: bool, rng: &mut SimRng) -> Vec<[bool; 4
     out
 }
 
-/// Debounces (2 scans, as `ScanLane`) and feeds the counter; the most bodies counted.
-fn count(samples: &[[bool; 4]], min_gap_m: f64) -> u8 {
+/// Debounces (2 scans, as `ScanLane`) and feeds the counter; the most bodies counted
+/// and the count at the end.
+fn count(samples: &[[bool; 5]], min_gap_m: f64) -> (u8, u8) {
     let mut c = BeamCounter::default().with_min_gap_m(min_gap_m);
-    let mut state = [false; 4];
+    let mut state = [false; 5];
     let mut most = 0;
     for (i, pair) in samples.windows(2).enumerate() {
         let now = (i as u64 + 1) * SCAN_MS;
-        for k in 0..4 {
+        for k in 0..5 {
             if pair[0][k] == pair[1][k] && pair[1][k] != state[k] {
                 state[k] = pair[1][k];
-                let beam = if k == 0 {
-                    Beam::Entry
-                } else {
-                    Beam::Mantrap(k as u8 - 1)
+                let beam = match k {
+                    0 => Beam::Entry,
+                    4 => Beam::Exit,
+                    _ => Beam::Mantrap(k as u8 - 1),
                 };
                 c.edge(now, beam, state[k]);
             }
         }
         most = most.max(c.bodies());
     }
-    most
+    (most, c.bodies())
 }
 
 struct Figures {
     trials: u32,
     two_or_more: u32,
+    /// Trials whose count was back at 0 at the end (everybody out through the exit).
+    emptied: u32,
 }
 
 fn campaign(mix: &[Behaviour], n: u32, seed0: u64, min_gap_m: f64) -> Figures {
     let mut f = Figures {
         trials: 0,
         two_or_more: 0,
+        emptied: 0,
     };
     for i in 0..n {
         let b = mix[i as usize % mix.len()];
@@ -163,8 +184,12 @@ fn campaign(mix: &[Behaviour], n: u32, seed0: u64, min_gap_m: f64) -> Figures {
         let mut rng = SimRng::new(seed ^ 0x5eed);
         let s = noisy(&clean, b == Behaviour::Luggage, &mut rng);
         f.trials += 1;
-        if count(&s, min_gap_m) >= 2 {
+        let (most, end) = count(&s, min_gap_m);
+        if most >= 2 {
             f.two_or_more += 1;
+        }
+        if end == 0 {
+            f.emptied += 1;
         }
     }
     f
@@ -182,7 +207,7 @@ fn the_model_lane_really_has_two_people_for_a_tailgater_and_one_for_luggage() {
     );
     let (s, _) = clean_trial(Behaviour::Tailgater, 7);
     assert_eq!(
-        count(&s, BeamCounter::MIN_GAP_M),
+        count(&s, BeamCounter::MIN_GAP_M).0,
         2,
         "clean signals: two bodies"
     );
@@ -224,6 +249,11 @@ fn tailgaters_detected_and_single_travellers_not_doubled() {
         child.two_or_more,
         child.trials,
         100.0 * rate(&child),
+    );
+    println!(
+        "after the exit opened, counts back at 0: single travellers {}/{}, adults with a \
+         child {}/{}",
+        single.emptied, single.trials, child.emptied, child.trials
     );
     assert!(
         rate(&tail) >= 0.99,
