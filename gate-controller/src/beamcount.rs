@@ -22,7 +22,8 @@
 //!   out: one body less (undone if the first mantrap beam breaks again before the next
 //!   entry break, i.e. the body turned round inside).
 //! - **Exit.** Each break of the exit beam that ends is a body leaving forward (one
-//!   less); if the last mantrap beam then breaks with nothing in between, it was somebody
+//!   less); if the last mantrap beam then breaks with nothing in between (within
+//!   [`BeamCounter::WRONG_WAY_WINDOW_MS`], and not a blink of it), it was somebody
 //!   coming in the wrong way: the body is counted in and [`BeamCounter::wrong_way`] is
 //!   set.
 
@@ -114,6 +115,10 @@ impl BeamCounter {
     /// A break of the entry beam starting at most this long after the first mantrap beam
     /// cleared is somebody walking out.
     pub const OUTWARD_WINDOW_MS: u64 = 1_500;
+    /// The last mantrap beam breaking at most this long after the exit beam cleared is
+    /// somebody coming in from the exit side (a 0.5 m body clears the exit beam about
+    /// 0.125 m before it reaches a last beam 0.625 m inside, even at a crawl).
+    pub const WRONG_WAY_WINDOW_MS: u64 = 700;
     /// A break of the entry beam not followed by the first mantrap beam within this long
     /// is forgotten (somebody stepped in and back out).
     pub const STALE_MS: u64 = 10_000;
@@ -209,7 +214,8 @@ impl BeamCounter {
                         .is_some_and(|t| !self.gap_is_body(now_ms.saturating_sub(t), brisk));
                     if n == self.last_index
                         && !blink
-                        && matches!(self.last, Some((Beam::Exit, false, _)))
+                        && matches!(self.last, Some((Beam::Exit, false, t))
+                            if now_ms.saturating_sub(t) <= Self::WRONG_WAY_WINDOW_MS)
                     {
                         // The exit beam, then the last mantrap beam: coming in the wrong way.
                         self.inside = self.inside.saturating_add(self.exit_took + 1);
