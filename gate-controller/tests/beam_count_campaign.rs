@@ -3,9 +3,9 @@
 //!
 //! Each trial puts one traveller (normal, slow, with luggage, with a child, or followed
 //! by a tailgater) at the reader of a fresh lane, opens the entry door when the document
-//! is read, and samples the lane's beams every 20 ms scan for 20 s (the entry closes at 13 s, the exit
-//! opens at 14.5 s): the entry
-//! threshold beam the three mantrap beams at ¼, ½ and ¾ of the 2.5 m lane and the exit beam. The
+//! is read, closes it at 13 s, opens the exit at 14.5 s, and samples the lane's beams
+//! every 20 ms scan for 20 s: the entry threshold beam, the three mantrap beams at ¼, ½
+//! and ¾ of the 2.5 m lane and the exit beam. The
 //! model's overhead head count is never shown to the counter; it is only the truth the
 //! result is scored against.
 //!
