@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the HTTP API, operator console and traveller display served by `gated`;
 //! - [`machine`]: the pure, deterministic state machine (no clock, no I/O);
+//! - [`beamcount`]: bodies in the mantrap counted from beam timing (pure);
 //! - [`party`]: who is in the mantrap (head count, accompanied child, tailgating);
 //! - [`decision`]: eligibility, watchlist and biometric rules with recorded reasons;
 //! - [`invariants`]: a checker for the safety and audit invariants of DESIGN.md, used by
@@ -15,6 +16,7 @@
 //! - [`sim_bridge`]: signals and commands of the simulated lane as machine events/actions.
 
 pub mod api;
+pub mod beamcount;
 pub mod config;
 pub mod decision;
 pub mod invariants;

@@ -22,7 +22,7 @@ use super::screening::{holder_query, Screening};
 use crate::journal::Journal;
 use crate::machine::{Action, Event, Machine, Snapshot};
 use crate::record::{Actor, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Record, TxnId};
-use crate::types::{CaptureFailure, Device, Door, DoorPosition, Time};
+use crate::types::{CaptureFailure, Device, Door, DoorPosition, Sensor, Time};
 use crate::watchlist::PersonQuery;
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, LaneCommand, LaneInput, LiveCapture, Presence,
@@ -283,9 +283,26 @@ impl Core {
 
     /// Feeds a device or process signal.
     pub fn input(&mut self, input: Input) {
+        // Threshold beams also feed the beam body counter: the machine hears the beam
+        // first, then the occupancy it changed (so that a count rising after the exit
+        // beam reads as somebody coming in from the exit side).
+        let threshold = match &input {
+            Input::Lane(LaneInput::Sensor { sensor, active }) => match sensor {
+                Sensor::EntryBeam => Some((true, *active)),
+                Sensor::ExitBeam => Some((false, *active)),
+                _ => None,
+            },
+            _ => None,
+        };
         if let Some(event) = self.translate(input) {
             let now = self.clock.now();
             self.machine.handle(now, event);
+        }
+        if let Some((entry, active)) = threshold {
+            let now = self.clock.now();
+            if let Some(persons) = self.occupancy.threshold(now.0, entry, active) {
+                self.machine.handle(now, Event::Occupancy { persons });
+            }
         }
         self.pump();
     }
@@ -481,10 +498,12 @@ impl Core {
                     persons: self.occupancy.sensor(persons),
                     children,
                 }),
-                LaneInput::MantrapBeam { index, active } => self
-                    .occupancy
-                    .beam(index, active)
-                    .map(|persons| Event::Occupancy { persons }),
+                LaneInput::MantrapBeam { index, active } => {
+                    let now_ms = self.clock.now().0;
+                    self.occupancy
+                        .beam(now_ms, index, active)
+                        .map(|persons| Event::Occupancy { persons })
+                }
                 LaneInput::CloseRefused { door } => Some(Event::DoorRefused {
                     door,
                     position: DoorPosition::Closed,
@@ -845,5 +864,67 @@ mod tests {
             .machine
             .alarms
             .contains(&crate::record::AlarmKind::DoorFault));
+    }
+
+    /// A clock the test sets by hand (scan-cycle times of a beam sequence).
+    struct HandClock(std::sync::atomic::AtomicU64);
+
+    impl Clock for HandClock {
+        fn now(&self) -> Time {
+            Time(self.0.load(std::sync::atomic::Ordering::SeqCst))
+        }
+    }
+
+    #[test]
+    fn two_bodies_in_the_beams_reach_the_machine_as_two_persons() {
+        let dir = tempfile::tempdir().expect("dir");
+        let clock = Arc::new(HandClock(std::sync::atomic::AtomicU64::new(1_000_000)));
+        let journal = Journal::open(&dir.path().join("j.sqlite")).expect("journal");
+        let machine = Machine::new(
+            Config::default(),
+            clock.now(),
+            journal.next_txn().expect("txn"),
+        );
+        let mut core = Core::new(
+            "g".into(),
+            machine,
+            journal,
+            Box::new(InlineWatchlist::default()),
+            Box::new(SimMatcher),
+            clock.clone(),
+        );
+        // A one-bit occupancy input says "somebody"; two bodies 20 cm apart at 1.2 m/s
+        // walk through the entry beam and the first mantrap beam.
+        core.input(Input::Lane(LaneInput::Occupancy { persons: 1 }));
+        assert_eq!(core.status().machine.occupancy, 1);
+        let edges: [(u64, Option<u8>, bool); 7] = [
+            (0, None, true),
+            (417, None, false),
+            (521, Some(0), true),
+            (583, None, true),
+            (938, Some(0), false),
+            (1_000, None, false),
+            (1_104, Some(0), true),
+        ];
+        for (t, beam, active) in edges {
+            clock
+                .0
+                .store(1_000_000 + t, std::sync::atomic::Ordering::SeqCst);
+            core.input(Input::Lane(match beam {
+                None => LaneInput::Sensor {
+                    sensor: Sensor::EntryBeam,
+                    active,
+                },
+                Some(index) => LaneInput::MantrapBeam { index, active },
+            }));
+        }
+        assert_eq!(core.status().machine.occupancy, 2);
+        // The overhead input reads nobody only once the lane is empty: forgotten then.
+        core.input(Input::Lane(LaneInput::MantrapBeam {
+            index: 0,
+            active: false,
+        }));
+        core.input(Input::Lane(LaneInput::Occupancy { persons: 0 }));
+        assert_eq!(core.status().machine.occupancy, 0);
     }
 }
