@@ -217,6 +217,45 @@ fn check_snapshot(b: &[u8], t: &TrustedKeys) -> Result<(), WatchlistError> {
 }
 
 #[test]
+fn snapshots_with_the_older_larger_buckets_still_load_and_answer_exactly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let k = sk(1);
+    let n = 100_000u64;
+    let write = |name: &str, legacy: bool| {
+        let p = dir.path().join(name);
+        let mut b = SnapshotBuilder::new(ListId::new("sltd").expect("id"), 1, 1_000);
+        if legacy {
+            b = b.legacy_directory();
+        }
+        for i in 0..n {
+            let (a, r) = action_of(i);
+            b.add_document(fast_key(1, i), a, r).expect("add");
+        }
+        b.write(&p, &k).expect("write snapshot");
+        p
+    };
+    let new = write("new.wl", false);
+    let old = write("old.wl", true);
+    let size = |p: &Path| std::fs::metadata(p).expect("meta").len();
+    // 100 k entries: 2^15 buckets now, 2^14 before (one u32 each); same key width.
+    assert_eq!(size(&new) - size(&old), (1 << 15) * 4 - (1 << 14) * 4);
+    for p in [&new, &old] {
+        let list =
+            WatchList::from_snapshot(Arc::new(Snapshot::open(p, &trusted(&k)).expect("open")));
+        for i in 0..n {
+            let (a, r) = action_of(i);
+            assert_eq!(
+                verdict_action(&list.lookup_document(fast_key(1, i))),
+                Some((a, r.to_string())),
+                "member {i} of {}",
+                p.display()
+            );
+            assert_eq!(list.lookup_document(fast_key(2, i)), Verdict::Clear);
+        }
+    }
+}
+
+#[test]
 fn every_flipped_byte_wrong_key_and_truncation_are_rejected() {
     let dir = tempfile::tempdir().expect("tmp");
     let k = sk(1);

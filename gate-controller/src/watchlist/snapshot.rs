@@ -17,8 +17,22 @@ use xorf::{BinaryFuse8, BinaryFuse8Ref, DmaSerializable, Filter, FilterRef};
 const FILTER_MIN: usize = 64;
 const DESC_LEN: usize = 20;
 
-/// Directory bits for `n` entries: about 4–8 entries per bucket, at most 2^24 buckets.
+/// The most directory bits a snapshot may have (a 128 MB directory).
+pub const MAX_DIR_BITS: u8 = 25;
+
+/// Directory bits for `n` entries: about 2–4 entries per bucket (so a hit reads one
+/// cache line or two of records), at most 2^[`MAX_DIR_BITS`] buckets.
 pub fn dir_bits_for(n: u64) -> u8 {
+    if n < 16 {
+        0
+    } else {
+        (63 - n.leading_zeros() as u8 - 1).min(MAX_DIR_BITS)
+    }
+}
+
+/// Directory bits that builds before 2026-11-27 chose (about 4–8 entries per bucket, at
+/// most 2^24 buckets): snapshots written with them stay readable.
+fn legacy_dir_bits_for(n: u64) -> u8 {
     if n < 16 {
         0
     } else {
@@ -55,6 +69,7 @@ pub struct SnapshotBuilder {
     reasons: Reasons,
     docs: Vec<(u128, u16)>,
     persons: Vec<PersonRecord>,
+    legacy_directory: bool,
 }
 
 impl SnapshotBuilder {
@@ -67,7 +82,17 @@ impl SnapshotBuilder {
             reasons: Reasons::default(),
             docs: Vec::new(),
             persons: Vec::new(),
+            legacy_directory: false,
         }
+    }
+
+    /// Writes the directory as builds before 2026-11-27 did (about 4–8 entries per
+    /// bucket, a smaller directory but a longer read per hit). Readers accept both; this
+    /// exists so that tests can prove older snapshots still load.
+    #[doc(hidden)]
+    pub fn legacy_directory(mut self) -> Self {
+        self.legacy_directory = true;
+        self
     }
 
     /// Reserves room for `n` document entries.
@@ -113,7 +138,11 @@ impl SnapshotBuilder {
                 "more than 2^32-1 document entries".into(),
             ));
         }
-        let d = dir_bits_for(n);
+        let d = if self.legacy_directory {
+            legacy_dir_bits_for(n)
+        } else {
+            dir_bits_for(n)
+        };
         let kb = key_bytes_for(d);
         let filter =
             if self.docs.len() >= FILTER_MIN {
@@ -261,7 +290,8 @@ impl SnapshotData {
         }
         let n = h.doc_count as usize;
         let d = h.dir_bits;
-        if d != dir_bits_for(h.doc_count) || h.key_bytes != key_bytes_for(d) {
+        let n_bits = [dir_bits_for(h.doc_count), legacy_dir_bits_for(h.doc_count)];
+        if !n_bits.contains(&d) || h.key_bytes != key_bytes_for(d) {
             return Err(bad("bad directory bits or key width"));
         }
         let kb = h.key_bytes;
