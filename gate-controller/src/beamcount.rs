@@ -27,11 +27,18 @@
 //!   coming in the wrong way: the body is counted in and [`BeamCounter::wrong_way`] is
 //!   set.
 
-/// Where the beams the counter uses lie along the lane, in metres from the entry beam.
+/// Where the beams the counter uses lie along the lane, in metres from the entry beam
+/// (`[devices.io] first_mantrap_beam_m` in `gated`'s configuration).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BeamGeometry {
     /// Distance from the entry threshold beam to the first mantrap beam.
     pub first_mantrap_m: f64,
+}
+
+impl BeamGeometry {
+    /// The distances [`BeamGeometry::first_mantrap_m`] may take, in metres (the
+    /// configuration key `devices.io.first_mantrap_beam_m` is checked against it).
+    pub const FIRST_MANTRAP_RANGE_M: (f64, f64) = (0.1, 3.0);
 }
 
 impl Default for BeamGeometry {
@@ -154,6 +161,11 @@ impl BeamCounter {
     pub fn with_min_gap_m(mut self, min_gap_m: f64) -> BeamCounter {
         self.min_gap_m = min_gap_m;
         self
+    }
+
+    /// The lane geometry the counter was made for.
+    pub fn geometry(&self) -> BeamGeometry {
+        self.geometry
     }
 
     /// Bodies counted in the mantrap.
