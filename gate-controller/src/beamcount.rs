@@ -98,6 +98,9 @@ pub struct BeamCounter {
     /// A deeper mantrap beam (index ≥ 1) broke since the first mantrap beam last
     /// cleared, with the first one still clear: the body that cleared it moved on in.
     deeper_since_first_fall: bool,
+    /// A body breaking the entry beam while the body in front is deeper in, counted
+    /// until the entry beam clears or the first mantrap beam breaks.
+    doorway: bool,
     /// When the last mantrap beam (nearest the exit) last cleared.
     last_fall_ms: Option<u64>,
     /// The last exit break took one body off (0 or 1), to restore if it was wrong-way.
@@ -150,6 +153,7 @@ impl BeamCounter {
             outward: None,
             first_fall_ms: None,
             deeper_since_first_fall: false,
+            doorway: false,
             last_fall_ms: None,
             exit_took: 0,
             wrong_way: false,
@@ -170,7 +174,7 @@ impl BeamCounter {
 
     /// Bodies counted in the mantrap.
     pub fn bodies(&self) -> u8 {
-        self.inside
+        self.inside.saturating_add(u8::from(self.doorway))
     }
 
     /// Whether somebody came in from the exit side since the last [`BeamCounter::clear`].
@@ -210,6 +214,9 @@ impl BeamCounter {
                     self.entry_rise(now_ms);
                 } else {
                     self.entry_fall_ms = Some(now_ms);
+                    // Stepped in past the beam, or back out: not seen until the first
+                    // mantrap beam.
+                    self.doorway = false;
                 }
             }
             Beam::Mantrap(n) => {
@@ -239,12 +246,17 @@ impl BeamCounter {
                         self.wrong_way = true;
                     } else if n == 0 {
                         self.deeper_since_first_fall = false;
+                        self.doorway = false;
                         self.first_mantrap_rise(now_ms);
                     } else {
                         self.deeper_rise(now_ms);
+                        self.check_doorway();
                     }
                 } else {
                     self.mantrap &= !bit;
+                    if n > 0 {
+                        self.check_doorway();
+                    }
                     if n == 0 {
                         self.first_fall_ms = Some(now_ms);
                         self.deeper_since_first_fall = false;
@@ -340,6 +352,24 @@ impl BeamCounter {
             self.pending
                 .retain(|p| now_ms.saturating_sub(p.rise_ms) <= Self::STALE_MS);
             self.pending.push(c);
+        }
+    }
+
+    /// A deeper mantrap beam changed: the body in front is moving there. If the entry
+    /// beam is broken now by a break that began after that body cleared the first
+    /// mantrap beam, and the first mantrap beam is clear between them, two bodies are in
+    /// the lane at once (one body cannot break the entry beam and a deeper beam without
+    /// the first mantrap beam between them).
+    fn check_doorway(&mut self) {
+        let Some(fall) = self.first_fall_ms else {
+            return;
+        };
+        if self.entry
+            && self.mantrap & 1 == 0
+            && self.deeper_since_first_fall
+            && self.pending.iter().any(|c| c.rise_ms > fall)
+        {
+            self.doorway = true;
         }
     }
 
@@ -477,8 +507,34 @@ mod tests {
             let mut c = BeamCounter::default();
             let e = pair(gap);
             assert!(e.contains(&(e[0].0, Entry, true)));
-            assert_eq!(run(&mut c, &e), 2, "gap {gap} m: {e:?}");
+            // Two already before both walk on at 3 s (while the second person was in
+            // the entry beam with the first deeper in, or once past the first mantrap
+            // beam).
+            let standing = e.iter().position(|x| x.0 >= 3_000).unwrap_or(e.len());
+            let mut most = 0;
+            for &(t, b, a) in &e[..standing] {
+                c.edge(t, b, a);
+                most = most.max(c.bodies());
+            }
+            assert_eq!(most, 2, "gap {gap} m: {e:?}");
+            assert_eq!(run(&mut c, &e[standing..]), 2, "gap {gap} m: {e:?}");
         }
+    }
+
+    #[test]
+    fn a_far_tailgater_stepping_back_out_of_the_doorway_is_taken_off() {
+        // 0.9 m behind: the second person stops in the entry beam (front 0.4 m in) while
+        // the first walks on to the reader spot, then steps back out.
+        let v = 1.2;
+        let lead = [(0, -0.1), at(0, -0.1, 1.9, v)];
+        let (t1, x1) = at(0, -1.5, 1.9, v);
+        let (t2, x2) = at(t1 + 2_000, x1, -1.0, v);
+        let tail = [(0, -1.5), (t1, x1), (t1 + 2_000, x1), (t2, x2)];
+        let e = lane_edges(&[(0.5, &lead), (0.5, &tail)], t2 + 100);
+        let mut c = BeamCounter::default();
+        let standing = e.iter().position(|x| x.0 >= t1).unwrap_or(e.len());
+        assert_eq!(run(&mut c, &e[..standing]), 2, "{e:?}");
+        assert_eq!(run(&mut c, &e[standing..]), 1, "{e:?}");
     }
 
     #[test]
