@@ -21,6 +21,17 @@
 //!   mantrap beam cleared, with no inward candidate pending, is someone walking back
 //!   out: one body less (undone if the first mantrap beam breaks again before the next
 //!   entry break, i.e. the body turned round inside).
+//! - **Far followers.** Once a deeper mantrap beam (index ≥ 1) broke after the first
+//!   one cleared, the body that cleared it moved on in: an entry break before the first
+//!   mantrap beam breaks again cannot be that body walking out, and is an inward
+//!   candidate. An entry break already taken as walking out is one too if, while it
+//!   lasts (within [`BeamCounter::OUTWARD_WINDOW_MS`] of the first beam clearing), a
+//!   deeper beam breaks: the body in front kept walking in.
+//! - **Two at once.** A deeper mantrap beam changing while the entry beam is broken by
+//!   such a candidate, with the first mantrap beam clear between them, shows two bodies
+//!   at once (one body cannot break both without the beam between): the candidate is
+//!   counted at once, until the entry beam clears (it stepped in or back out; it counts
+//!   again when it reaches the first mantrap beam).
 //! - **Exit.** Each break of the exit beam that ends is a body leaving forward (one
 //!   less); if the last mantrap beam then breaks with nothing in between (within
 //!   [`BeamCounter::WRONG_WAY_WINDOW_MS`], and not a blink of it), it was somebody

@@ -15,9 +15,14 @@
 //! the breaks, a clear gap of up to 6 cm between a traveller and the suitcase they pull
 //! (the handle), and one-scan electrical glitches; then the scan's 2-scan debounce.
 //!
-//! Run: `cargo test -p gate-controller --test beam_count_campaign -- --nocapture`
-//! (prints the figures; asserts the targets: tailgaters ≥ 99 % detected, single
-//! travellers incl. luggage ≤ 0.5 % counted as two).
+//! A further set, `far_tailgaters` (informational), puts the tailgater 0.35–1.5 m behind
+//! (the model's `tailgate_gap_m`; its default is 0.10–0.35 m) and scores the count
+//! against the model's own: did the second person get into the mantrap, and was the
+//! count two at some time, and before the exit opened.
+//!
+//! Run: `cargo test --release -p gate-controller --test beam_count_campaign --
+//! --nocapture` (prints the figures; asserts the targets: tailgaters ≥ 99 % detected,
+//! single travellers incl. luggage ≤ 0.5 % counted as two).
 
 use device_drivers::sim::{
     Behaviour, Cue, Params, Signal, SimRng, TravellerSpec, World, WorldCommand,
