@@ -624,7 +624,7 @@ mod geometry_tests {
             let cfg =
                 GateConfig::parse(&text(io), &dir.path().join("gate.toml")).expect("valid config");
             let clock = MonotonicWallClock::start();
-            let devices = sim::devices(&cfg.sim, clock.clone()).expect("sim devices");
+            let devices = sim::devices(&cfg.sim, clock).expect("sim devices");
             let (gate, _handle) = Gate::build(&cfg, devices, clock).expect("gate builds");
             assert_eq!(gate.core.beam_geometry().first_mantrap_m, want, "{io}");
         }
