@@ -607,10 +607,12 @@ mod geometry_tests {
     #[tokio::test]
     async fn the_configured_beam_geometry_reaches_the_counter() {
         let dir = tempfile::tempdir().expect("dir");
+        let journal = dir.path().join("j.sqlite");
         let text = |io: &str| {
             format!(
                 "[gate]\nid = \"g\"\nlane = \"visitor\"\ndirection = \"arrival\"\n\
-                 [journal]\npath = \"j.sqlite\"\n[devices.io]\n{io}\n"
+                 [journal]\npath = {:?}\n[devices.io]\n{io}\n",
+                journal.display().to_string()
             )
         };
         for (io, want) in [
