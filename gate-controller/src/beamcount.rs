@@ -21,17 +21,35 @@
 //!   mantrap beam cleared, with no inward candidate pending, is someone walking back
 //!   out: one body less (undone if the first mantrap beam breaks again before the next
 //!   entry break, i.e. the body turned round inside).
+//! - **Far followers.** Once a deeper mantrap beam (index ≥ 1) broke after the first
+//!   one cleared, the body that cleared it moved on in: an entry break before the first
+//!   mantrap beam breaks again cannot be that body walking out, and is an inward
+//!   candidate. An entry break already taken as walking out is one too if, while it
+//!   lasts (within [`BeamCounter::OUTWARD_WINDOW_MS`] of the first beam clearing), a
+//!   deeper beam breaks: the body in front kept walking in.
+//! - **Two at once.** A deeper mantrap beam changing while the entry beam is broken by
+//!   such a candidate, with the first mantrap beam clear between them, shows two bodies
+//!   at once (one body cannot break both without the beam between): the candidate is
+//!   counted at once, until the entry beam clears (it stepped in or back out; it counts
+//!   again when it reaches the first mantrap beam).
 //! - **Exit.** Each break of the exit beam that ends is a body leaving forward (one
 //!   less); if the last mantrap beam then breaks with nothing in between (within
 //!   [`BeamCounter::WRONG_WAY_WINDOW_MS`], and not a blink of it), it was somebody
 //!   coming in the wrong way: the body is counted in and [`BeamCounter::wrong_way`] is
 //!   set.
 
-/// Where the beams the counter uses lie along the lane, in metres from the entry beam.
+/// Where the beams the counter uses lie along the lane, in metres from the entry beam
+/// (`[devices.io] first_mantrap_beam_m` in `gated`'s configuration).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BeamGeometry {
     /// Distance from the entry threshold beam to the first mantrap beam.
     pub first_mantrap_m: f64,
+}
+
+impl BeamGeometry {
+    /// The distances [`BeamGeometry::first_mantrap_m`] may take, in metres (the
+    /// configuration key `devices.io.first_mantrap_beam_m` is checked against it).
+    pub const FIRST_MANTRAP_RANGE_M: (f64, f64) = (0.1, 3.0);
 }
 
 impl Default for BeamGeometry {
@@ -88,6 +106,12 @@ pub struct BeamCounter {
     outward: Option<Candidate>,
     /// When the first mantrap beam last cleared.
     first_fall_ms: Option<u64>,
+    /// A deeper mantrap beam (index ≥ 1) broke since the first mantrap beam last
+    /// cleared, with the first one still clear: the body that cleared it moved on in.
+    deeper_since_first_fall: bool,
+    /// A body breaking the entry beam while the body in front is deeper in, counted
+    /// until the entry beam clears or the first mantrap beam breaks.
+    doorway: bool,
     /// When the last mantrap beam (nearest the exit) last cleared.
     last_fall_ms: Option<u64>,
     /// The last exit break took one body off (0 or 1), to restore if it was wrong-way.
@@ -139,6 +163,8 @@ impl BeamCounter {
             speed_mps: None,
             outward: None,
             first_fall_ms: None,
+            deeper_since_first_fall: false,
+            doorway: false,
             last_fall_ms: None,
             exit_took: 0,
             wrong_way: false,
@@ -152,9 +178,14 @@ impl BeamCounter {
         self
     }
 
+    /// The lane geometry the counter was made for.
+    pub fn geometry(&self) -> BeamGeometry {
+        self.geometry
+    }
+
     /// Bodies counted in the mantrap.
     pub fn bodies(&self) -> u8 {
-        self.inside
+        self.inside.saturating_add(u8::from(self.doorway))
     }
 
     /// Whether somebody came in from the exit side since the last [`BeamCounter::clear`].
@@ -194,6 +225,9 @@ impl BeamCounter {
                     self.entry_rise(now_ms);
                 } else {
                     self.entry_fall_ms = Some(now_ms);
+                    // Stepped in past the beam, or back out: not seen until the first
+                    // mantrap beam.
+                    self.doorway = false;
                 }
             }
             Beam::Mantrap(n) => {
@@ -222,12 +256,21 @@ impl BeamCounter {
                         self.exit_took = 0;
                         self.wrong_way = true;
                     } else if n == 0 {
+                        self.deeper_since_first_fall = false;
+                        self.doorway = false;
                         self.first_mantrap_rise(now_ms);
+                    } else {
+                        self.deeper_rise(now_ms);
+                        self.check_doorway();
                     }
                 } else {
                     self.mantrap &= !bit;
+                    if n > 0 {
+                        self.check_doorway();
+                    }
                     if n == 0 {
                         self.first_fall_ms = Some(now_ms);
+                        self.deeper_since_first_fall = false;
                     }
                     if n == self.last_index {
                         self.last_fall_ms = Some(now_ms);
@@ -268,7 +311,9 @@ impl BeamCounter {
             self.outward = was_outward;
             return;
         }
-        if let (Some((Beam::Mantrap(0), false, t)), false) = (self.last, chatter) {
+        if let (Some((Beam::Mantrap(0), false, t)), false, false) =
+            (self.last, chatter, self.deeper_since_first_fall)
+        {
             if now_ms.saturating_sub(t) <= Self::OUTWARD_WINDOW_MS {
                 // The first mantrap beam cleared, then the entry beam broke: walking out.
                 self.outward = Some(Candidate {
@@ -292,6 +337,51 @@ impl BeamCounter {
             rise_ms: now_ms,
             gap_ms,
         });
+    }
+
+    /// A mantrap beam beyond the first broke (not a wrong-way entry).
+    fn deeper_rise(&mut self, now_ms: u64) {
+        if self.mantrap & 1 != 0 || self.first_fall_ms.is_none() {
+            return;
+        }
+        // The body that cleared the first mantrap beam moved on in: an entry break from
+        // now on (until the first beam breaks again) is not that body walking out.
+        self.deeper_since_first_fall = true;
+        let Some(c) = self.outward else {
+            return;
+        };
+        let since_first = self
+            .first_fall_ms
+            .map_or(u64::MAX, |t| now_ms.saturating_sub(t));
+        if self.entry && since_first <= Self::OUTWARD_WINDOW_MS {
+            // The entry beam broke just after the body in front cleared the first mantrap
+            // beam, and while it is still broken that body reaches a deeper beam: the
+            // entry break is a second body walking in behind it, not the first walking
+            // out.
+            self.outward = None;
+            self.inside = self.inside.saturating_add(1);
+            self.pending
+                .retain(|p| now_ms.saturating_sub(p.rise_ms) <= Self::STALE_MS);
+            self.pending.push(c);
+        }
+    }
+
+    /// A deeper mantrap beam changed: the body in front is moving there. If the entry
+    /// beam is broken now by a break that began after that body cleared the first
+    /// mantrap beam, and the first mantrap beam is clear between them, two bodies are in
+    /// the lane at once (one body cannot break the entry beam and a deeper beam without
+    /// the first mantrap beam between them).
+    fn check_doorway(&mut self) {
+        let Some(fall) = self.first_fall_ms else {
+            return;
+        };
+        if self.entry
+            && self.mantrap & 1 == 0
+            && self.deeper_since_first_fall
+            && self.pending.iter().any(|c| c.rise_ms > fall)
+        {
+            self.doorway = true;
+        }
     }
 
     fn first_mantrap_rise(&mut self, now_ms: u64) {
@@ -359,6 +449,170 @@ mod tests {
         ];
         e.sort_by_key(|x| x.0);
         e
+    }
+
+    /// The beam edges of bodies moving along the reference lane (entry beam at 0, mantrap
+    /// beams at 0.625, 1.25 and 1.875 m, exit beam at 2.5 m), sampled every millisecond.
+    /// Each body is `(length_m, path)`, the path being `(ms, front_m)` points joined by
+    /// straight lines (the front stays at its first and last point outside them).
+    fn lane_edges(bodies: &[(f64, &[(u64, f64)])], until_ms: u64) -> Vec<(u64, Beam, bool)> {
+        let front = |path: &[(u64, f64)], t: u64| -> f64 {
+            let (first, last) = (path[0], path[path.len() - 1]);
+            if t <= first.0 {
+                return first.1;
+            }
+            if t >= last.0 {
+                return last.1;
+            }
+            let k = path.windows(2).position(|w| t <= w[1].0).unwrap_or(0);
+            let ((t0, x0), (t1, x1)) = (path[k], path[k + 1]);
+            x0 + (x1 - x0) * (t - t0) as f64 / (t1 - t0).max(1) as f64
+        };
+        let beams = [
+            (0.0, Entry),
+            (0.625, Mantrap(0)),
+            (1.25, Mantrap(1)),
+            (1.875, Mantrap(2)),
+            (2.5, Exit),
+        ];
+        let mut state = [false; 5];
+        let mut out = Vec::new();
+        for t in 0..=until_ms {
+            for (k, &(at, beam)) in beams.iter().enumerate() {
+                let broken = bodies.iter().any(|&(len, path)| {
+                    let f = front(path, t);
+                    f > at && f - len < at
+                });
+                if broken != state[k] {
+                    state[k] = broken;
+                    out.push((t, beam, broken));
+                }
+            }
+        }
+        out
+    }
+
+    /// Where a front walking at `v` m/s from `x0` at `t0` is after `dx` metres more.
+    fn at(t0: u64, x0: f64, dx: f64, v: f64) -> (u64, f64) {
+        (t0 + (dx.abs() / v * 1000.0).round() as u64, x0 + dx)
+    }
+
+    /// A traveller 0.5 m deep walking in at 1.2 m/s to the reader spot (front 1.8 m),
+    /// a second person `gap_m` behind at the same speed; both walk on 1 m at 3 s.
+    fn pair(gap_m: f64) -> Vec<(u64, Beam, bool)> {
+        let v = 1.2;
+        let lead_start = -0.1;
+        let stop = at(0, lead_start, 1.9, v);
+        let lead = [(0, lead_start), stop, (3_000, 1.8), at(3_000, 1.8, 1.0, v)];
+        let back = 0.5 + gap_m;
+        let tail: Vec<(u64, f64)> = lead.iter().map(|&(t, x)| (t, x - back)).collect();
+        lane_edges(&[(0.5, &lead), (0.5, &tail)], 6_000)
+    }
+
+    #[test]
+    fn a_far_tailgater_is_a_second_body() {
+        // 0.70 m: the second person breaks the entry beam after the first cleared the
+        // first mantrap beam and before it reached the second; 1.0 m: after it reached
+        // the second.
+        for gap in [0.4, 0.62, 0.66, 0.7, 0.74, 0.8, 1.0, 1.2] {
+            let mut c = BeamCounter::default();
+            let e = pair(gap);
+            assert!(e.contains(&(e[0].0, Entry, true)));
+            // Two already before both walk on at 3 s (while the second person was in
+            // the entry beam with the first deeper in, or once past the first mantrap
+            // beam).
+            let standing = e.iter().position(|x| x.0 >= 3_000).unwrap_or(e.len());
+            let mut most = 0;
+            for &(t, b, a) in &e[..standing] {
+                c.edge(t, b, a);
+                most = most.max(c.bodies());
+            }
+            assert_eq!(most, 2, "gap {gap} m: {e:?}");
+            assert_eq!(run(&mut c, &e[standing..]), 2, "gap {gap} m: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_far_tailgater_stepping_back_out_of_the_doorway_is_taken_off() {
+        // 0.9 m behind: the second person stops in the entry beam (front 0.4 m in) while
+        // the first walks on to the reader spot, then steps back out.
+        let v = 1.2;
+        let lead = [(0, -0.1), at(0, -0.1, 1.9, v)];
+        let (t1, x1) = at(0, -1.5, 1.9, v);
+        let (t2, x2) = at(t1 + 2_000, x1, -1.0, v);
+        let tail = [(0, -1.5), (t1, x1), (t1 + 2_000, x1), (t2, x2)];
+        let e = lane_edges(&[(0.5, &lead), (0.5, &tail)], t2 + 100);
+        let mut c = BeamCounter::default();
+        let standing = e.iter().position(|x| x.0 >= t1).unwrap_or(e.len());
+        assert_eq!(run(&mut c, &e[..standing]), 2, "{e:?}");
+        assert_eq!(run(&mut c, &e[standing..]), 1, "{e:?}");
+    }
+
+    #[test]
+    fn a_single_traveller_walking_back_out_from_deep_in_is_none() {
+        let v = 1.1;
+        let (t1, x1) = at(0, -0.1, 1.7, v); // front at 1.6 m: beam 1 broken
+        let (t2, x2) = at(t1 + 1_500, x1, -2.3, v); // back out past the entry beam
+        let path = [(0, -0.1), (t1, x1), (t1 + 1_500, x1), (t2, x2)];
+        let e = lane_edges(&[(0.5, &path)], t2 + 100);
+        let mut c = BeamCounter::default();
+        assert_eq!(
+            run(&mut c, &e[..2]),
+            0,
+            "not in until the first mantrap beam"
+        );
+        assert_eq!(run(&mut c, &e[2..3]), 1);
+        assert_eq!(run(&mut c, &e[3..]), 0, "{e:?}");
+        // The same with a suitcase 0.6 m behind (1.1 m in all: the first mantrap beam is
+        // still broken when the second breaks on the way in, and when the entry beam
+        // breaks on the way out). Backing out, the entry beam breaks before the first
+        // mantrap beam clears, so the count stays one too high (the known limit), but
+        // never reads two.
+        let mut c = BeamCounter::default();
+        let e = lane_edges(&[(1.1, &path)], t2 + 100);
+        let mut most = 0;
+        for &(t, b, a) in &e {
+            c.edge(t, b, a);
+            most = most.max(c.bodies());
+        }
+        assert_eq!(most, 1, "{e:?}");
+    }
+
+    #[test]
+    fn turning_round_after_walking_back_out_is_still_one() {
+        let v = 1.1;
+        let (t1, x1) = at(0, -0.1, 1.7, v);
+        // Back until the back is 0.2 m outside the entry beam, then in again.
+        let (t2, x2) = at(t1 + 1_000, x1, -1.5, v);
+        let (t3, x3) = at(t2 + 300, x2, 1.5, v);
+        let path = [
+            (0, -0.1),
+            (t1, x1),
+            (t1 + 1_000, x1),
+            (t2, x2),
+            (t2 + 300, x2),
+            (t3, x3),
+        ];
+        let e = lane_edges(&[(0.5, &path)], t3 + 100);
+        let mut c = BeamCounter::default();
+        assert_eq!(run(&mut c, &e), 1, "{e:?}");
+    }
+
+    #[test]
+    fn a_second_person_stepping_back_out_while_the_first_stands_still_is_taken_off() {
+        // The first stands at the reader spot (front 1.8 m, no beam broken); the second
+        // walks in past the first mantrap beam, then out again.
+        let lead = [(0, -0.1), at(0, -0.1, 1.9, 1.2)];
+        let v = 1.0;
+        let start = (2_000, -0.2);
+        let (t1, x1) = at(2_000, -0.2, 1.2, v); // front at 1.0 m: past beam 0
+        let (t2, x2) = at(t1 + 800, x1, -1.4, v);
+        let tail = [start, (t1, x1), (t1 + 800, x1), (t2, x2)];
+        let e = lane_edges(&[(0.5, &lead), (0.5, &tail)], t2 + 100);
+        let mut c = BeamCounter::default();
+        let split = e.iter().position(|x| x.0 >= t1).unwrap_or(e.len());
+        assert_eq!(run(&mut c, &e[..split]), 2);
+        assert_eq!(run(&mut c, &e[split..]), 1, "{e:?}");
     }
 
     #[test]

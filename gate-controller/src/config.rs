@@ -305,6 +305,10 @@ pub enum IoDevice {
         /// Pin map (`[devices.io.map]`); absent: the reference map.
         #[serde(default)]
         map: Option<device_drivers::io::IoMap>,
+        /// Distance from the entry beam to the first mantrap beam, in metres (the beam
+        /// body counter's geometry).
+        #[serde(default = "default_first_mantrap_beam_m")]
+        first_mantrap_beam_m: f64,
     },
     /// The Linux GPIO character device (feature `gpio`; see `docs/io.md`).
     Gpio {
@@ -320,7 +324,47 @@ pub enum IoDevice {
         /// practice: the reference map numbers inputs and outputs from 0 each.
         #[serde(default)]
         map: Option<device_drivers::io::IoMap>,
+        /// Distance from the entry beam to the first mantrap beam, in metres (the beam
+        /// body counter's geometry).
+        #[serde(default = "default_first_mantrap_beam_m")]
+        first_mantrap_beam_m: f64,
     },
+}
+
+impl IoDevice {
+    /// Where the beams the body counter uses lie (`first_mantrap_beam_m`; the reference
+    /// lane's for the simulated lane, which reports no mantrap beams).
+    pub fn beam_geometry(&self) -> crate::beamcount::BeamGeometry {
+        match self {
+            IoDevice::Modbus {
+                first_mantrap_beam_m,
+                ..
+            }
+            | IoDevice::Gpio {
+                first_mantrap_beam_m,
+                ..
+            } => crate::beamcount::BeamGeometry {
+                first_mantrap_m: *first_mantrap_beam_m,
+            },
+            IoDevice::Sim => crate::beamcount::BeamGeometry::default(),
+        }
+    }
+}
+
+fn default_first_mantrap_beam_m() -> f64 {
+    crate::beamcount::BeamGeometry::default().first_mantrap_m
+}
+
+/// Problems of `devices.io.first_mantrap_beam_m`.
+fn geometry_problems(io: &IoDevice, bad: &mut impl FnMut(&str, String)) {
+    let m = io.beam_geometry().first_mantrap_m;
+    let (lo, hi) = crate::beamcount::BeamGeometry::FIRST_MANTRAP_RANGE_M;
+    if !(m.is_finite() && (lo..=hi).contains(&m)) {
+        bad(
+            "devices.io.first_mantrap_beam_m",
+            format!("{m} must be a distance in metres between {lo} and {hi}"),
+        );
+    }
 }
 
 fn default_unit_id() -> u8 {
@@ -804,6 +848,7 @@ impl GateConfig {
         for (key, problem) in crate::runtime::watchlist::config_problems(&self.watchlist) {
             bad(&key, problem);
         }
+        geometry_problems(&self.devices.io, &mut bad);
         if let IoDevice::Gpio {
             cycle_ms,
             debounce_scans,
@@ -1197,5 +1242,37 @@ path = "journal.sqlite"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("lane.children"), "{msg}");
+    }
+
+    #[test]
+    fn first_mantrap_beam_m_is_read_and_checked() {
+        let io = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:502\"\n{extra}"
+            )
+        };
+        let c = parse(&io("")).unwrap();
+        assert_eq!(c.devices.io.beam_geometry().first_mantrap_m, 0.625);
+        let c = parse(&io("first_mantrap_beam_m = 0.8\n")).unwrap();
+        assert_eq!(c.devices.io.beam_geometry().first_mantrap_m, 0.8);
+        assert!(c
+            .problems()
+            .iter()
+            .all(|p| !p.key.contains("first_mantrap")));
+        for bad in ["0.05", "3.5", "-1.0", "nan", "inf"] {
+            let c = parse(&io(&format!("first_mantrap_beam_m = {bad}\n"))).unwrap();
+            let p = c.problems();
+            assert!(
+                p.iter().any(|p| p.key == "devices.io.first_mantrap_beam_m"
+                    && p.problem.contains("between 0.1 and 3")),
+                "{bad}: {p:?}"
+            );
+        }
+        // The simulated lane reports no mantrap beams: its counter keeps the reference
+        // lane's geometry.
+        assert_eq!(
+            parse(MINIMAL).unwrap().devices.io.beam_geometry(),
+            crate::beamcount::BeamGeometry::default()
+        );
     }
 }

@@ -256,10 +256,10 @@ impl Params {
         }
         let (g0, g1) = self.tailgate_gap_m;
         check(
-            (0.0..=1.0).contains(&g0) && g0 <= g1 && g1 <= 1.0,
+            (0.0..=2.0).contains(&g0) && g0 <= g1 && g1 <= 2.0,
             "tailgate_gap_m",
             format!("[{g0}, {g1}]"),
-            "[min, max] within 0..=1 m",
+            "[min, max] within 0..=2 m",
         )?;
         let (l0, l1) = self.luggage_m;
         check(

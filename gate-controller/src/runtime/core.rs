@@ -281,6 +281,18 @@ impl Core {
         core
     }
 
+    /// Sets where the lane's beams lie for the beam body counter (`[devices.io]
+    /// first_mantrap_beam_m`); call before the first input: the occupancy estimate
+    /// starts afresh.
+    pub fn set_beam_geometry(&mut self, geometry: crate::beamcount::BeamGeometry) {
+        self.occupancy = super::occupancy::OccupancyEstimate::new(geometry);
+    }
+
+    /// The lane geometry the beam body counter works with.
+    pub fn beam_geometry(&self) -> crate::beamcount::BeamGeometry {
+        self.occupancy.geometry()
+    }
+
     /// Feeds a device or process signal.
     pub fn input(&mut self, input: Input) {
         // Threshold beams also feed the beam body counter: the machine hears the beam
@@ -926,5 +938,61 @@ mod tests {
         }));
         core.input(Input::Lane(LaneInput::Occupancy { persons: 0 }));
         assert_eq!(core.status().machine.occupancy, 0);
+    }
+
+    /// The same beam timing is one body on the reference lane and two on a lane whose
+    /// first mantrap beam lies twice as far in (the walking speed, and with it the gap
+    /// in metres, doubles).
+    #[test]
+    fn the_beam_geometry_decides_how_long_a_gap_is() {
+        let persons = |first_mantrap_m: Option<f64>| {
+            let dir = tempfile::tempdir().expect("dir");
+            let clock = Arc::new(HandClock(std::sync::atomic::AtomicU64::new(1_000_000)));
+            let journal = Journal::open(&dir.path().join("j.sqlite")).expect("journal");
+            let machine = Machine::new(
+                Config::default(),
+                clock.now(),
+                journal.next_txn().expect("txn"),
+            );
+            let mut core = Core::new(
+                "g".into(),
+                machine,
+                journal,
+                Box::new(InlineWatchlist::default()),
+                Box::new(SimMatcher),
+                clock.clone(),
+            );
+            if let Some(m) = first_mantrap_m {
+                core.set_beam_geometry(crate::beamcount::BeamGeometry { first_mantrap_m: m });
+            }
+            // A 100 ms gap in the entry beam; the first body takes 1 s from the entry
+            // beam to the first mantrap beam (0.625 m/s: a 6 cm gap; 1.25 m/s: 12 cm).
+            let edges: [(u64, Option<u8>, bool); 7] = [
+                (0, None, true),
+                (400, None, false),
+                (500, None, true),
+                (1_000, Some(0), true),
+                (1_300, None, false),
+                (1_400, Some(0), false),
+                (1_600, Some(0), true),
+            ];
+            let mut most = 0;
+            for (t, beam, active) in edges {
+                clock
+                    .0
+                    .store(1_000_000 + t, std::sync::atomic::Ordering::SeqCst);
+                core.input(Input::Lane(match beam {
+                    None => LaneInput::Sensor {
+                        sensor: Sensor::EntryBeam,
+                        active,
+                    },
+                    Some(index) => LaneInput::MantrapBeam { index, active },
+                }));
+                most = most.max(core.status().machine.occupancy);
+            }
+            (core.beam_geometry().first_mantrap_m, most)
+        };
+        assert_eq!(persons(None), (0.625, 1));
+        assert_eq!(persons(Some(1.25)), (1.25, 2));
     }
 }

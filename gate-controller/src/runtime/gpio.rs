@@ -69,6 +69,7 @@ pub fn settings(io: &IoDevice) -> Option<Settings> {
             cycle_ms,
             debounce_scans,
             map,
+            ..
         } => Some(Settings {
             chip: chip.clone(),
             cycle: Duration::from_millis(*cycle_ms),

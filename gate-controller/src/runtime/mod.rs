@@ -243,6 +243,7 @@ impl Gate {
             devices,
             clock,
         )?;
+        gate.core.set_beam_geometry(cfg.devices.io.beam_geometry());
         for p in problems {
             gate.core.input(Input::WatchlistUpdate { result: Err(p) });
         }
@@ -593,6 +594,41 @@ async fn io_task(
                 // Do not spin on a driver that fails at once.
                 sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod geometry_tests {
+    use super::*;
+
+    /// `[devices.io] first_mantrap_beam_m` reaches the beam body counter of a gate built
+    /// from the configuration.
+    #[tokio::test]
+    async fn the_configured_beam_geometry_reaches_the_counter() {
+        let dir = tempfile::tempdir().expect("dir");
+        let journal = dir.path().join("j.sqlite");
+        let text = |io: &str| {
+            format!(
+                "[gate]\nid = \"g\"\nlane = \"visitor\"\ndirection = \"arrival\"\n\
+                 [journal]\npath = {:?}\n[devices.io]\n{io}\n",
+                journal.display().to_string()
+            )
+        };
+        for (io, want) in [
+            (
+                "kind = \"modbus\"\naddress = \"127.0.0.1:1502\"\nfirst_mantrap_beam_m = 0.9",
+                0.9,
+            ),
+            ("kind = \"modbus\"\naddress = \"127.0.0.1:1502\"", 0.625),
+            ("kind = \"sim\"", 0.625),
+        ] {
+            let cfg =
+                GateConfig::parse(&text(io), &dir.path().join("gate.toml")).expect("valid config");
+            let clock = MonotonicWallClock::start();
+            let devices = sim::devices(&cfg.sim, clock).expect("sim devices");
+            let (gate, _handle) = Gate::build(&cfg, devices, clock).expect("gate builds");
+            assert_eq!(gate.core.beam_geometry().first_mantrap_m, want, "{io}");
         }
     }
 }

@@ -48,6 +48,7 @@ pub fn settings(io: &IoDevice) -> Option<Settings> {
             cycle_ms,
             debounce_scans,
             map,
+            ..
         } => {
             let map = map.clone().unwrap_or_default();
             let cfg = ModbusConfig {

@@ -15,7 +15,7 @@
 //! Without an occupancy input the presence floor drops back to 0 between beams, so an
 //! occupancy input is recommended; see `docs/io.md`.
 
-use crate::beamcount::{Beam, BeamCounter};
+use crate::beamcount::{Beam, BeamCounter, BeamGeometry};
 
 /// Occupancy estimate of one lane (pure, no I/O: times are passed in).
 #[derive(Clone, Debug, Default)]
@@ -30,6 +30,19 @@ pub struct OccupancyEstimate {
 }
 
 impl OccupancyEstimate {
+    /// An estimate for a lane whose beams lie as `geometry` says, nobody counted.
+    pub fn new(geometry: BeamGeometry) -> OccupancyEstimate {
+        OccupancyEstimate {
+            counter: BeamCounter::new(geometry),
+            ..OccupancyEstimate::default()
+        }
+    }
+
+    /// The lane geometry the beam body counter works with.
+    pub fn geometry(&self) -> BeamGeometry {
+        self.counter.geometry()
+    }
+
     /// The persons in the mantrap by the current estimate.
     pub fn persons(&self) -> u8 {
         let bodies = self.counter.bodies();
