@@ -47,6 +47,36 @@ pub enum ConfigError {
     },
 }
 
+/// The sections whose `kind` selects a variant without settings, and those kinds.
+/// serde's `deny_unknown_fields` does not reach the unit variants of an internally tagged
+/// enum, so stray keys beside these kinds are found here.
+const FIELDLESS_KINDS: [(&str, &[&str]); 4] = [
+    ("devices.document", &["sim"]),
+    ("devices.fingerprint", &["sim"]),
+    ("devices.io", &["sim"]),
+    ("matcher", &["sim", "minutiae"]),
+];
+
+/// The first key (dotted, and the section's kind) sitting beside a kind that takes none.
+fn extra_key_of_fieldless_kind(text: &str) -> Option<(String, String)> {
+    let root: toml::Table = toml::from_str(text).ok()?;
+    for (section, kinds) in FIELDLESS_KINDS {
+        let mut table = Some(&root);
+        for part in section.split('.') {
+            table = table.and_then(|t| t.get(part)).and_then(|v| v.as_table());
+        }
+        let Some(table) = table else { continue };
+        let kind = table.get("kind").and_then(|v| v.as_str()).unwrap_or("sim");
+        if !kinds.contains(&kind) {
+            continue;
+        }
+        if let Some(extra) = table.keys().find(|k| k.as_str() != "kind") {
+            return Some((format!("{section}.{extra}"), kind.to_string()));
+        }
+    }
+    None
+}
+
 /// One validation problem: the dotted key and what is wrong with its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -603,7 +633,7 @@ impl GateConfig {
     /// Parses `text` (named `origin` in errors) without validating values.
     pub fn parse(text: &str, origin: &Path) -> Result<GateConfig, ConfigError> {
         let de = toml::Deserializer::new(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let cfg: GateConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let mut problem = inner.message().trim().to_string();
@@ -616,7 +646,15 @@ impl GateConfig {
                 key: key_of(&key, &problem),
                 problem,
             }
-        })
+        })?;
+        match extra_key_of_fieldless_kind(text) {
+            Some((key, kind)) => Err(ConfigError::Syntax {
+                path: origin.to_owned(),
+                problem: format!("unknown key: kind = \"{kind}\" takes no other keys"),
+                key,
+            }),
+            None => Ok(cfg),
+        }
     }
 
     /// Every out-of-range or inconsistent value, with its key (empty = valid).
@@ -1048,6 +1086,31 @@ path = "journal.sqlite"
         let msg = e.to_string();
         assert!(msg.contains("devices.io"), "{msg}");
         assert!(msg.contains("speed"), "{msg}");
+    }
+
+    #[test]
+    fn keys_beside_a_kind_without_settings_are_unknown_keys() {
+        for (table, kind, key) in [
+            ("devices.io", "sim", "address"),
+            ("devices.document", "sim", "reader"),
+            ("devices.fingerprint", "sim", "port"),
+            ("matcher", "minutiae", "threshold"),
+            ("matcher", "sim", "x"),
+        ] {
+            let s = format!("{MINIMAL}\n[{table}]\nkind = \"{kind}\"\n{key} = 1\n");
+            match parse(&s) {
+                Err(ConfigError::Syntax {
+                    key: k, problem, ..
+                }) => {
+                    assert_eq!(k, format!("{table}.{key}"));
+                    assert!(problem.contains(kind), "{problem}");
+                }
+                other => panic!("{table}.{key} beside kind {kind}: {other:?}"),
+            }
+        }
+        let s =
+            format!("{MINIMAL}\n[devices.io]\nkind = \"sim\"\n[matcher]\nkind = \"minutiae\"\n");
+        assert!(parse(&s).is_ok());
     }
 
     #[test]
