@@ -650,6 +650,8 @@ pub fn spawn_gated(config: &Path, cwd: &Path) -> (GatedProcess, mpsc::Receiver<S
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for l in BufReader::new(err).lines().map_while(Result::ok) {
+            // Echoed so that a failing test shows why gated stopped (captured otherwise).
+            eprintln!("gated: {l}");
             if tx.send(l).is_err() {
                 break;
             }
