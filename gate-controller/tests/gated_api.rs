@@ -2,6 +2,8 @@
 //! local tokens when none are configured; commands reach the state machine and land in the
 //! gate's journal; `--check` refuses a non-loopback API without users.
 
+mod common;
+use common::free_port;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,13 +26,6 @@ fn write_config(dir: &Path, api: &str) -> std::path::PathBuf {
     )
     .unwrap();
     p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }
 
 fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
+#[allow(unused_imports)] // used by some test binaries, not all
+pub use browser::free_port;
 
 use gate_controller::api::sim::SimulatedGate;
 use gate_controller::api::{self, ApiConfig};
