@@ -222,7 +222,10 @@ fn a_traveller_walking_in_when_the_disk_fills_is_not_turned_around() {
     h.occupancy(1);
     h.beam(Sensor::EntryBeam, false);
     let a = h.reach(Door::Entry, DoorPosition::Closed);
-    assert!(a.contains(&Action::CaptureFingerprint { attempt: 1 }), "{a:?}");
+    assert!(
+        a.contains(&Action::CaptureFingerprint { attempt: 1 }),
+        "{a:?}"
+    );
 }
 
 #[test]

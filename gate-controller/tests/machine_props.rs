@@ -226,7 +226,8 @@ impl Run {
             },
             Op::Shutdown => Event::Shutdown,
             Op::Disk(l) => Event::DiskLevel {
-                level: [DiskLevel::Ok, DiskLevel::Alarm, DiskLevel::StopClearing][usize::from(l % 3)],
+                level: [DiskLevel::Ok, DiskLevel::Alarm, DiskLevel::StopClearing]
+                    [usize::from(l % 3)],
                 detail: "disk".into(),
             },
         };

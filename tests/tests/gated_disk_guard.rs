@@ -193,11 +193,20 @@ fn a_stop_threshold_below_the_usage_raises_disk_full_and_refers_every_traveller(
         disk_alarms(v) == (false, true)
     });
     let v = wait_status(api, &token, WITHIN, "three referred travellers", |v| {
-        assert_eq!(count(v, "cleared"), 0, "nobody is cleared on a full disk: {v}");
+        assert_eq!(
+            count(v, "cleared"),
+            0,
+            "nobody is cleared on a full disk: {v}"
+        );
         count(v, "referred") >= 3
     });
     assert_eq!(disk_alarms(&v), (false, true), "{v}");
-    assert_eq!(v["mode"], "ready", "the gate stays in service: {v}");
+    // Referring is not a fault: the gate stays in service.
+    assert!(
+        v["mode"] == "ready" || v["mode"] == "transit",
+        "the gate stays in service: {v}"
+    );
+    assert_eq!(v["faults"], serde_json::json!([]), "{v}");
     let moves = movements(dir.path(), "journal.sqlite");
     assert!(moves.len() >= 3, "{moves:?}");
     for (outcome, reasons) in &moves {

@@ -66,8 +66,8 @@ impl DiskGuard {
                     "journal file system {:.1} % used, {} MB available (alarm at {} %, referring everyone at {} %)",
                     s.used_percent,
                     s.available_bytes / 1_000_000,
-                    self.cfg.alarm_percent,
-                    self.cfg.stop_clearing_percent
+                    hundredths(self.cfg.alarm_percent),
+                    hundredths(self.cfg.stop_clearing_percent)
                 );
                 (s.level, detail)
             }
@@ -116,6 +116,11 @@ impl DiskGuard {
     }
 }
 
+/// `x` rounded to two decimals (a threshold for the alarm's detail: `80`, `92.5`).
+fn hundredths(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,10 +146,7 @@ mod tests {
         let cfg = DiskGuardConfig::default();
         let mut g = DiskGuard::new(PathBuf::from("."), cfg, Duration::from_secs(5));
         assert_eq!(level(g.step(reading(10.0, &cfg))), None, "Ok is the start");
-        assert_eq!(
-            level(g.step(reading(81.0, &cfg))),
-            Some(DiskLevel::Alarm)
-        );
+        assert_eq!(level(g.step(reading(81.0, &cfg))), Some(DiskLevel::Alarm));
         assert_eq!(level(g.step(reading(82.0, &cfg))), None);
         assert_eq!(
             level(g.step(reading(96.0, &cfg))),
