@@ -22,6 +22,7 @@ use crate::types::{
     CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, ReadFailure,
     Sensor, Time, WatchlistVerdict,
 };
+use crate::upstream::disk::DiskLevel;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 
@@ -208,6 +209,16 @@ pub enum Event {
     WatchlistUpdate {
         /// The new version, or why the update was rejected.
         result: Result<u64, String>,
+    },
+    /// The disk guard's verdict on the journal's file system changed (the shell polls it;
+    /// a file system it cannot measure counts as `StopClearing`). `Alarm` raises
+    /// `disk_space_low`; `StopClearing` raises `disk_full` and refers every traveller not
+    /// yet let in; `Ok` clears both.
+    DiskLevel {
+        /// The new level.
+        level: DiskLevel,
+        /// Usage or error, for the operator.
+        detail: String,
     },
     /// The process is asked to stop: finish or safely abort the transit.
     Shutdown,
@@ -451,6 +462,8 @@ pub struct Machine {
     maintenance: bool,
     shutdown: bool,
     alarms: BTreeSet<AlarmKind>,
+    /// The disk guard's last verdict on the journal's file system, with its detail.
+    disk: (DiskLevel, String),
     prompt: Prompt,
     actions: VecDeque<Action>,
     /// Records handed to the journal and not yet acknowledged.
@@ -496,6 +509,7 @@ impl Machine {
             maintenance: false,
             shutdown: false,
             alarms: BTreeSet::new(),
+            disk: (DiskLevel::Ok, String::new()),
             prompt: Prompt::PresentDocument,
             actions: VecDeque::new(),
             unacked: Vec::new(),
@@ -663,6 +677,7 @@ impl Machine {
             Event::WatchlistUpdate { result: Ok(_) } => {
                 self.clear_alarm(AlarmKind::WatchlistUpdateRejected)
             }
+            Event::DiskLevel { level, detail } => self.on_disk_level(level, detail),
             Event::Shutdown => {
                 self.shutdown = true;
                 if matches!(
@@ -1166,6 +1181,13 @@ impl Machine {
             t.watchlist = Some(verdict);
         }
         match decision {
+            WatchlistDecision::Proceed if self.disk.0 == DiskLevel::StopClearing => {
+                // The journal's disk is full: nobody new is let in (a record must always
+                // still fit before a door opens). Raised again if acknowledged meanwhile.
+                let detail = self.disk.1.clone();
+                self.raise(AlarmKind::DiskFull, detail);
+                self.refer_pre_entry(now, vec![Reason::DiskFull]);
+            }
             WatchlistDecision::Proceed => {
                 self.show(Prompt::Enter);
                 self.set_phase(now, Phase::Entering);
@@ -1177,6 +1199,28 @@ impl Machine {
                 self.raise(AlarmKind::WatchlistHold, detail);
                 self.show(Prompt::WaitForOfficer);
                 self.set_phase(now, Phase::Held);
+            }
+        }
+    }
+
+    /// The disk guard's level changed: one alarm per level above `Ok`. A traveller
+    /// already let in finishes as usual (their record is committed before the exit
+    /// opens, or they are let out through the entry if it cannot be); the next one is
+    /// referred before entry while the level is `StopClearing` (in `on_watchlist`).
+    fn on_disk_level(&mut self, level: DiskLevel, detail: String) {
+        self.disk = (level, detail.clone());
+        match level {
+            DiskLevel::Ok => {
+                self.clear_alarm(AlarmKind::DiskSpaceLow);
+                self.clear_alarm(AlarmKind::DiskFull);
+            }
+            DiskLevel::Alarm => {
+                self.clear_alarm(AlarmKind::DiskFull);
+                self.raise(AlarmKind::DiskSpaceLow, detail);
+            }
+            DiskLevel::StopClearing => {
+                self.clear_alarm(AlarmKind::DiskSpaceLow);
+                self.raise(AlarmKind::DiskFull, detail);
             }
         }
     }

@@ -155,6 +155,9 @@ pub enum Reason {
     Shutdown,
     /// The journal could not commit the decision.
     JournalFailure,
+    /// The journal's file system is (nearly) full or cannot be measured: the disk guard
+    /// refers every traveller before entry, so that records can still be written.
+    DiskFull,
 }
 
 /// Biometric summary of a transit: score and threshold only, never templates.
@@ -285,6 +288,12 @@ pub enum AlarmKind {
     WrongWay,
     /// A traveller came in with a child and was referred (policy `refer`).
     AccompaniedChild,
+    /// The journal's file system is filling up (`[journal] disk_alarm_percent`); the gate
+    /// still clears.
+    DiskSpaceLow,
+    /// The journal's file system is full (`[journal] disk_stop_clearing_percent`) or
+    /// cannot be measured: travellers are referred before entry.
+    DiskFull,
 }
 
 /// Traveller-facing prompts (rendered in English and Chinese by [`crate::prompt`]).

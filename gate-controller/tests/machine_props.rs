@@ -8,6 +8,7 @@ use gate_controller::types::{
     CaptureFailure, CaptureInfo, Device, Document, DocumentKind, Door, DoorPosition, MrzDate,
     PaStatus, ReadFailure, Sensor, Time, WatchlistVerdict,
 };
+use gate_controller::upstream::disk::DiskLevel;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -31,6 +32,7 @@ enum Op {
     Recover(u8),
     Shutdown,
     Advance(u64),
+    Disk(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -54,6 +56,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..5).prop_map(Op::Recover),
         1 => Just(Op::Shutdown),
         5 => (0u64..30_000).prop_map(Op::Advance),
+        1 => (0u8..3).prop_map(Op::Disk),
     ]
 }
 
@@ -222,6 +225,11 @@ impl Run {
                 device: DEVICES[usize::from(d % 5)],
             },
             Op::Shutdown => Event::Shutdown,
+            Op::Disk(l) => Event::DiskLevel {
+                level: [DiskLevel::Ok, DiskLevel::Alarm, DiskLevel::StopClearing]
+                    [usize::from(l % 3)],
+                detail: "disk".into(),
+            },
         };
         self.now = self.now.plus(5);
         self.m.handle(self.now, event.clone());

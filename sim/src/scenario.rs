@@ -728,7 +728,8 @@ impl Scenario {
                 return bad(
                     format!("expect.alarms.{name}"),
                     "unknown alarm kind; known: watchlist_hold, tailgating, device_fault, \
-                     door_fault, emergency, lingering, watchlist_stale, journal_failure",
+                     door_fault, emergency, lingering, watchlist_stale, journal_failure, \
+                     disk_space_low, disk_full",
                 );
             }
         }

@@ -71,6 +71,14 @@ pub enum Input {
         /// The new version, or why the update was rejected.
         result: Result<u64, String>,
     },
+    /// The disk guard's level for the journal's file system changed (see
+    /// [`super::disk::DiskGuard`]).
+    DiskLevel {
+        /// The new level.
+        level: crate::upstream::disk::DiskLevel,
+        /// Usage or error, for the operator.
+        detail: String,
+    },
     /// Stop: finish or safely abort the transit, then report [`Output::ShutdownReady`].
     Shutdown,
 }
@@ -448,6 +456,7 @@ impl Core {
     fn translate(&mut self, input: Input) -> Option<Event> {
         match input {
             Input::WatchlistUpdate { result } => Some(Event::WatchlistUpdate { result }),
+            Input::DiskLevel { level, detail } => Some(Event::DiskLevel { level, detail }),
             Input::Presence(Presence::Placed) => Some(Event::DocumentPresented),
             Input::Presence(Presence::Removed) => None,
             Input::DocumentRead { op, result } => {
@@ -876,6 +885,61 @@ mod tests {
             .machine
             .alarms
             .contains(&crate::record::AlarmKind::DoorFault));
+    }
+
+    #[test]
+    fn disk_levels_reach_the_machine_the_feed_and_the_journal() {
+        use crate::record::AlarmKind;
+        use crate::upstream::disk::DiskLevel;
+        let dir = tempfile::tempdir().expect("dir");
+        let mut core = core(dir.path());
+        core.flush_events();
+        let events = core.journal().event_count().expect("events");
+        let feed = |core: &mut Core| {
+            let mut out = Vec::new();
+            while let Some(o) = core.poll_output() {
+                if let Output::Feed(FeedItem {
+                    kind: FeedKind::Event { event },
+                    ..
+                }) = o
+                {
+                    out.push(event);
+                }
+            }
+            out
+        };
+        core.input(Input::DiskLevel {
+            level: DiskLevel::StopClearing,
+            detail: "journal file system 97.0 % used".into(),
+        });
+        assert_eq!(core.status().machine.alarms, [AlarmKind::DiskFull]);
+        assert_eq!(core.mode(), Mode::Ready);
+        let f = feed(&mut core);
+        assert!(
+            f.contains(&GateEvent::AlarmRaised {
+                alarm: AlarmKind::DiskFull,
+                detail: "journal file system 97.0 % used".into()
+            }),
+            "{f:?}"
+        );
+        core.input(Input::DiskLevel {
+            level: DiskLevel::Ok,
+            detail: "journal file system 40.0 % used".into(),
+        });
+        assert!(core.status().machine.alarms.is_empty());
+        let f = feed(&mut core);
+        assert!(
+            f.contains(&GateEvent::AlarmCleared {
+                alarm: AlarmKind::DiskFull
+            }),
+            "{f:?}"
+        );
+        core.flush_events();
+        assert_eq!(
+            core.journal().event_count().expect("events"),
+            events + 2,
+            "raised and cleared are journaled"
+        );
     }
 
     /// A clock the test sets by hand (scan-cycle times of a beam sequence).

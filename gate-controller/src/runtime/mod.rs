@@ -20,6 +20,7 @@
 
 pub mod clock;
 pub mod core;
+pub mod disk;
 pub mod gpio;
 pub mod matcher;
 pub mod modbus;
@@ -185,6 +186,7 @@ pub struct Gate {
     feed: broadcast::Sender<FeedItem>,
     commands: mpsc::Receiver<CommandRequest>,
     updater: Option<watchlist::Updater>,
+    disk: Option<disk::DiskGuard>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -248,6 +250,12 @@ impl Gate {
             gate.core.input(Input::WatchlistUpdate { result: Err(p) });
         }
         gate.updater = updater;
+        // The journal's disk is measured before the first traveller can be cleared.
+        let mut guard = disk::DiskGuard::from_config(&cfg.journal);
+        if let Some(level) = guard.poll() {
+            gate.core.input(level);
+        }
+        gate.disk = Some(guard);
         Ok((gate, handle))
     }
 
@@ -296,6 +304,7 @@ impl Gate {
                 feed,
                 commands,
                 updater: None,
+                disk: None,
             },
             handle,
         ))
@@ -312,6 +321,7 @@ impl Gate {
             feed,
             mut commands,
             updater,
+            disk,
         } = self;
         let (sig_tx, mut signals) = mpsc::unbounded_channel::<Input>();
         let (doc_tx, doc_rx) = mpsc::unbounded_channel();
@@ -321,7 +331,11 @@ impl Gate {
         tasks.spawn(document_task(devices.document, doc_rx, sig_tx.clone()));
         tasks.spawn(fingerprint_task(devices.fingerprint, fp_rx, sig_tx.clone()));
         tasks.spawn(io_task(devices.io, io_rx, sig_tx));
+        // Inputs of the background pollers: watchlist updates, disk guard levels.
         let (wl_tx, mut wl_updates) = mpsc::unbounded_channel::<Input>();
+        if let Some(d) = disk {
+            tasks.spawn(d.run(wl_tx.clone()));
+        }
         if let Some(u) = updater {
             tasks.spawn(u.run(wl_tx));
         }
@@ -629,6 +643,48 @@ mod geometry_tests {
             let devices = sim::devices(&cfg.sim, clock).expect("sim devices");
             let (gate, _handle) = Gate::build(&cfg, devices, clock).expect("gate builds");
             assert_eq!(gate.core.beam_geometry().first_mantrap_m, want, "{io}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod disk_tests {
+    use super::*;
+    use crate::record::AlarmKind;
+    use crate::upstream::disk::{check, DiskGuardConfig};
+
+    /// `Gate::build` measures the journal's disk before anyone can be cleared, with the
+    /// thresholds of `[journal]`.
+    #[tokio::test]
+    async fn the_journal_disk_is_measured_when_the_gate_is_built() {
+        let dir = tempfile::tempdir().expect("dir");
+        let used = check(dir.path(), &DiskGuardConfig::default())
+            .expect("statvfs")
+            .used_percent;
+        let journal = dir.path().join("j.sqlite");
+        for (alarm, stop, want) in [
+            (used / 2.0, 100.0, vec![AlarmKind::DiskSpaceLow]),
+            (used / 4.0, used / 2.0, vec![AlarmKind::DiskFull]),
+            (used + (100.0 - used) / 2.0, 100.0, vec![]),
+        ] {
+            let text = format!(
+                "[gate]\nid = \"g\"\nlane = \"visitor\"\ndirection = \"arrival\"\n\
+                 [journal]\npath = {:?}\ndisk_alarm_percent = {alarm}\n\
+                 disk_stop_clearing_percent = {stop}\n",
+                journal.display().to_string()
+            );
+            let cfg =
+                GateConfig::parse(&text, &dir.path().join("gate.toml")).expect("valid config");
+            assert!(cfg.problems().is_empty(), "{:?}", cfg.problems());
+            let clock = MonotonicWallClock::start();
+            let devices = sim::devices(&cfg.sim, clock).expect("sim devices");
+            let (gate, handle) = Gate::build(&cfg, devices, clock).expect("gate builds");
+            assert_eq!(
+                gate.core.status().machine.alarms,
+                want,
+                "used {used} %, alarm at {alarm} %, stop at {stop} %"
+            );
+            drop((gate, handle));
         }
     }
 }
