@@ -8,6 +8,8 @@
 
 #[path = "../../gate-controller/tests/common/browser.rs"]
 mod browser;
+#[path = "../../gate-controller/tests/common/port.rs"]
+mod port;
 
 use browser::*;
 use device_drivers::sim::{Behaviour, Params, TravellerSpec};

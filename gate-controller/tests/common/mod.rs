@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod port;
 #[allow(unused_imports)] // used by some test binaries, not all
-pub use browser::free_port;
+pub use port::free_port;
 
 use gate_controller::api::sim::SimulatedGate;
 use gate_controller::api::{self, ApiConfig};
