@@ -26,7 +26,12 @@ pub struct DiskGuard {
     reported: DiskLevel,
     /// The last measurement error logged (logged again only when it changes).
     last_error: Option<String>,
+    /// How a measurement is taken ([`disk::check`]; a slow one in tests).
+    probe: Probe,
 }
+
+/// One measurement of the file system holding a path.
+type Probe = fn(&std::path::Path, &DiskGuardConfig) -> Result<DiskStatus, DiskError>;
 
 impl DiskGuard {
     /// A guard for the file system of `dir`.
@@ -37,6 +42,7 @@ impl DiskGuard {
             every,
             reported: DiskLevel::Ok,
             last_error: None,
+            probe: disk::check,
         }
     }
 
@@ -53,7 +59,7 @@ impl DiskGuard {
     /// Measures now (blocking: a statvfs call) and answers the input for the core if the
     /// level changed.
     pub fn poll(&mut self) -> Option<Input> {
-        let reading = disk::check(&self.dir, &self.cfg);
+        let reading = (self.probe)(&self.dir, &self.cfg);
         self.step(reading)
     }
 
@@ -96,16 +102,32 @@ impl DiskGuard {
 
     /// Measures every `disk_check_ms` (the first time one interval from now: `Gate::build`
     /// measured already) and sends level changes to `tx` until it closes.
+    ///
+    /// A measurement still unanswered after one interval (a hung network mount, say)
+    /// counts as a failed one (`ETIMEDOUT`: travellers are referred); it is awaited again
+    /// at the next tick rather than started a second time.
     pub async fn run(mut self, tx: mpsc::UnboundedSender<Input>) {
         let mut tick = tokio::time::interval(self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut pending = None;
         loop {
             tick.tick().await;
-            let (dir, cfg) = (self.dir.clone(), self.cfg);
-            let Ok(reading) = tokio::task::spawn_blocking(move || disk::check(&dir, &cfg)).await
-            else {
-                continue;
+            let (dir, cfg, probe) = (self.dir.clone(), self.cfg, self.probe);
+            let measuring = pending
+                .get_or_insert_with(|| tokio::task::spawn_blocking(move || probe(&dir, &cfg)));
+            let reading = match tokio::time::timeout(self.every, measuring).await {
+                Err(_elapsed) => Err(DiskError {
+                    path: self.dir.display().to_string(),
+                    source: nix::errno::Errno::ETIMEDOUT,
+                }),
+                Ok(joined) => {
+                    pending = None;
+                    match joined {
+                        Ok(reading) => reading,
+                        Err(_) => continue,
+                    }
+                }
             };
             if let Some(input) = self.step(reading) {
                 if tx.send(input).is_err() {
@@ -201,5 +223,51 @@ mod tests {
         };
         let mut g = DiskGuard::new(dir.path().to_owned(), high, Duration::from_secs(5));
         assert_eq!(level(g.poll()), None);
+    }
+
+    /// A measurement that takes 400 ms the first time (every 50 ms): it times out, the
+    /// gate stops clearing, and when it answers the level follows the answer. The hung
+    /// call is not started again meanwhile.
+    #[tokio::test]
+    async fn a_measurement_that_hangs_stops_clearing_until_it_answers() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        fn slow_once(_: &std::path::Path, cfg: &DiskGuardConfig) -> Result<DiskStatus, DiskError> {
+            if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(400));
+            }
+            Ok(DiskStatus {
+                used_percent: 10.0,
+                available_bytes: 1 << 30,
+                level: disk::classify(10.0, cfg),
+            })
+        }
+        let mut g = DiskGuard::new(
+            PathBuf::from("/journal"),
+            DiskGuardConfig::default(),
+            Duration::from_millis(50),
+        );
+        g.probe = slow_once;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(g.run(tx));
+        let wait = Duration::from_secs(10);
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(Input::DiskLevel { level, detail })) => {
+                assert_eq!(level, DiskLevel::StopClearing);
+                assert!(detail.contains("/journal"), "{detail}");
+                assert!(detail.to_lowercase().contains("timed out"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            CALLS.load(Ordering::SeqCst),
+            1,
+            "no second call while one hangs"
+        );
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(Input::DiskLevel { level, .. })) => assert_eq!(level, DiskLevel::Ok),
+            other => panic!("{other:?}"),
+        }
+        task.abort();
     }
 }
