@@ -110,14 +110,7 @@ format = "json"
 /// Starts gated on `cfg` and answers it with its local viewer token.
 fn start(cfg: &Path, dir: &Path) -> (GatedProcess, Receiver<String>, String) {
     let (g, rx) = spawn_gated(cfg, dir);
-    let token = loop {
-        let l = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("gated prints its local viewer token");
-        if l.contains("local-viewer (viewer)") {
-            break l.rsplit(' ').next().unwrap_or("").to_owned();
-        }
-    };
+    let token = viewer_token(&rx, Duration::from_secs(30));
     (g, rx, token)
 }
 

@@ -10,7 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use support::{bin, free_port, has_alarm, lane_io, spawn_gated, status, wait_status_timed};
+use support::{
+    bin, free_port, has_alarm, lane_io, spawn_gated, status, viewer_token, wait_status_timed,
+};
 
 /// `gate-sim lane --modbus 127.0.0.1:PORT --config LANE`, killed when dropped.
 struct Lane(Child);
@@ -112,14 +114,7 @@ format = "json"
 
     let mut lane = Lane::start(modbus, &lane_cfg);
     let (_gated, rx) = spawn_gated(&gate_cfg, dir.path());
-    let token = loop {
-        let l = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("gated prints its local viewer token");
-        if l.contains("local-viewer (viewer)") {
-            break l.rsplit(' ').next().unwrap_or("").to_owned();
-        }
-    };
+    let token = viewer_token(&rx, Duration::from_secs(20));
 
     // Transits complete through the Modbus lane.
     let (v, took) = wait_status_timed(

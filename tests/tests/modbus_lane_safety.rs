@@ -16,7 +16,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{bin, free_port, has_alarm, http, lane_io, spawn_gated, status, wait_status};
+use support::{
+    bin, free_port, has_alarm, http, lane_io, spawn_gated, status, viewer_token, wait_status,
+};
 
 /// `gate-sim lane --modbus 127.0.0.1:PORT --control`, killed when dropped.
 struct Lane {
@@ -358,14 +360,7 @@ format = "json"
     .unwrap();
     let lane = Lane::start(modbus, &lane_cfg);
     let (_gated, rx) = spawn_gated(&gate_cfg, dir.path());
-    let view = loop {
-        let l = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("gated prints its local viewer token");
-        if l.contains("local-viewer (viewer)") {
-            break l.rsplit(' ').next().unwrap_or("").to_owned();
-        }
-    };
+    let view = viewer_token(&rx, Duration::from_secs(20));
     // Somebody walks in and is asked for their thumb: cut the link now.
     let v = wait_status(api, &view, Duration::from_secs(30), "a capture", |v| {
         v["step"] == "capturing"

@@ -544,6 +544,19 @@ mod port;
 #[allow(unused_imports)] // used by some test binaries, not all
 pub use port::free_port;
 
+/// The local viewer token `gated` prints at start-up (reading its log lines from `rx`,
+/// each within `within`).
+pub fn viewer_token(rx: &mpsc::Receiver<String>, within: Duration) -> String {
+    loop {
+        let l = rx
+            .recv_timeout(within)
+            .expect("gated prints its local viewer token");
+        if l.contains("local-viewer (viewer)") {
+            return l.rsplit(' ').next().unwrap_or("").to_owned();
+        }
+    }
+}
+
 /// One HTTP/1.1 request over a fresh connection: (status code, body).
 pub fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
