@@ -1,5 +1,6 @@
-//! The asynchronous device traits the gate daemon drives: a document reader, a fingerprint
-//! scanner and the lane's door/sensor I/O.
+//! The asynchronous device traits the gate daemon drives: a document reader, the page
+//! reader's OCR of the machine-readable zone, a fingerprint scanner and the lane's
+//! door/sensor I/O.
 //!
 //! # Shape
 //!
@@ -153,6 +154,10 @@ pub enum Presence {
     Placed,
     /// The document was taken away.
     Removed,
+    /// A document was placed but its machine-readable zone could not be used (a check
+    /// digit fails, a line is missing): the traveller is asked to present it again; no
+    /// transit starts.
+    Misread,
 }
 
 /// A chip read: the document data for the decision, the holder's names for the
@@ -272,6 +277,49 @@ pub trait DocumentReader: Send {
     fn read(&mut self) -> DeviceFuture<'_, Result<ChipRead, ReadError>>;
 
     /// Checks that the reader is usable (reconnecting if needed). Drop-safe.
+    fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>>;
+}
+
+// ---- MRZ (OCR) reader ----------------------------------------------------------------
+
+/// What the page reader's OCR made of one presented document's machine-readable zone.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MrzScan {
+    /// A zone whose check digits all hold: its key drives BAC or PACE-MRZ.
+    Read {
+        /// The zone (or, from a bench file, only its key fields).
+        mrz: crate::card::gate::OcrMrz,
+        /// The card access number, when the reader is set to read one (TD1 cards):
+        /// it drives PACE-CAN.
+        can: Option<String>,
+    },
+    /// The reader sent a zone the gate cannot use (a check digit fails, a line is
+    /// missing or malformed): the traveller presents the document again. The detail
+    /// names the defect, never the zone's content.
+    Misread(String),
+}
+
+impl fmt::Debug for MrzScan {
+    /// Redacted: the zone names the holder.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MrzScan::Read { can, .. } => f
+                .debug_struct("Read")
+                .field("can", &can.is_some())
+                .finish_non_exhaustive(),
+            MrzScan::Misread(d) => f.debug_tuple("Misread").field(d).finish(),
+        }
+    }
+}
+
+/// The OCR of a page or swipe reader: the MRZ of each document presented.
+pub trait MrzReader: Send {
+    /// The next document read. *Cancel-safe*: a read not yet returned is returned by the
+    /// next call. An `Err` is a reader fault (port gone, reader silent); the shell then
+    /// calls [`MrzReader::probe`] until it works again.
+    fn next_scan(&mut self) -> DeviceFuture<'_, Result<MrzScan, DeviceFault>>;
+
+    /// Checks that the reader is usable (reopening its port if needed). Drop-safe.
     fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>>;
 }
 
@@ -448,8 +496,9 @@ mod tests {
             _: Option<Box<dyn DocumentReader>>,
             _: Option<Box<dyn FingerprintScanner>>,
             _: Option<Box<dyn LaneIo>>,
+            _: Option<Box<dyn MrzReader>>,
         ) {
         }
-        takes(None, None, None);
+        takes(None, None, None, None);
     }
 }

@@ -110,6 +110,9 @@ impl Default for Config {
 pub enum Event {
     /// A document was placed on the reader.
     DocumentPresented,
+    /// A document was placed but its machine-readable zone could not be used (the OCR's
+    /// check digits fail): the traveller is asked to present it again; no transit starts.
+    DocumentMisread,
     /// The chip read finished.
     DocumentRead {
         /// The document, or why it could not be read.
@@ -632,6 +635,11 @@ impl Machine {
     pub fn handle(&mut self, now: Time, event: Event) {
         match event {
             Event::DocumentPresented => self.on_document_presented(now),
+            Event::DocumentMisread => {
+                if self.phase == Phase::Ready {
+                    self.show(Prompt::PresentAgain);
+                }
+            }
             Event::DocumentRead { result } => self.on_document_read(now, result),
             Event::WatchlistChecked { verdict } => self.on_watchlist(now, verdict),
             Event::Sensor { sensor, active } => self.on_sensor(now, sensor, active),

@@ -15,7 +15,7 @@ pub enum Language {
 
 impl Prompt {
     /// Every prompt, for display pages and tests.
-    pub const ALL: [Prompt; 13] = [
+    pub const ALL: [Prompt; 14] = [
         Prompt::PresentDocument,
         Prompt::ReadingDocument,
         Prompt::Enter,
@@ -29,6 +29,7 @@ impl Prompt {
         Prompt::OutOfService,
         Prompt::Emergency,
         Prompt::AccompaniedChild,
+        Prompt::PresentAgain,
     ];
 
     /// The prompt's text in `lang`.
@@ -77,6 +78,11 @@ impl Prompt {
             }
             (AccompaniedChild, ZhHant) => "攜同兒童的旅客：請與兒童一同返回並前往櫃檯辦理",
             (AccompaniedChild, ZhHans) => "携同儿童的旅客：请与儿童一同返回并前往柜台办理",
+            (PresentAgain, En) => {
+                "Your document could not be read: please place it on the reader again"
+            }
+            (PresentAgain, ZhHant) => "未能讀取證件：請再次將證件放在閱讀器上",
+            (PresentAgain, ZhHans) => "未能读取证件：请再次将证件放在阅读器上",
         }
     }
 }

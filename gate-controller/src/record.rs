@@ -326,6 +326,8 @@ pub enum Prompt {
     Emergency,
     /// Travellers with a child: please go to the counter.
     AccompaniedChild,
+    /// The document could not be read: place it on the reader again.
+    PresentAgain,
 }
 
 /// Coarse state of a gate as shown to operators and in `/v1/status`.

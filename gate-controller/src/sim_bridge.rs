@@ -40,6 +40,7 @@ pub fn cue_of(prompt: Prompt) -> Cue {
         Prompt::OutOfService => Cue::OutOfService,
         Prompt::Emergency => Cue::Emergency,
         Prompt::AccompaniedChild => Cue::AccompaniedChild,
+        Prompt::PresentAgain => Cue::PresentAgain,
     }
 }
 

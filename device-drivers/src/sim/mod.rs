@@ -65,6 +65,8 @@ pub enum Cue {
     Emergency,
     /// Travellers with a child: go back and use the counter together.
     AccompaniedChild,
+    /// The document could not be read: place it on the reader again.
+    PresentAgain,
 }
 
 impl Cue {

@@ -459,6 +459,7 @@ impl Core {
             Input::DiskLevel { level, detail } => Some(Event::DiskLevel { level, detail }),
             Input::Presence(Presence::Placed) => Some(Event::DocumentPresented),
             Input::Presence(Presence::Removed) => None,
+            Input::Presence(Presence::Misread) => Some(Event::DocumentMisread),
             Input::DocumentRead { op, result } => {
                 if self.doc_op != Some(op) {
                     tracing::debug!(op, "dropping the answer of an abandoned chip read");

@@ -16,11 +16,12 @@
     wait_for_officer: `<svg ${S}><path d="M70 40 h60 l-8 -20 h-44 z"/><circle cx="100" cy="62" r="20"/><path d="M60 180 v-50 a40 40 0 0 1 80 0 v50"/><path d="M100 110 v30"/></svg>`,
     out_of_service: `<svg ${S} stroke-width="12"><circle cx="100" cy="100" r="80"/><path d="M45 100 h110"/></svg>`,
     accompanied_child: `<svg ${S}><circle cx="60" cy="40" r="16"/><path d="M60 60 v55 l-18 55 m18 -55 l18 55 M60 80 l40 25"/><circle cx="118" cy="95" r="11"/><path d="M118 110 v35 l-12 30 m12 -30 l12 30 M100 105 l18 10"/><path d="M150 60 h40 m-15 -15 l15 15 l-15 15"/></svg>`,
+    present_again: `<svg ${S}><rect x="55" y="20" width="90" height="120" rx="8"/><line x1="75" y1="50" x2="125" y2="50"/><rect x="30" y="160" width="140" height="24" rx="6"/><path d="M150 100 a35 35 0 1 1 -10 -25"/><path d="M145 55 v22 h-22"/></svg>`,
     emergency: `<svg ${S}><path d="M100 20 l85 150 h-170 z"/><path d="M100 75 v45"/><circle cx="100" cy="145" r="4" fill="currentColor"/></svg>`,
   };
   const TONE = {
     proceed: "go", enter: "go",
-    try_again: "wait", please_wait: "wait", reading_document: "wait", one_person_only: "wait",
+    try_again: "wait", present_again: "wait", please_wait: "wait", reading_document: "wait", one_person_only: "wait",
     go_to_counter: "stop", accompanied_child: "stop", wait_for_officer: "stop", out_of_service: "stop", emergency: "stop",
   };
   const root = document.getElementById("display");
