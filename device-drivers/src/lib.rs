@@ -5,5 +5,6 @@ pub mod card;
 pub mod devices;
 pub mod fingerprint;
 pub mod io;
+pub mod port;
 pub mod sim;
 pub mod types;
