@@ -368,6 +368,13 @@ impl MrzDecoder {
         self.discarded
     }
 
+    /// Forgets a partial frame without reporting it (the line was lost, e.g. the port
+    /// closed); the diagnostics counter is kept.
+    pub fn reset(&mut self) {
+        self.split = Splitter::default();
+        self.stage = Stage::Idle;
+    }
+
     /// Whether a frame (or a line) is partly received.
     pub fn is_partial(&self) -> bool {
         !matches!(self.stage, Stage::Idle) || (!self.framing.stx_etx && !self.split.is_empty())
