@@ -19,7 +19,7 @@ ECHANNEL_PG_URL ?= postgresql://echannel:echannel@127.0.0.1/echannel
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build demo test services eval lint bench clean
+.PHONY: deps build demo rig test services eval lint bench clean
 
 ## deps: install the missing Debian packages (idempotent; apt-get update only if needed)
 deps:
@@ -42,6 +42,12 @@ build: deps
 ## demo: a simulated control point in real time (first line: the console URL)
 demo: build
 	./target/release/gate-sim demo
+
+## rig: an all-real gate on this machine: gate-sim rig serves a simulated lane on real
+## transports (vpcd, OCR and scanner ptys, Modbus TCP), gated drives it with
+## configs/gate.rig.toml (no simulated device); first line: the console URL
+rig: build
+	scripts/rig.sh
 
 ## services: start the services the tests need (pcscd with vpcd, PostgreSQL)
 services: deps

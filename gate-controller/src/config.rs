@@ -325,6 +325,135 @@ pub struct DevicesSection {
     pub fingerprint: FingerprintDevice,
     /// `[devices.io]`.
     pub io: IoDevice,
+    /// `[devices.mrz]`: the page reader's OCR (absent: none; a PC/SC reader then takes
+    /// its MRZ from `[devices.document] mrz_file`).
+    pub mrz: Option<MrzDevice>,
+}
+
+impl DevicesSection {
+    /// Whether any device is simulated, so that the simulated lane world must run.
+    pub fn any_sim(&self) -> bool {
+        self.document == DocumentDevice::Sim
+            || self.fingerprint == FingerprintDevice::Sim
+            || self.io == IoDevice::Sim
+            || self.mrz == Some(MrzDevice::Sim)
+    }
+
+    /// Combinations of device kinds that cannot work together, as `(key, why)`: a
+    /// simulated device never stands behind a real one, and a real device never serves
+    /// the simulated lane's travellers.
+    pub fn combination_problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let real_document = matches!(self.document, DocumentDevice::Pcsc { .. });
+        if real_document {
+            if self.fingerprint == FingerprintDevice::Sim {
+                out.push((
+                    "devices.fingerprint.kind",
+                    "\"sim\" cannot serve a real document reader (devices.document.kind = \
+                     \"pcsc\"): the simulated scanner has no traveller at a real reader; use \
+                     a real scanner (\"serial\")"
+                        .to_string(),
+                ));
+            }
+            if self.io == IoDevice::Sim {
+                out.push((
+                    "devices.io.kind",
+                    "\"sim\" cannot serve a real document reader (devices.document.kind = \
+                     \"pcsc\"): the simulated lane's travellers do not carry the document on \
+                     the real reader; use a real lane I/O (\"modbus\" or \"gpio\")"
+                        .to_string(),
+                ));
+            }
+        } else if self.fingerprint != FingerprintDevice::Sim {
+            out.push((
+                "devices.fingerprint.kind",
+                "a real scanner needs a real document reader (devices.document.kind = \
+                 \"pcsc\"): the simulated documents carry no thumbprint a live finger could \
+                 match"
+                    .to_string(),
+            ));
+        }
+        let legacy_file = match &self.document {
+            DocumentDevice::Pcsc { mrz_file, .. } => mrz_file.is_some(),
+            DocumentDevice::Sim => false,
+        };
+        match (&self.mrz, real_document) {
+            (Some(MrzDevice::Sim), true) => out.push((
+                "devices.mrz.kind",
+                "\"sim\" cannot key a real chip (devices.document.kind = \"pcsc\"): use the \
+                 page reader's OCR (\"serial\") or, on a bench, \"file\""
+                    .to_string(),
+            )),
+            (Some(MrzDevice::Serial { .. } | MrzDevice::File { .. }), false) => out.push((
+                "devices.mrz.kind",
+                "a real MRZ reader needs a real document reader (devices.document.kind = \
+                 \"pcsc\"): the simulated documents are read by the simulated reader"
+                    .to_string(),
+            )),
+            (Some(_), true) if legacy_file => out.push((
+                "devices.document.mrz_file",
+                "give the MRZ source once: [devices.mrz] or devices.document.mrz_file, \
+                 not both"
+                    .to_string(),
+            )),
+            (None, true) if !legacy_file => out.push((
+                "devices.mrz",
+                "a PC/SC reader needs the MRZ that keys the chip: add [devices.mrz] with \
+                 kind = \"serial\" (the page reader's OCR) or kind = \"file\""
+                    .to_string(),
+            )),
+            _ => {}
+        }
+        out
+    }
+}
+
+/// `[devices.mrz]`: the page or swipe reader's OCR of the machine-readable zone, whose
+/// read starts a transit and keys BAC/PACE (see `docs/mrz.md`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MrzDevice {
+    /// The simulated lane's documents (the simulated reader reads them; nothing to add).
+    Sim,
+    /// An OCR reader sending the MRZ lines as ASCII on a serial or USB-CDC port.
+    Serial {
+        /// Device path, e.g. `/dev/ttyACM0`.
+        port: PathBuf,
+        /// Baud rate (ignored by USB-CDC readers).
+        #[serde(default = "default_mrz_baud")]
+        baud: u32,
+        /// How the reader frames a read (`[devices.mrz.framing]`; defaults: lines ended by
+        /// CR, LF or CR LF, no STX/ETX, no checksum, no CAN line).
+        #[serde(default)]
+        framing: device_drivers::mrz::framing::Framing,
+    },
+    /// A bench seam: the MRZ (lines, or `DOCNO,YYMMDD,YYMMDD`) typed into a file, read
+    /// whenever a chip is placed on the reader.
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// A bench MRZ file must be a file name in an existing directory (it may appear later).
+fn mrz_file_problem(f: &Path, key: &str, bad: &mut impl FnMut(&str, String)) {
+    if f.as_os_str().is_empty() {
+        bad(key, "must name a file".into());
+    } else if f.is_dir() {
+        bad(key, format!("{} is a directory, not a file", f.display()));
+    } else {
+        let dir = match f.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            bad(key, format!("directory {} does not exist", dir.display()));
+        }
+    }
+}
+
+fn default_mrz_baud() -> u32 {
+    9_600
 }
 
 /// `[devices.document]`: the document reader.
@@ -342,9 +471,11 @@ pub enum DocumentDevice {
         /// absent = PA is `not_checked` (and the gate refers when PA is required).
         #[serde(default)]
         csca: Option<PathBuf>,
-        /// File holding the MRZ the page reader's OCR read (the lines, or
-        /// `DOCNO,YYMMDD,YYMMDD`); read at every chip read to key BAC/PACE.
-        mrz_file: PathBuf,
+        /// File holding the MRZ (the lines, or `DOCNO,YYMMDD,YYMMDD`), read at every chip
+        /// read to key BAC/PACE: the same as `[devices.mrz] kind = "file"` (a bench
+        /// seam; a gate has `[devices.mrz] kind = "serial"`).
+        #[serde(default)]
+        mrz_file: Option<PathBuf>,
     },
 }
 
@@ -686,7 +817,17 @@ impl GateConfig {
                 if let Some(c) = csca {
                     resolve(c);
                 }
-                resolve(mrz_file);
+                if let Some(f) = mrz_file {
+                    resolve(f);
+                }
+            }
+            match &mut cfg.devices.mrz {
+                Some(MrzDevice::File { path }) => resolve(path),
+                Some(MrzDevice::Serial { port, .. }) => resolve(port),
+                _ => {}
+            }
+            if let FingerprintDevice::Serial { port, .. } = &mut cfg.devices.fingerprint {
+                resolve(port);
             }
         }
         if let (Some(u), Some(dir)) = (cfg.upstream.as_mut(), path.parent()) {
@@ -855,25 +996,31 @@ impl GateConfig {
                     ),
                 }
             }
-            if mrz_file.as_os_str().is_empty() {
-                bad("devices.document.mrz_file", "must name a file".into());
-            } else if mrz_file.is_dir() {
-                bad(
-                    "devices.document.mrz_file",
-                    format!("{} is a directory, not a file", mrz_file.display()),
-                );
-            } else {
-                let dir = match mrz_file.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
+            if let Some(f) = mrz_file {
+                mrz_file_problem(f, "devices.document.mrz_file", &mut bad);
+            }
+        }
+        match &self.devices.mrz {
+            Some(MrzDevice::File { path }) => mrz_file_problem(path, "devices.mrz.path", &mut bad),
+            Some(MrzDevice::Serial {
+                port,
+                baud,
+                framing,
+            }) => {
+                let settings = device_drivers::mrz::serial::SerialMrzSettings {
+                    port: port.clone(),
+                    baud: *baud,
+                    framing: framing.clone(),
                 };
-                if !dir.is_dir() {
-                    bad(
-                        "devices.document.mrz_file",
-                        format!("directory {} does not exist", dir.display()),
-                    );
+                if let Err(e) = settings.validate() {
+                    let key = match e.field {
+                        "port" | "baud" => format!("devices.mrz.{}", e.field),
+                        f => format!("devices.mrz.framing.{f}"),
+                    };
+                    bad(&key, e.detail.clone());
                 }
             }
+            _ => {}
         }
         match &self.devices.fingerprint {
             FingerprintDevice::Serial { port, .. } if port.as_os_str().is_empty() => {
@@ -963,6 +1110,19 @@ impl GateConfig {
             bad(&key, problem);
         }
         geometry_problems(&self.devices.io, &mut bad);
+        for (key, problem) in self.devices.combination_problems() {
+            bad(key, problem);
+        }
+        if matches!(self.devices.document, DocumentDevice::Pcsc { .. })
+            && self.matcher == MatcherSection::Sim
+        {
+            bad(
+                "matcher.kind",
+                "\"sim\" compares simulated templates only; a real scanner and real \
+                 documents need kind = \"minutiae\""
+                    .into(),
+            );
+        }
         if let IoDevice::Gpio {
             cycle_ms,
             debounce_scans,
@@ -1383,13 +1543,17 @@ path = "journal.sqlite"
         );
     }
 
+    /// The devices besides a real document reader that make a valid all-real lane.
+    const REAL_REST: &str = "[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyS9\"\n\
+        [devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:5502\"\n[matcher]\nkind = \"minutiae\"\n";
+
     #[test]
     fn pcsc_reader_keys_are_resolved_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("gate.toml");
         let csca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pki/csca");
         let doc = format!(
-            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"Virtual PCD\"\ncsca = {:?}\nmrz_file = \"ocr/mrz.txt\"\n",
+            "{MINIMAL}\n[devices.document]\nkind = \"pcsc\"\nreader = \"Virtual PCD\"\ncsca = {:?}\nmrz_file = \"ocr/mrz.txt\"\n{REAL_REST}",
             csca.display().to_string()
         );
         std::fs::write(&p, &doc).unwrap();
@@ -1400,7 +1564,7 @@ path = "journal.sqlite"
         let DocumentDevice::Pcsc { mrz_file, .. } = &c.devices.document else {
             panic!("{c:?}")
         };
-        assert_eq!(*mrz_file, dir.path().join("ocr/mrz.txt"));
+        assert_eq!(*mrz_file, Some(dir.path().join("ocr/mrz.txt")));
         std::fs::write(&p, doc.replace(&csca.display().to_string(), "empty")).unwrap();
         std::fs::create_dir(dir.path().join("empty")).unwrap();
         let e = GateConfig::load(&p).unwrap_err().to_string();

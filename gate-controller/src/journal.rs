@@ -363,6 +363,21 @@ impl Journal {
         Ok(max + 1)
     }
 
+    /// The last transit that was started (its `transit_started` event is in the journal)
+    /// but has no record: the process stopped in the middle of it. `None` when every
+    /// started transit has its record.
+    pub fn unfinished_transit(&self) -> Result<Option<TxnId>, JournalError> {
+        let txn = self.scalar(
+            "SELECT COALESCE((SELECT MAX(e.txn) FROM events e
+                WHERE e.kind = 'transit_started'
+                  AND e.txn > (SELECT txn_floor FROM upload_state)
+                  AND NOT EXISTS (SELECT 1 FROM records r WHERE r.txn = e.txn)
+                  AND e.txn > COALESCE((SELECT MAX(txn) FROM records), 0)), 0)",
+            "find an unfinished transit",
+        )?;
+        Ok((txn > 0).then_some(TxnId(txn)))
+    }
+
     /// Records with `seq > after`, oldest first, at most `limit`.
     pub fn records_after(
         &self,

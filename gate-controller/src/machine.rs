@@ -327,12 +327,21 @@ enum Phase {
     CheckingWatchlist,
     Entering,
     ClosingEntry,
-    Capturing { attempt: u8 },
-    Matching { attempt: u8 },
+    Capturing {
+        attempt: u8,
+    },
+    Matching {
+        attempt: u8,
+    },
     Committing,
     Exiting,
     ClosingExit,
-    LettingOut { closing: bool },
+    LettingOut {
+        closing: bool,
+    },
+    /// After a restart in the middle of a transit: waiting for the lane I/O to say
+    /// whether anybody is inside before letting them out or going idle.
+    Resuming,
     Notice,
     Held,
     OutOfService,
@@ -355,6 +364,7 @@ impl Phase {
             Phase::Exiting => "exiting",
             Phase::ClosingExit => "closing_exit",
             Phase::LettingOut { .. } => "letting_out",
+            Phase::Resuming => "resuming",
             Phase::Notice => "notice",
             Phase::Held => "held",
             Phase::OutOfService => "out_of_service",
@@ -412,6 +422,26 @@ struct Transit {
     /// Somebody walked through each threshold during the transit (entered the mantrap;
     /// left through the exit).
     crossed: [bool; 2],
+}
+
+impl Transit {
+    fn new(id: TxnId, now: Time, beams: [bool; 2]) -> Transit {
+        Transit {
+            id,
+            started_at: now,
+            document: None,
+            watchlist: None,
+            attempts: 0,
+            poor_captures: 0,
+            last_score: None,
+            recorded: None,
+            tailgating: false,
+            child: false,
+            lingering_alarm: false,
+            beam_seen: beams,
+            crossed: [false; 2],
+        }
+    }
 }
 
 /// A read-only view of the machine for status pages and tests.
@@ -526,6 +556,23 @@ impl Machine {
             prompt: Prompt::PresentDocument,
         });
         m
+    }
+
+    /// After a restart: `txn` was started before the process stopped and has no record
+    /// (the journal says so). It ends `aborted` with reason `restart` — no decision
+    /// survives a restart, the exit stays shut — and whoever the lane I/O reports in the
+    /// mantrap within `timeouts.notice_ms` is let out through the entry. Call once, right
+    /// after [`Machine::new`].
+    pub fn resume_unfinished(&mut self, now: Time, txn: TxnId) {
+        if self.transit.is_some() || self.phase != Phase::Ready {
+            return;
+        }
+        self.next_txn = self.next_txn.max(txn.0.saturating_add(1));
+        self.transit = Some(Transit::new(txn, now, self.beams));
+        self.record(now, Outcome::Aborted, vec![Reason::Restart], None);
+        self.show(Prompt::PleaseWait);
+        self.set_phase(now, Phase::Resuming);
+        self.progress(now);
     }
 
     /// The configuration in force.
@@ -790,7 +837,7 @@ impl Machine {
                 Phase::Matching { .. } => Some(t.match_ms),
                 Phase::Committing => Some(t.journal_ms),
                 Phase::Exiting | Phase::LettingOut { .. } | Phase::ClosingExit => Some(t.leave_ms),
-                Phase::Notice => Some(t.notice_ms),
+                Phase::Notice | Phase::Resuming => Some(t.notice_ms),
                 _ => None,
             }
         };
@@ -1015,6 +1062,12 @@ impl Machine {
                 self.want_closed(Door::Exit, now);
             }
             Phase::Maintenance => {}
+            Phase::Resuming => {
+                self.want_closed(Door::Exit, now);
+                if self.occupancy > 0 || self.beams.iter().any(|b| *b) {
+                    self.let_out(now);
+                }
+            }
             Phase::Reading | Phase::CheckingWatchlist | Phase::Notice => {}
             Phase::Emergency => {
                 for d in Door::ALL {
@@ -1120,21 +1173,7 @@ impl Machine {
         }
         let id = TxnId(self.next_txn);
         self.next_txn += 1;
-        self.transit = Some(Transit {
-            id,
-            started_at: now,
-            document: None,
-            watchlist: None,
-            attempts: 0,
-            poor_captures: 0,
-            last_score: None,
-            recorded: None,
-            tailgating: false,
-            child: false,
-            lingering_alarm: false,
-            beam_seen: self.beams,
-            crossed: [false; 2],
-        });
+        self.transit = Some(Transit::new(id, now, self.beams));
         self.emit(GateEvent::TransitStarted { txn: id });
         self.push(Action::ReadDocument);
         self.show(Prompt::ReadingDocument);
@@ -1558,6 +1597,12 @@ impl Machine {
                 }
             }
             Phase::Notice => self.finish_transit(now),
+            // Nobody reported inside: the transit ends; with the lane I/O down its
+            // report is still to come, so keep waiting.
+            Phase::Resuming if self.faults.contains(&Device::LaneIo) => {
+                self.phase_deadline = Some(now.plus(self.cfg.timeouts.notice_ms));
+            }
+            Phase::Resuming => self.finish_transit(now),
             _ => {}
         }
     }

@@ -153,6 +153,9 @@ pub enum Reason {
     OperatorOverride,
     /// The gate was shut down or put out of service by an operator.
     Shutdown,
+    /// The process stopped (crashed, was killed) during the transit and started again:
+    /// no decision survives a restart, whoever is inside is let out through the entry.
+    Restart,
     /// The journal could not commit the decision.
     JournalFailure,
     /// The journal's file system is (nearly) full or cannot be measured: the disk guard

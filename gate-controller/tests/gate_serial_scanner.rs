@@ -6,9 +6,12 @@
 
 #![cfg(unix)]
 
+#[path = "common/lane.rs"]
+mod lane;
+
 use device_drivers::devices::{
-    BiometricTemplate, ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind, Holder,
-    LaneCommand, LaneInput, LaneIo, Presence, ReadError, TemplateFormat,
+    BiometricTemplate, ChipRead, DeviceFault, DeviceFuture, DocumentReader, Holder, Presence,
+    ReadError, TemplateFormat,
 };
 use device_drivers::fingerprint::pty::PtyScanner;
 use device_drivers::fingerprint::synth::{Finger, ImpressionParams};
@@ -17,9 +20,8 @@ use gate_controller::journal::Journal;
 use gate_controller::record::{Mode, Outcome, Reason};
 use gate_controller::runtime::clock::MonotonicWallClock;
 use gate_controller::runtime::{Devices, Gate, GateHandle, GateStatus, RunReport};
-use gate_controller::types::{
-    Device, Document, DocumentKind, Door, DoorPosition, MrzDate, PaStatus, Sensor,
-};
+use gate_controller::types::{Device, Document, DocumentKind, MrzDate, PaStatus};
+use lane::{FakeLane, Lane};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -49,16 +51,8 @@ fn enrolled(finger: u64) -> Vec<u8> {
         .unwrap()
 }
 
-#[derive(Default)]
-struct Lane {
-    waiting: bool,
-    inside: bool,
-    out_exit: u32,
-    out_entry: u32,
-}
-
 struct Shared {
-    lane: Mutex<Lane>,
+    lane: Arc<Mutex<Lane>>,
     reads: Mutex<VecDeque<(Document, Vec<u8>)>>,
 }
 
@@ -92,84 +86,6 @@ impl DocumentReader for FakeReader {
     }
     fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
         Box::pin(async { Ok(()) })
-    }
-}
-
-struct FakeLane {
-    shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<LaneInput>,
-    rx: mpsc::UnboundedReceiver<LaneInput>,
-}
-
-fn beam(sensor: Sensor, active: bool) -> LaneInput {
-    LaneInput::Sensor { sensor, active }
-}
-
-impl FakeLane {
-    fn later(&self, ms: u64, inputs: Vec<LaneInput>) {
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            sleep(Duration::from_millis(ms)).await;
-            for i in inputs {
-                let _ = tx.send(i);
-                sleep(Duration::from_millis(20)).await;
-            }
-        });
-    }
-    fn walk(&self, through: Sensor, persons: u8) {
-        self.later(
-            100,
-            vec![
-                beam(through, true),
-                LaneInput::Occupancy { persons },
-                beam(through, false),
-            ],
-        );
-    }
-}
-
-impl LaneIo for FakeLane {
-    fn command(&mut self, command: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
-        Box::pin(async move {
-            let LaneCommand::Door { door, position } = command else {
-                return Ok(());
-            };
-            self.later(30, vec![LaneInput::DoorReached { door, position }]);
-            if position != DoorPosition::Open {
-                return Ok(());
-            }
-            let mut lane = self.shared.lane.lock().unwrap();
-            match door {
-                Door::Exit if lane.inside => {
-                    lane.inside = false;
-                    lane.out_exit += 1;
-                    drop(lane);
-                    self.walk(Sensor::ExitBeam, 0);
-                }
-                Door::Entry if lane.inside => {
-                    lane.inside = false;
-                    lane.out_entry += 1;
-                    drop(lane);
-                    self.walk(Sensor::EntryBeam, 0);
-                }
-                Door::Entry if lane.waiting => {
-                    lane.waiting = false;
-                    lane.inside = true;
-                    drop(lane);
-                    self.walk(Sensor::EntryBeam, 1);
-                }
-                _ => {}
-            }
-            Ok(())
-        })
-    }
-    fn next_input(&mut self) -> DeviceFuture<'_, Result<LaneInput, DeviceFault>> {
-        Box::pin(async move {
-            match self.rx.recv().await {
-                Some(i) => Ok(i),
-                None => Err(DeviceFault::new(FaultKind::Link, "closed")),
-            }
-        })
     }
 }
 
@@ -241,23 +157,19 @@ kind = "minutiae"
     assert!(cfg.not_built().is_empty(), "{:?}", cfg.not_built());
     let scanner = gate_controller::runtime::serial::scanner(&cfg.devices.fingerprint)
         .expect("a serial scanner");
+    let (fake_lane, lane) = FakeLane::new();
     let shared = Arc::new(Shared {
-        lane: Mutex::new(Lane::default()),
+        lane,
         reads: Mutex::new(VecDeque::new()),
     });
     let (ptx, prx) = mpsc::unbounded_channel();
-    let (ltx, lrx) = mpsc::unbounded_channel();
     let devices = Devices::new(
         Box::new(FakeReader {
             shared: shared.clone(),
             presence: prx,
         }),
         scanner,
-        Box::new(FakeLane {
-            shared: shared.clone(),
-            tx: ltx,
-            rx: lrx,
-        }),
+        Box::new(fake_lane),
     );
     let (gate, handle) =
         Gate::build(&cfg, devices, MonotonicWallClock::start()).expect("gate built");

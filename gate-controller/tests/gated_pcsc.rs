@@ -1,5 +1,7 @@
-//! The gate with a real PC/SC document reader (`[devices.document] kind = "pcsc"`) and a
-//! simulated lane, reading seeded persona chips served through pcscd + vsmartcard's vpcd.
+//! The gate with a real PC/SC document reader (`[devices.document] kind = "pcsc"`, the MRZ
+//! from the bench file `[devices.mrz] kind = "file"`), built by gated's device factory,
+//! reading seeded persona chips served through pcscd + vsmartcard's vpcd; the lane is a
+//! small in-process one (`common/lane.rs`), the visitors' passports carry no thumbs.
 //!
 //! Needs Debian `pcscd` and `vsmartcard-vpcd`, pcscd running, and the crate feature `pcsc`:
 //!
@@ -9,6 +11,9 @@
 //! ```
 
 #![cfg(feature = "pcsc")]
+
+#[path = "common/lane.rs"]
+mod lane;
 
 use device_drivers::card::bac::MrzKey;
 use device_drivers::card::chip::{ChipConfig, Fault, VirtualChip};
@@ -20,7 +25,7 @@ use device_drivers::card::pace::{PaceCurve, PaceInfo};
 use device_drivers::card::vpcd::{self, VpcdEnd};
 use gate_controller::config::GateConfig;
 use gate_controller::runtime::clock::MonotonicWallClock;
-use gate_controller::runtime::{Gate, GateHandle, GateStatus, RunReport};
+use gate_controller::runtime::{Devices, Gate, GateHandle, GateStatus, RunReport};
 use gate_controller::types::Device;
 use rand10::rngs::StdRng;
 use rand10::SeedableRng;
@@ -102,6 +107,7 @@ impl Drop for ServedCard {
 
 struct Running {
     dir: tempfile::TempDir,
+    lane: Arc<std::sync::Mutex<lane::Lane>>,
     handle: GateHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<RunReport>,
@@ -190,15 +196,22 @@ path = "journal.sqlite"
 kind = "pcsc"
 reader = "Virtual PCD"
 csca = "{}"
-mrz_file = "mrz.txt"
 
-[sim]
-seed = 3
-mean_arrival_gap_ms = 1000
-speed = 4.0
+[devices.mrz]
+kind = "file"
+path = "mrz.txt"
 
-[sim.mix]
-normal = 1
+# Built by the test as a small in-process lane and scanner (common/lane.rs).
+[devices.fingerprint]
+kind = "serial"
+port = "/dev/null-scanner"
+
+[devices.io]
+kind = "modbus"
+address = "127.0.0.1:1"
+
+[matcher]
+kind = "minutiae"
 
 [log]
 format = "text"
@@ -213,7 +226,12 @@ format = "text"
     let cfg = GateConfig::load(&cfg_path).unwrap();
     assert!(cfg.not_built().is_empty(), "{:?}", cfg.not_built());
     let clock = MonotonicWallClock::start();
-    let devices = gate_controller::runtime::pcsc::devices(&cfg, clock).unwrap();
+    let (io, lane_state) = lane::FakeLane::new();
+    let devices = Devices::new(
+        gate_controller::runtime::pcsc::reader(&cfg).unwrap(),
+        Box::new(lane::NoFinger),
+        Box::new(io),
+    );
     let (gate, handle) = Gate::build(&cfg, devices, clock).unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(gate.run(async {
@@ -221,6 +239,7 @@ format = "text"
     }));
     let r = Running {
         dir,
+        lane: lane_state,
         handle,
         stop: Some(stop),
         task,
@@ -239,6 +258,7 @@ fn total(s: &GateStatus) -> u64 {
 /// Serves `chip` with `mrz` in the OCR file until the transit ends; the new record.
 async fn transit(g: &Running, chip: VirtualChip<StdRng>, mrz: &str) -> (String, String) {
     std::fs::write(g.mrz_file(), mrz).unwrap();
+    g.lane.lock().unwrap().waiting = true;
     let before = total(&g.status());
     let card = ServedCard::insert(chip);
     g.wait(60, "the transit to end", |s| total(s) > before)
@@ -281,6 +301,7 @@ async fn gate_clears_bac_and_pace_chips_and_refers_tampered_and_wrong_mrz() {
     // No OCR MRZ at all: the same, no panic.
     let _ = std::fs::remove_file(g.mrz_file());
     let before = total(&g.status());
+    g.lane.lock().unwrap().waiting = true;
     let card = ServedCard::insert(chip(&p, true));
     g.wait(60, "the transit without MRZ to end", |s| total(s) > before)
         .await;
@@ -308,6 +329,7 @@ async fn card_pulled_mid_read_is_a_clean_failure() {
     c.inject(Fault::PulledAt(7)); // a PACE read takes 11 APDUs
     std::fs::write(g.mrz_file(), mrz_text(&p)).unwrap();
     let before = total(&g.status());
+    g.lane.lock().unwrap().waiting = true;
     let card = ServedCard::insert(c);
     g.wait(60, "the pulled-card transit to end", |s| total(s) > before)
         .await;
@@ -437,6 +459,7 @@ async fn holders_named_on_a_person_list_are_held_or_referred_from_the_chip_names
     );
     // The exact hit: held (the gate stays held until an officer releases it).
     std::fs::write(g.mrz_file(), mrz_text(&listed)).unwrap();
+    g.lane.lock().unwrap().waiting = true;
     let card = ServedCard::insert(chip(&listed, false));
     g.wait(60, "the hold", |s| s.machine.step == "held").await;
     drop(card);

@@ -237,6 +237,8 @@ impl LaneIo for FakeLane {
 
 struct Rig {
     shared: Arc<Shared>,
+    /// The lane's input channel (as the fake lane reports).
+    lane_tx: mpsc::UnboundedSender<(u64, LaneInput)>,
     handle: GateHandle,
     task: tokio::task::JoinHandle<RunReport>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -252,6 +254,7 @@ fn rig(journal: &Path) -> Rig {
         captures: Mutex::new(VecDeque::new()),
     });
     let (ltx, lrx) = mpsc::unbounded_channel();
+    let lane_tx = ltx.clone();
     let devices = Devices::new(
         Box::new(FakeReader {
             shared: shared.clone(),
@@ -286,6 +289,7 @@ fn rig(journal: &Path) -> Rig {
     }));
     Rig {
         shared,
+        lane_tx,
         handle,
         task,
         stop: Some(stop_tx),
@@ -457,6 +461,51 @@ async fn a_restart_continues_seq_and_transaction_ids() {
     txns.dedup();
     assert_eq!(txns.len(), 4, "transaction ids are not reused: {txns:?}");
     assert!(txns.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_mid_transit_is_recorded_aborted_after_the_restart_and_lets_the_traveller_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let mut first = rig(&path);
+    first
+        .wait_for("ready", |s| s.machine.mode == Mode::Ready)
+        .await;
+    // The scanner never answers: the traveller stays inside, undecided.
+    first.traveller("D1", "p/right", None);
+    first
+        .wait_for("capturing", |s| s.machine.step == "capturing")
+        .await;
+    let txn = first.handle.status.borrow().machine.txn;
+    // The process dies: no drain, no record.
+    first.task.abort();
+    let _ = first.task.await;
+    assert_eq!(Journal::open(&path).unwrap().count().unwrap(), 0);
+
+    let mut again = rig(&path);
+    again.shared.lane.lock().unwrap().inside = true;
+    // The lane I/O's first report: somebody is in the mantrap.
+    again
+        .lane_tx
+        .send((0, LaneInput::Occupancy { persons: 1 }))
+        .unwrap();
+    again
+        .wait_for("the cut-off transit ended", |s| {
+            s.outcomes.total() == 1 && s.machine.mode == Mode::Ready
+        })
+        .await;
+    let (_, shared) = again.stop().await;
+    let r = Journal::open(&path).unwrap().records_after(0, 10).unwrap();
+    assert_eq!(r.len(), 1, "exactly one record: {r:?}");
+    assert_eq!(Some(r[0].record.txn), txn, "the cut-off transit's own id");
+    assert_eq!(r[0].record.outcome, Outcome::Aborted);
+    assert_eq!(r[0].record.reasons, vec![Reason::Restart]);
+    let lane = shared.lane.lock().unwrap();
+    assert_eq!(
+        (lane.out_entry, lane.out_exit),
+        (1, 0),
+        "let out through the entry"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -168,6 +168,11 @@ impl<R: CryptoRng> VirtualChip<R> {
         }
     }
 
+    /// Gives the chip a card access number (PACE-CAN), or takes it away.
+    pub fn set_can(&mut self, can: Option<String>) {
+        self.config.can = can;
+    }
+
     /// Put an elementary file into the eMRTD application (EF.COM, DGs, EF.SOD).
     pub fn set_file(&mut self, fid: u16, bytes: Vec<u8>) {
         self.app_files.insert(fid, bytes);

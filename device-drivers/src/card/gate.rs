@@ -170,13 +170,15 @@ pub struct ReadSummary {
     pub apdus: u64,
 }
 
-/// Reads and verifies the chip on `t` for the gate: opens it with the OCR MRZ, reads
+/// Reads and verifies the chip on `t` for the gate: opens it with the OCR MRZ (or, when
+/// the OCR reader read one, the card access number `can`: PACE-CAN), reads
 /// [`GATE_DATA_GROUPS`] and EF.SOD, runs passive authentication against `trust` (at
 /// `at`), parses DG1 and DG3. A chip whose DG1 or DG3 does not parse is a protocol
 /// violation; PA failures are not errors but the document's `passive_auth` status.
 pub fn read_for_gate(
     t: &mut dyn CardTransport,
     ocr: &OcrMrz,
+    can: Option<&str>,
     trust: Option<&TrustStore>,
     at: SystemTime,
 ) -> Result<(ChipRead, ReadSummary), ReadError> {
@@ -185,7 +187,13 @@ pub fn read_for_gate(
         ..ReadOptions::default()
     };
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let raw = read_document(t, &access_key(ocr)?, &opts, &mut rng).map_err(read_error)?;
+    let key = match can {
+        Some(c) => AccessKey::can(c).map_err(|e| {
+            ReadError::AccessDenied(format!("the OCR CAN cannot key the chip: {e}"))
+        })?,
+        None => access_key(ocr)?,
+    };
+    let raw = read_document(t, &key, &opts, &mut rng).map_err(read_error)?;
     let report = pa::verify(raw.ef_sod.as_deref(), &raw.data_groups, trust, at);
     let dg1 = raw
         .data_groups
@@ -283,7 +291,8 @@ mod tests {
         let ocr = OcrMrz::parse(&persona.mrz.to_lines().unwrap().join("\n")).unwrap();
         for pace in [false, true] {
             let mut c = chip(&persona, pace);
-            let (r, s) = read_for_gate(&mut c, &ocr, Some(&trust), SystemTime::now()).unwrap();
+            let (r, s) =
+                read_for_gate(&mut c, &ocr, None, Some(&trust), SystemTime::now()).unwrap();
             assert_eq!(r.document.passive_auth, PaStatus::Valid, "{s:?}");
             assert!(r.document.mrz_matches_ocr);
             assert_eq!(r.document.kind, DocumentKind::IdCard);
@@ -311,14 +320,21 @@ mod tests {
         let (r, s) = read_for_gate(
             &mut chip(&persona, true),
             &ocr,
+            None,
             Some(&trust),
             SystemTime::now(),
         )
         .unwrap();
         assert_eq!(r.document.passive_auth, PaStatus::Invalid, "{s:?}");
         assert!(s.passive_auth_detail.contains("DG2") || s.passive_auth_detail.contains("2"));
-        let (r, _) =
-            read_for_gate(&mut chip(&persona, true), &ocr, None, SystemTime::now()).unwrap();
+        let (r, _) = read_for_gate(
+            &mut chip(&persona, true),
+            &ocr,
+            None,
+            None,
+            SystemTime::now(),
+        )
+        .unwrap();
         assert_ne!(r.document.passive_auth, PaStatus::Valid);
     }
 
@@ -331,6 +347,7 @@ mod tests {
         let e = read_for_gate(
             &mut chip(&persona, false),
             &OcrMrz::Key(wrong),
+            None,
             Some(&trust),
             SystemTime::now(),
         )
@@ -341,6 +358,7 @@ mod tests {
         let e = read_for_gate(
             &mut c,
             &OcrMrz::Key(persona.mrz.key()),
+            None,
             Some(&trust),
             SystemTime::now(),
         )
@@ -352,12 +370,64 @@ mod tests {
         let (r, _) = read_for_gate(
             &mut chip(&persona, false),
             &OcrMrz::Full(other),
+            None,
             Some(&trust),
             SystemTime::now(),
         )
         .unwrap();
         assert!(!r.document.mrz_matches_ocr);
         assert_eq!(r.document.passive_auth, PaStatus::Valid);
+    }
+
+    #[test]
+    fn a_can_read_by_the_ocr_opens_the_chip_with_pace_can() {
+        let (p, trust) = setup();
+        let persona = PersonaBuilder::new(12)
+            .kind(PersonaKind::ResidentCard)
+            .build(&p.ds_p256)
+            .unwrap();
+        let mut c = chip(&persona, true);
+        c.set_can(Some(persona.can.clone()));
+        // The MRZ key is wrong on purpose: only the CAN can open the chip.
+        let mut wrong = persona.mrz.key();
+        wrong.date_of_expiry = "010101".into();
+        let (r, s) = read_for_gate(
+            &mut c,
+            &OcrMrz::Key(wrong.clone()),
+            Some(&persona.can),
+            Some(&trust),
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert_eq!(s.access_control, "PACE");
+        assert_eq!(r.document.passive_auth, PaStatus::Valid);
+        // Another CAN is refused, as a wrong key.
+        let mut c = chip(&persona, true);
+        c.set_can(Some(persona.can.clone()));
+        let other = if persona.can == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        let e = read_for_gate(
+            &mut c,
+            &OcrMrz::Key(wrong.clone()),
+            Some(other),
+            Some(&trust),
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "wrong_key", "{e}");
+        // A malformed CAN never reaches the chip.
+        let e = read_for_gate(
+            &mut chip(&persona, true),
+            &OcrMrz::Key(wrong),
+            Some("12a"),
+            Some(&trust),
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "wrong_key", "{e}");
     }
 
     #[test]
@@ -369,6 +439,7 @@ mod tests {
         let e = read_for_gate(
             &mut t,
             &OcrMrz::Key(persona.mrz.key()),
+            None,
             None,
             SystemTime::now(),
         )

@@ -11,12 +11,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use gate_controller::config::{
-    DevicesSection, DocumentDevice, FingerprintDevice, GateConfig, IoDevice, LogFormat, LogSection,
-};
+use gate_controller::config::{GateConfig, LogFormat, LogSection};
 use gate_controller::runtime::clock::{Clock, MonotonicWallClock};
-use gate_controller::runtime::{Devices, Gate, GateHandle, RuntimeError};
-use gate_controller::types::Device;
+use gate_controller::runtime::{Gate, GateHandle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -109,51 +106,10 @@ fn init_logging(log: &LogSection) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The devices named in `[devices]`.
-fn build_devices(
-    devices: &DevicesSection,
-    cfg: &GateConfig,
-    clock: MonotonicWallClock,
-) -> Result<Devices, RuntimeError> {
-    let sim_lane = devices.document == DocumentDevice::Sim && devices.io == IoDevice::Sim;
-    if let Some((key, what)) = cfg.not_built().first() {
-        return Err(RuntimeError::NotBuilt { key, what });
-    }
-    #[cfg(feature = "pcsc")]
-    if let DocumentDevice::Pcsc { .. } = devices.document {
-        // A real chip reader in an otherwise simulated lane.
-        return gate_controller::runtime::pcsc::devices(cfg, clock);
-    }
-    if let (DocumentDevice::Sim, IoDevice::Modbus { .. }) = (&devices.document, &devices.io) {
-        // A Modbus TCP lane with the simulated reader and scanner.
-        return gate_controller::runtime::modbus::devices(&devices.io, &cfg.sim, clock);
-    }
-    #[cfg(feature = "gpio")]
-    if let (DocumentDevice::Sim, IoDevice::Gpio { .. }) = (&devices.document, &devices.io) {
-        // A lane on a GPIO chip with the simulated reader and scanner.
-        return gate_controller::runtime::gpio::devices(&devices.io, &cfg.sim, clock);
-    }
-    if !sim_lane {
-        return Err(RuntimeError::Device {
-            device: Device::LaneIo,
-            detail: "mixing simulated and real devices is not supported yet".into(),
-        });
-    }
-    let mut built = gate_controller::runtime::sim::devices(&cfg.sim, clock)?;
-    // A real serial scanner on the simulated lane (bench bring-up of the scanner).
-    if let Some(scanner) = gate_controller::runtime::serial::scanner(&devices.fingerprint) {
-        if let FingerprintDevice::Serial { port, baud, .. } = &devices.fingerprint {
-            tracing::info!(port = %port.display(), baud, "serial fingerprint scanner");
-        }
-        built.fingerprint = scanner;
-    }
-    Ok(built)
-}
-
 async fn run(cfg: GateConfig) -> anyhow::Result<()> {
     // Build: journal, devices, machine — nothing runs yet.
     let clock = MonotonicWallClock::start();
-    let devices = build_devices(&cfg.devices, &cfg, clock)?;
+    let devices = gate_controller::runtime::devices::build(&cfg, clock)?;
     let (gate, handle) = Gate::build(&cfg, devices, clock)?;
     tracing::info!(
         gate = %cfg.gate.id,

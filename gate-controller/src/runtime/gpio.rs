@@ -3,18 +3,15 @@
 //! driven by the same embedded-hal scan cycle as the Modbus backend ([`ScanLaneIo`] over
 //! a [`GpioImage`]); the pin map's numbers are the chip's line offsets (`docs/io.md`).
 //!
-//! As with `kind = "modbus"`, the document reader and the fingerprint scanner stay the
-//! simulator's (`[sim]`). A chip that is missing at start, or whose lines fail later, is
+//! Built by [`super::devices`] from `[devices.io]` alone. A chip that is missing at start, or whose lines fail later, is
 //! a lane I/O `DeviceFault` naming the chip (out of service with an alarm); the scan
 //! cycle requests the lines again (backoff 100 ms doubling to 2 s) and the gate comes
 //! back by itself once they are granted.
 
 #[cfg(feature = "gpio")]
 use {
-    super::{Devices, RuntimeError},
+    super::RuntimeError,
     crate::config::IoDevice,
-    crate::config::SimSection,
-    crate::runtime::clock::MonotonicWallClock,
     crate::types::Device,
     device_drivers::io::gpio::{GpioImage, SharedGpioInput, SharedGpioOutput},
     device_drivers::io::{ScanLane, ScanLaneIo},
@@ -102,23 +99,6 @@ pub fn lane_io(io: &IoDevice) -> Result<Option<GpioLaneIo>, RuntimeError> {
         .map_err(err)?
         .with_debounce_scans(s.debounce_scans);
     Ok(Some(ScanLaneIo::spawn(image, lane, s.cycle)))
-}
-
-/// The devices of a gate whose lane I/O is a GPIO chip and whose document reader and
-/// fingerprint scanner are simulated (`[sim]`).
-#[cfg(feature = "gpio")]
-pub fn devices(
-    io: &IoDevice,
-    sim: &SimSection,
-    clock: MonotonicWallClock,
-) -> Result<Devices, RuntimeError> {
-    let Some(real) = lane_io(io)? else {
-        return Err(RuntimeError::Device {
-            device: Device::LaneIo,
-            detail: "devices.io: not a GPIO lane I/O".into(),
-        });
-    };
-    super::modbus::with_sim_reader(Box::new(real), sim, clock)
 }
 
 #[cfg(all(test, feature = "gpio"))]

@@ -20,6 +20,7 @@
 
 pub mod clock;
 pub mod core;
+pub mod devices;
 pub mod disk;
 pub mod gpio;
 pub mod matcher;
@@ -271,7 +272,16 @@ impl Gate {
     ) -> Result<(Gate, GateHandle), RuntimeError> {
         let first_txn = journal.next_txn()?;
         let now = clock.now();
-        let machine = Machine::new(machine_cfg, now, first_txn);
+        let mut machine = Machine::new(machine_cfg, now, first_txn);
+        if let Some(txn) = journal.unfinished_transit()? {
+            // The process stopped in the middle of this transit: it ends aborted and
+            // whoever is inside is let out (see `Machine::resume_unfinished`).
+            tracing::warn!(
+                txn = txn.0,
+                "the last transit has no record: ending it as aborted (restart)"
+            );
+            machine.resume_unfinished(now, txn);
+        }
         tracing::info!(
             gate = %gate_id,
             first_txn,

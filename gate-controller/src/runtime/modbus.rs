@@ -2,22 +2,15 @@
 //! a Modbus TCP remote I/O module, driven by the embedded-hal scan cycle
 //! ([`ScanLaneIo`] over a [`ModbusImage`]); register map in `docs/io.md`.
 //!
-//! The document reader and the fingerprint scanner stay the simulator's (`[sim]`), as in
-//! `kind = "sim"`: their simulated travellers follow the machine's prompts (a traveller
-//! presents a document only once the display asks for it), so they keep in step with
-//! whoever walks through the real lane. The door commands are also given to that
-//! simulated lane, only so that its travellers stand where the scanner expects them; what
-//! the machine sees of the lane comes from the Modbus module alone.
+//! Built by [`super::devices`] from `[devices.io]` alone, whatever the other devices are.
 //!
 //! A lost link (refused connection, timeout, exception) reaches the machine as a lane I/O
 //! `DeviceFault` — out of service with an alarm — and the recovery as
 //! `LaneInput::Recovered` followed by the current input states.
 
-use super::{Devices, RuntimeError};
-use crate::config::{IoDevice, SimSection};
-use crate::runtime::clock::MonotonicWallClock;
+use super::RuntimeError;
+use crate::config::IoDevice;
 use crate::types::Device;
-use device_drivers::devices::{DeviceFault, DeviceFuture, LaneCommand, LaneInput, LaneIo};
 use device_drivers::io::modbus::{ModbusConfig, ModbusImage, ModbusInputPin, ModbusOutputPin};
 use device_drivers::io::{IoMap, ScanLane, ScanLaneIo};
 use std::time::Duration;
@@ -96,79 +89,6 @@ pub fn lane_io(io: &IoDevice) -> Result<Option<ModbusLaneIo>, RuntimeError> {
         })?
         .with_debounce_scans(debounce_scans);
     Ok(Some(ScanLaneIo::spawn(image, lane, cycle)))
-}
-
-/// The devices of a gate whose lane I/O is a Modbus module and whose document reader and
-/// fingerprint scanner are simulated (`[sim]`).
-pub fn devices(
-    io: &IoDevice,
-    sim: &SimSection,
-    clock: MonotonicWallClock,
-) -> Result<Devices, RuntimeError> {
-    let Some(real) = lane_io(io)? else {
-        return Err(RuntimeError::Device {
-            device: Device::LaneIo,
-            detail: "devices.io: not a Modbus lane I/O".into(),
-        });
-    };
-    with_sim_reader(Box::new(real), sim, clock)
-}
-
-/// The devices of a gate whose lane I/O is `real` (Modbus or GPIO) and whose document
-/// reader and fingerprint scanner are simulated (`[sim]`); the door commands are copied
-/// to the simulated lane of those (see the module documentation).
-pub(crate) fn with_sim_reader(
-    real: Box<dyn LaneIo>,
-    sim: &SimSection,
-    clock: MonotonicWallClock,
-) -> Result<Devices, RuntimeError> {
-    let mut built = super::sim::devices(sim, clock)?;
-    let shadow = std::mem::replace(&mut built.io, Box::new(NoLane));
-    built.io = Box::new(Mirrored { real, shadow });
-    Ok(built)
-}
-
-/// Placeholder while swapping boxes.
-struct NoLane;
-
-impl LaneIo for NoLane {
-    fn command(&mut self, _: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn next_input(&mut self) -> DeviceFuture<'_, Result<LaneInput, DeviceFault>> {
-        Box::pin(std::future::pending())
-    }
-}
-
-/// The real lane I/O, with its door commands copied to the simulated lane of the
-/// simulated reader and scanner (whose own inputs are dropped).
-struct Mirrored {
-    real: Box<dyn LaneIo>,
-    shadow: Box<dyn LaneIo>,
-}
-
-impl LaneIo for Mirrored {
-    fn command(&mut self, command: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
-        Box::pin(async move {
-            // The simulated lane only positions the simulated travellers; its errors do
-            // not concern the real lane.
-            let _ = self.shadow.command(command).await;
-            self.real.command(command).await
-        })
-    }
-
-    fn next_input(&mut self) -> DeviceFuture<'_, Result<LaneInput, DeviceFault>> {
-        Box::pin(async move {
-            loop {
-                // Both are cancel-safe channel receives.
-                tokio::select! {
-                    biased;
-                    i = self.real.next_input() => return i,
-                    _ = self.shadow.next_input() => {}
-                }
-            }
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,35 +1,40 @@
 //! `[devices.document] kind = "pcsc"`: the real document reader, an ICAO 9303 chip read
-//! through pcscd, behind the [`DocumentReader`] trait (crate feature `pcsc`).
+//! through pcscd, behind the [`DocumentReader`] trait (crate feature `pcsc`), keyed by
+//! the page reader's OCR (`[devices.mrz]`).
 //!
-//! - **Presence**: a watcher thread ([`device_drivers::card::pcsc::watch`]) reports cards
-//!   coming and going in the readers whose name starts with `reader`; it re-establishes
-//!   its PC/SC context by itself when pcscd restarts.
-//! - **Access key**: the MRZ the page reader's OCR read, taken from `mrz_file` at every
-//!   read (the MRZ lines, or `DOCNO,YYMMDD,YYMMDD`). A missing or unreadable file is a
-//!   failed read (`wrong_key`): without an MRZ the chip cannot be opened.
+//! - **Start of a transit**: with an OCR reader (`[devices.mrz] kind = "serial"`), the
+//!   MRZ read is what starts a transit: a read whose check digits hold is
+//!   [`Presence::Placed`] (the chip is then awaited on the PC/SC reader for
+//!   [`CHIP_WAIT`]: a document whose chip never answers is a dead chip, `no_answer`), a
+//!   read whose check digits fail is [`Presence::Misread`] (the traveller presents
+//!   again). With the bench seam (`kind = "file"`, or `mrz_file`), a card placed on the
+//!   reader starts the transit and the MRZ is taken from the file at the read.
+//! - **Presence of the chip**: a watcher thread ([`device_drivers::card::pcsc::watch`])
+//!   reports cards coming and going in the readers whose name starts with `reader`; it
+//!   re-establishes its PC/SC context by itself when pcscd restarts.
+//! - **Access key**: the OCR MRZ (BAC, or PACE with the MRZ); a TD1 card's CAN when the
+//!   OCR reader is set to read it (`read_can`): PACE-CAN. Check digits were verified
+//!   before any APDU. The chip's DG1 is compared with the OCR MRZ (a mismatch refers).
 //! - **Read**: on a blocking thread, [`read_for_gate`] — BAC/PACE, DG1/DG2/DG3, EF.SOD,
 //!   passive authentication against the `csca` trust store, chip MRZ against OCR MRZ.
 //!   Dropping the read future raises a cancel flag that fails the session's next APDU;
 //!   the next read waits for that thread to end first.
-//! - **Faults**: pcscd unreachable, the reader gone, a reader error during a read are
-//!   [`DeviceFault`]s; the shell then probes ([`DocumentReader::probe`] lists the readers)
-//!   until the reader is back. A card pulled mid-read is the traveller's
-//!   [`ReadError::Removed`], not a fault.
-//!
-//! With the other devices simulated, [`devices`] pairs the real reader with the simulated
-//! lane: see [`SimTravellerReader`].
+//! - **Faults**: pcscd unreachable, the reader gone, a reader error during a read, the
+//!   OCR reader gone are [`DeviceFault`]s; the shell then probes
+//!   ([`DocumentReader::probe`]: pcscd's readers and the OCR's port) until both are back.
+//!   A card pulled mid-read is the traveller's [`ReadError::Removed`], not a fault.
 
-use super::clock::MonotonicWallClock;
-use super::{Devices, RuntimeError};
-use crate::config::{DocumentDevice, FingerprintDevice, GateConfig, IoDevice};
+use super::RuntimeError;
+use crate::config::{DocumentDevice, GateConfig, MrzDevice};
 use crate::types::Device;
 use device_drivers::card::gate::{read_error, read_for_gate, Cancellable, OcrMrz};
 use device_drivers::card::pa::TrustStore;
 use device_drivers::card::pcsc::{list_readers, watch, PcscTransport, ReaderEvent};
 use device_drivers::devices::{
-    ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind, Presence, ReadError,
+    ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind, MrzReader, MrzScan, Presence,
+    ReadError,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -38,6 +43,18 @@ use tokio::task::JoinHandle;
 
 /// How often the watcher thread looks at pcscd (and notices a stop).
 const WATCH_POLL: Duration = Duration::from_millis(200);
+
+/// How long a read started by an OCR read waits for the document's chip to show on the
+/// PC/SC reader (a page reader's antenna sees it as the page is laid down).
+pub const CHIP_WAIT: Duration = Duration::from_millis(2_500);
+
+/// Where the access key comes from.
+pub enum MrzSource {
+    /// The page reader's OCR: its reads start transits.
+    Ocr(Box<dyn MrzReader>),
+    /// A bench file read at every chip read; a placed chip starts the transit.
+    File(PathBuf),
+}
 
 /// Raises the cancel flag of a read when dropped before [`CancelOnDrop::disarm`].
 struct CancelOnDrop(Option<Arc<AtomicBool>>);
@@ -62,7 +79,9 @@ type ReadOutcome = Result<ChipRead, ReadError>;
 pub struct PcscReader {
     prefix: String,
     trust: Option<Arc<TrustStore>>,
-    mrz_file: PathBuf,
+    mrz: MrzSource,
+    /// The last OCR read, waiting for its chip read (with the CAN, if read).
+    pending: Option<(OcrMrz, Option<String>)>,
     events: UnboundedReceiver<ReaderEvent>,
     stop: Arc<AtomicBool>,
     /// The matching reader that holds a card, as last reported by the watcher.
@@ -98,11 +117,11 @@ fn unavailable(detail: impl Into<String>) -> DeviceFault {
 
 impl PcscReader {
     /// Starts watching pcscd for the readers named `prefix…`; `trust` is the CSCA store,
-    /// `mrz_file` where the OCR's MRZ is found. Must run inside a tokio runtime.
+    /// `mrz` where the access key comes from. Must run inside a tokio runtime.
     pub fn start(
         prefix: &str,
         trust: Option<Arc<TrustStore>>,
-        mrz_file: &Path,
+        mrz: MrzSource,
     ) -> std::io::Result<PcscReader> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, events) = unbounded_channel();
@@ -117,7 +136,8 @@ impl PcscReader {
         Ok(PcscReader {
             prefix: prefix.to_string(),
             trust,
-            mrz_file: mrz_file.to_path_buf(),
+            mrz,
+            pending: None,
             events,
             stop,
             card_in: None,
@@ -155,21 +175,27 @@ impl PcscReader {
     }
 
     /// Whether pcscd lists a reader named `prefix…` now.
-    async fn look_up(&self) -> Result<(), DeviceFault> {
-        let prefix = self.prefix.clone();
-        let names = tokio::task::spawn_blocking(list_readers)
-            .await
-            .map_err(|e| unavailable(format!("reader lookup failed: {e}")))?
-            .map_err(|e| unavailable(format!("pcscd: {e}")))?;
-        if names.iter().any(|n| n.starts_with(&prefix)) {
-            Ok(())
-        } else {
-            Err(unavailable(format!(
-                "no PC/SC reader named {prefix:?}… (pcscd lists {names:?})"
-            )))
-        }
+    fn look_up(&self) -> impl std::future::Future<Output = Result<(), DeviceFault>> + Send {
+        look_up(self.prefix.clone())
     }
+}
 
+/// Whether pcscd lists a reader named `prefix…` now.
+async fn look_up(prefix: String) -> Result<(), DeviceFault> {
+    let names = tokio::task::spawn_blocking(list_readers)
+        .await
+        .map_err(|e| unavailable(format!("reader lookup failed: {e}")))?
+        .map_err(|e| unavailable(format!("pcscd: {e}")))?;
+    if names.iter().any(|n| n.starts_with(&prefix)) {
+        Ok(())
+    } else {
+        Err(unavailable(format!(
+            "no PC/SC reader named {prefix:?}… (pcscd lists {names:?})"
+        )))
+    }
+}
+
+impl PcscReader {
     async fn read_chip(&mut self) -> ReadOutcome {
         // One session at a time: an abandoned read ends at its next APDU.
         if let Some(prev) = self.inflight.take() {
@@ -181,23 +207,36 @@ impl PcscReader {
         if let Some(f) = self.fault.clone() {
             return Err(ReadError::Device(f));
         }
+        let (ocr, can) = match &self.mrz {
+            MrzSource::File(path) => {
+                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                    ReadError::AccessDenied(format!("no OCR MRZ in {}: {e}", path.display()))
+                })?;
+                (OcrMrz::parse(&text).map_err(ReadError::AccessDenied)?, None)
+            }
+            MrzSource::Ocr(_) => self.pending.take().ok_or_else(|| {
+                ReadError::AccessDenied("no MRZ was read for this document".into())
+            })?,
+        };
+        if matches!(self.mrz, MrzSource::Ocr(_)) {
+            self.await_chip().await?;
+        }
         let Some(reader) = self.card_in.clone() else {
             return Err(ReadError::NoDocument);
         };
-        let text = tokio::fs::read_to_string(&self.mrz_file)
-            .await
-            .map_err(|e| {
-                ReadError::AccessDenied(format!("no OCR MRZ in {}: {e}", self.mrz_file.display()))
-            })?;
-        let ocr = OcrMrz::parse(&text).map_err(ReadError::AccessDenied)?;
         let trust = self.trust.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let guard = CancelOnDrop(Some(cancel.clone()));
         let task = tokio::task::spawn_blocking(move || {
             let link = PcscTransport::connect(&reader).map_err(|e| read_error(e.into()))?;
             let mut link = Cancellable::new(link, &cancel);
-            let (chip, summary) =
-                read_for_gate(&mut link, &ocr, trust.as_deref(), SystemTime::now())?;
+            let (chip, summary) = read_for_gate(
+                &mut link,
+                &ocr,
+                can.as_deref(),
+                trust.as_deref(),
+                SystemTime::now(),
+            )?;
             // No personal or biometric data in the log: protocol facts only.
             tracing::info!(
                 reader = %reader,
@@ -222,6 +261,59 @@ impl PcscReader {
             )))),
         }
     }
+
+    /// Waits up to [`CHIP_WAIT`] for a chip on the reader after an OCR read: none is a
+    /// chip that does not answer (dead, shielded, or no chip at all).
+    async fn await_chip(&mut self) -> Result<(), ReadError> {
+        let wait = async {
+            loop {
+                if let Some(f) = self.fault.clone() {
+                    return Err(ReadError::Device(f));
+                }
+                if self.card_in.is_some() {
+                    return Ok(());
+                }
+                match self.events.recv().await {
+                    Some(e) => self.apply(e),
+                    None => {
+                        return Err(ReadError::Device(unavailable("the PC/SC watcher stopped")))
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(CHIP_WAIT, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(ReadError::NoAnswer),
+        }
+    }
+
+    /// The next OCR read as a presence change (see the module documentation).
+    async fn next_ocr_presence(&mut self) -> Result<Presence, DeviceFault> {
+        loop {
+            if let Some(f) = self.fault.take() {
+                return Err(f);
+            }
+            let MrzSource::Ocr(ocr) = &mut self.mrz else {
+                return Err(unavailable("no OCR reader"));
+            };
+            tokio::select! {
+                scan = ocr.next_scan() => match scan? {
+                    MrzScan::Read { mrz, can } => {
+                        self.pending = Some((mrz, can));
+                        return Ok(Presence::Placed);
+                    }
+                    MrzScan::Misread(defect) => {
+                        tracing::info!(%defect, "the OCR read of a document failed its checks");
+                        return Ok(Presence::Misread);
+                    }
+                },
+                e = self.events.recv() => match e {
+                    Some(e) => self.apply(e),
+                    None => return Err(unavailable("the PC/SC watcher stopped")),
+                },
+            }
+        }
+    }
 }
 
 impl DocumentReader for PcscReader {
@@ -230,6 +322,9 @@ impl DocumentReader for PcscReader {
             if !self.checked {
                 self.checked = true;
                 self.look_up().await?;
+            }
+            if matches!(self.mrz, MrzSource::Ocr(_)) {
+                return self.next_ocr_presence().await;
             }
             loop {
                 if let Some(f) = self.fault.take() {
@@ -263,153 +358,64 @@ impl DocumentReader for PcscReader {
             }
             // What the watcher said is history now; the lookup tells the present.
             self.fault = None;
+            if let MrzSource::Ocr(ocr) = &mut self.mrz {
+                ocr.probe().await?;
+            }
             self.look_up().await
         })
     }
 }
 
-/// How long a read waits for the simulated traveller to reach the reader and present.
-const TRAVELLER_WAIT: Duration = Duration::from_secs(15);
-
-/// A real PC/SC reader in a simulated lane (`kind = "pcsc"` with simulated fingerprint
-/// and I/O): the chip on the real reader is what the gate reads and decides on; the
-/// simulated traveller at the reader is who walks through the lane and gives the finger.
-///
-/// - presence comes from the real reader, reported once a simulated traveller has
-///   stepped up to the reader and presented (the chip belongs to that traveller);
-/// - a read waits (up to 15 s) until a simulated traveller has presented at the
-///   simulated reader, then reads the real chip and lets the simulated read run
-///   alongside (so the simulated traveller knows the read started and walks in on
-///   "enter");
-/// - the document is the real chip's; the enrolled thumbs are the simulated
-///   traveller's, because the live finger is simulated too and a simulated finger can
-///   only be compared with simulated templates.
-pub struct SimTravellerReader {
-    real: PcscReader,
-    sim: Box<dyn DocumentReader>,
-    /// A simulated traveller has presented and waits for the read.
-    waiting: bool,
-    /// A real card arrived before any simulated traveller presented: not reported yet.
-    held: bool,
-}
-
-impl SimTravellerReader {
-    /// Pairs the real reader with the simulated lane's reader.
-    pub fn new(real: PcscReader, sim: Box<dyn DocumentReader>) -> SimTravellerReader {
-        SimTravellerReader {
-            real,
-            sim,
-            waiting: false,
-            held: false,
-        }
-    }
-}
-
-impl DocumentReader for SimTravellerReader {
-    fn next_presence(&mut self) -> DeviceFuture<'_, Result<Presence, DeviceFault>> {
-        Box::pin(async move {
-            let SimTravellerReader {
-                real,
-                sim,
-                waiting,
-                held,
-            } = self;
-            loop {
-                if *held && *waiting {
-                    *held = false;
-                    return Ok(Presence::Placed);
-                }
-                tokio::select! {
-                    r = real.next_presence() => match r {
-                        // The chip is on the reader; the gate sees it once the simulated
-                        // traveller who carries it has stepped up and presented.
-                        Ok(Presence::Placed) if !*waiting => *held = true,
-                        Ok(Presence::Removed) if *held => *held = false,
-                        other => return other,
-                    },
-                    p = sim.next_presence() => match p {
-                        Ok(Presence::Placed) => *waiting = true,
-                        Ok(Presence::Removed) => *waiting = false,
-                        Err(f) => return Err(f),
-                    },
-                }
-            }
-        })
-    }
-
-    fn read(&mut self) -> DeviceFuture<'_, Result<ChipRead, ReadError>> {
-        Box::pin(async move {
-            let SimTravellerReader {
-                real, sim, waiting, ..
-            } = self;
-            if !*waiting {
-                let wait = async {
-                    loop {
-                        if let Ok(Presence::Placed) = sim.next_presence().await {
-                            return;
-                        }
-                    }
-                };
-                if tokio::time::timeout(TRAVELLER_WAIT, wait).await.is_err() {
-                    tracing::warn!("no simulated traveller presented at the reader");
-                }
-            }
-            *waiting = false;
-            let (chip, simulated) = tokio::join!(real.read(), sim.read());
-            let mut chip = chip?;
-            match simulated {
-                Ok(s) => {
-                    chip.document.enrolled_thumbs = s.document.enrolled_thumbs;
-                    chip.enrolled = s.enrolled;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the simulated traveller's read failed");
-                    chip.enrolled.clear();
-                }
-            }
-            Ok(chip)
-        })
-    }
-
-    fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
-        self.real.probe()
-    }
-}
-
-/// The devices of `[devices.document] kind = "pcsc"` with the fingerprint scanner and
-/// the lane I/O simulated (`[sim]`). Must run inside a tokio runtime.
-pub fn devices(cfg: &GateConfig, clock: MonotonicWallClock) -> Result<Devices, RuntimeError> {
+/// The document reader of `[devices.document] kind = "pcsc"` with its MRZ source
+/// (`[devices.mrz]`, or the bench's `mrz_file`). Must run inside a tokio runtime.
+pub fn reader(cfg: &GateConfig) -> Result<Box<dyn DocumentReader>, RuntimeError> {
+    let err = |detail: String| RuntimeError::Device {
+        device: Device::DocumentReader,
+        detail,
+    };
     let DocumentDevice::Pcsc {
         reader,
         csca,
         mrz_file,
     } = &cfg.devices.document
     else {
-        return Err(RuntimeError::Device {
-            device: Device::DocumentReader,
-            detail: "devices.document.kind is not \"pcsc\"".into(),
-        });
+        return Err(err("devices.document.kind is not \"pcsc\"".into()));
     };
-    if cfg.devices.fingerprint != FingerprintDevice::Sim || cfg.devices.io != IoDevice::Sim {
-        return Err(RuntimeError::NotBuilt {
-            key: "devices.document.kind",
-            what: "the PC/SC reader with real fingerprint or I/O devices",
-        });
-    }
+    let mrz =
+        match (&cfg.devices.mrz, mrz_file) {
+            (
+                Some(MrzDevice::Serial {
+                    port,
+                    baud,
+                    framing,
+                }),
+                None,
+            ) => {
+                use device_drivers::mrz::serial::{SerialMrzReader, SerialMrzSettings};
+                tracing::info!(port = %port.display(), baud, "OCR MRZ reader");
+                let ocr = SerialMrzReader::new(SerialMrzSettings {
+                    port: port.clone(),
+                    baud: *baud,
+                    framing: framing.clone(),
+                })
+                .map_err(|e| err(format!("devices.mrz: {e}")))?;
+                MrzSource::Ocr(Box::new(ocr))
+            }
+            (Some(MrzDevice::File { path }), None) | (None, Some(path)) => {
+                MrzSource::File(path.clone())
+            }
+            _ => return Err(err(
+                "devices.mrz: a PC/SC reader needs one MRZ source (kind = \"serial\" or \"file\")"
+                    .into(),
+            )),
+        };
     let trust = match csca {
         None => None,
-        Some(dir) => Some(Arc::new(TrustStore::load_dir(dir).map_err(|e| {
-            RuntimeError::Device {
-                device: Device::DocumentReader,
-                detail: format!("devices.document.csca: {e}"),
-            }
-        })?)),
+        Some(dir) => Some(Arc::new(
+            TrustStore::load_dir(dir).map_err(|e| err(format!("devices.document.csca: {e}")))?,
+        )),
     };
-    let real = PcscReader::start(reader, trust, mrz_file).map_err(|e| RuntimeError::Device {
-        device: Device::DocumentReader,
-        detail: format!("cannot start the PC/SC watcher: {e}"),
-    })?;
-    let mut d = super::sim::devices(&cfg.sim, clock)?;
-    d.document = Box::new(SimTravellerReader::new(real, d.document));
-    Ok(d)
+    let real = PcscReader::start(reader, trust, mrz)
+        .map_err(|e| err(format!("cannot start the PC/SC watcher: {e}")))?;
+    Ok(Box::new(real))
 }

@@ -584,3 +584,45 @@ impl Screening for SimListings {
         }
     }
 }
+
+/// A real lane I/O (`[devices.io] kind = "modbus" | "gpio"`) that the simulated lane's
+/// travellers watch: the gate's door commands go to `real` and are shown to the
+/// simulated lane behind `world_io` as well, so that simulated travellers (who present
+/// simulated documents and give simulated thumbs) walk in and out as the doors say.
+/// Everything the machine learns of the lane comes from `real`; `world_io`'s own inputs
+/// are dropped.
+pub fn watched_by_world(real: Box<dyn LaneIo>, world_io: Box<dyn LaneIo>) -> Box<dyn LaneIo> {
+    Box::new(Watched {
+        real,
+        world: world_io,
+    })
+}
+
+struct Watched {
+    real: Box<dyn LaneIo>,
+    world: Box<dyn LaneIo>,
+}
+
+impl LaneIo for Watched {
+    fn command(&mut self, command: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async move {
+            // The simulated lane only positions the simulated travellers; its errors do
+            // not concern the real lane.
+            let _ = self.world.command(command).await;
+            self.real.command(command).await
+        })
+    }
+
+    fn next_input(&mut self) -> DeviceFuture<'_, Result<LaneInput, DeviceFault>> {
+        Box::pin(async move {
+            loop {
+                // Both are cancel-safe channel receives.
+                tokio::select! {
+                    biased;
+                    i = self.real.next_input() => return i,
+                    _ = self.world.next_input() => {}
+                }
+            }
+        })
+    }
+}

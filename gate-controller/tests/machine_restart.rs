@@ -1,0 +1,117 @@
+//! A restart in the middle of a transit (`Machine::resume_unfinished`): the transit the
+//! journal shows started without a record ends `aborted` (reason `restart`), whoever is
+//! inside is let out through the entry, the exit stays shut, and an empty lane goes back
+//! to ready.
+
+mod machine_harness;
+
+use gate_controller::machine::{Action, Config, Event, Machine};
+use gate_controller::record::{Outcome, Prompt, Reason, TxnId};
+use gate_controller::types::{Door, DoorPosition, Sensor, Time};
+use machine_harness::{Harness, T0};
+
+/// A machine just restarted after transit 7 was cut off, doors reported closed.
+fn restarted() -> Harness {
+    let mut h = Harness::with_config(Config::default());
+    h.m = Machine::new(Config::default(), Time(T0), 8);
+    h.m.resume_unfinished(h.now, TxnId(7));
+    h.actions.clear();
+    h.records.clear();
+    let mut first = Vec::new();
+    while let Some(a) = h.m.poll_action() {
+        if let Action::Journal { record } = &a {
+            h.records.push(record.clone());
+        }
+        first.push(a);
+    }
+    h.actions = first;
+    h.ev(Event::DoorReached {
+        door: Door::Entry,
+        position: DoorPosition::Closed,
+    });
+    h.ev(Event::DoorReached {
+        door: Door::Exit,
+        position: DoorPosition::Closed,
+    });
+    h
+}
+
+fn opened(h: &Harness, door: Door) -> bool {
+    h.actions
+        .iter()
+        .any(|a| matches!(a, Action::OpenDoor { door: d } if *d == door))
+}
+
+#[test]
+fn the_cut_off_transit_is_recorded_aborted_once() {
+    let mut h = restarted();
+    assert_eq!(h.records.len(), 1);
+    let r = &h.records[0];
+    assert_eq!(r.txn, TxnId(7));
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert_eq!(r.reasons, vec![Reason::Restart]);
+    assert_eq!(h.m.step(), "resuming");
+    h.ev(Event::Journaled { txn: TxnId(7) });
+    // Nobody reported inside: back to ready after the notice time, nothing opened.
+    h.wait(3_100);
+    assert_eq!(h.m.step(), "ready");
+    assert!(!opened(&h, Door::Entry) && !opened(&h, Door::Exit));
+    assert_eq!(h.records.len(), 1, "no second record");
+    // The next transit gets a new id above the cut-off one.
+    h.ev(Event::DocumentPresented);
+    assert_eq!(h.m.snapshot().txn, Some(TxnId(8)));
+}
+
+#[test]
+fn someone_inside_is_let_out_through_the_entry_and_the_exit_stays_shut() {
+    let mut h = restarted();
+    h.ev(Event::Journaled { txn: TxnId(7) });
+    h.ev(Event::Occupancy { persons: 1 });
+    assert_eq!(h.m.step(), "letting_out");
+    assert_eq!(h.m.snapshot().prompt, Prompt::GoToCounter);
+    assert!(opened(&h, Door::Entry), "{:?}", h.actions);
+    h.ev(Event::DoorReached {
+        door: Door::Entry,
+        position: DoorPosition::Open,
+    });
+    h.ev(Event::Sensor {
+        sensor: Sensor::EntryBeam,
+        active: true,
+    });
+    h.ev(Event::Occupancy { persons: 0 });
+    h.ev(Event::Sensor {
+        sensor: Sensor::EntryBeam,
+        active: false,
+    });
+    h.ev(Event::DoorReached {
+        door: Door::Entry,
+        position: DoorPosition::Closed,
+    });
+    assert_eq!(h.m.step(), "ready");
+    assert!(
+        !opened(&h, Door::Exit),
+        "the exit never opens: {:?}",
+        h.actions
+    );
+    assert_eq!(h.records.len(), 1);
+}
+
+#[test]
+fn with_the_lane_io_down_it_waits_for_the_lane_to_report() {
+    let mut h = restarted();
+    h.ev(Event::DeviceFault {
+        device: gate_controller::types::Device::LaneIo,
+        detail: "link lost".into(),
+    });
+    h.wait(10_000);
+    assert_eq!(
+        h.m.step(),
+        "resuming",
+        "keeps waiting while the I/O is down"
+    );
+    h.ev(Event::DeviceRecovered {
+        device: gate_controller::types::Device::LaneIo,
+    });
+    h.ev(Event::Occupancy { persons: 1 });
+    assert_eq!(h.m.step(), "letting_out");
+}
