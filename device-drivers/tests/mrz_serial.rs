@@ -249,6 +249,12 @@ async fn unplugged_while_idle_the_probe_notices() {
     r.drv.probe().await.expect("reopened");
     r.send(&td3(), None);
     zone(scan(&mut r.drv).await);
+    // Unplugged and plugged back between two probes: the probe reopens the new pty.
+    r.ocr.vanish();
+    r.ocr.reappear().expect("back again");
+    r.drv.probe().await.expect("reopened by path");
+    r.send(&td1(), None);
+    assert_eq!(zone(scan(&mut r.drv).await).0.format, MrzFormat::Td1);
 }
 
 #[tokio::test]
