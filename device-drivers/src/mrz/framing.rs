@@ -495,32 +495,35 @@ impl MrzDecoder {
         }
     }
 
-    /// A whole STX … ETX body.
+    /// A whole STX … ETX body. Each line's trailing run of MRZ characters is taken (a
+    /// vendor's flag byte or label in front of a line is dropped); runs shorter than
+    /// [`MRZ_LIKE_RUN`] are not MRZ lines and are ignored (empty lines for absent ones,
+    /// headers), except a digits-only line when the CAN is read.
     fn complete(&mut self, body: &[u8], out: &mut Vec<MrzScan>) {
         let mut split = Splitter::default();
-        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut raw: Vec<Vec<u8>> = Vec::new();
         for &b in body {
             if let Some(l) = split.feed(b, self.framing.terminator) {
-                lines.push(strip(&l));
+                raw.push(l);
             }
         }
-        lines.push(strip(&split.take()));
-        lines.retain(|l| !l.is_empty());
-        let mut can = None;
-        if self.framing.read_can
-            && lines.len() > 1
-            && lines
-                .last()
-                .is_some_and(|l| l.iter().all(u8::is_ascii_digit))
-        {
-            can = lines.pop();
+        raw.push(split.take());
+        let mut lines: Vec<String> = Vec::new();
+        let mut can: Option<String> = None;
+        for l in raw {
+            let text = strip(&l);
+            let tail = mrz_tail(&text);
+            if tail.len() >= MRZ_LIKE_RUN {
+                lines.push(String::from_utf8_lossy(tail).into_owned());
+            } else if self.framing.read_can
+                && !text.is_empty()
+                && text.iter().all(u8::is_ascii_digit)
+            {
+                can = Some(String::from_utf8_lossy(&text).into_owned());
+            }
         }
-        let text: Vec<String> = lines
-            .iter()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect();
-        let scan = match (text.is_empty(), Mrz::parse(&text.join("\n"))) {
-            (true, _) => Err("empty frame".to_string()),
+        let scan = match (lines.is_empty(), Mrz::parse(&lines.join("\n"))) {
+            (true, _) => Err("no MRZ line in the frame".to_string()),
             (false, Err(e)) => Err(defect(&e)),
             (false, Ok(m)) => match can {
                 Some(c) if c.len() != 6 => Err(format!(
@@ -530,7 +533,7 @@ impl MrzDecoder {
                 Some(_) if m.format != MrzFormat::Td1 => {
                     Err("a card access number follows a TD2/TD3 MRZ".into())
                 }
-                c => Ok(read(m, c.map(|c| String::from_utf8_lossy(&c).into_owned()))),
+                c => Ok(read(m, c)),
             },
         };
         match scan {

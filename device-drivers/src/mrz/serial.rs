@@ -76,6 +76,8 @@ impl SerialMrzSettings {
 pub struct SerialMrzReader {
     settings: SerialMrzSettings,
     port: Option<SerialStream>,
+    /// The device node the open port was found at (to notice a replugged reader).
+    node: Option<u64>,
     decoder: MrzDecoder,
     /// Scans decoded and not yet returned.
     ready: VecDeque<MrzScan>,
@@ -92,6 +94,7 @@ impl SerialMrzReader {
             decoder: MrzDecoder::new(settings.framing.clone()),
             settings,
             port: None,
+            node: None,
             ready: VecDeque::new(),
             epoch: Instant::now(),
         })
@@ -123,6 +126,7 @@ impl SerialMrzReader {
     /// Drops the port and the partial frame it was sending; the fault to report.
     fn gone(&mut self, detail: String) -> DeviceFault {
         self.port = None;
+        self.node = None;
         self.decoder.reset();
         DeviceFault::new(FaultKind::Unavailable, detail)
     }
@@ -134,6 +138,7 @@ impl SerialMrzReader {
         match open_serial(&self.settings.port, self.settings.baud) {
             Ok(p) => {
                 self.port = Some(p);
+                self.node = device_node(&self.settings.port);
                 Ok(())
             }
             Err(e) => Err(self.gone(format!("OCR reader port unavailable: {e}"))),
@@ -181,12 +186,37 @@ impl SerialMrzReader {
         }
     }
 
+    /// The probe: a port whose path is gone is dropped (a fault); one whose path now
+    /// leads to another device node (unplugged and plugged back) is reopened.
     fn check(&mut self) -> Result<(), DeviceFault> {
-        if self.port.is_some() && std::fs::metadata(&self.settings.port).is_err() {
-            let name = self.port_name();
-            return Err(self.gone(format!("the OCR reader port {name} is gone")));
+        if self.port.is_some() {
+            match device_node(&self.settings.port) {
+                None => {
+                    let name = self.port_name();
+                    return Err(self.gone(format!("the OCR reader port {name} is gone")));
+                }
+                Some(n) if Some(n) != self.node => {
+                    let _ = self.gone(String::new());
+                }
+                Some(_) => {}
+            }
         }
         self.ensure_open()
+    }
+}
+
+/// The device number of the node `path` leads to (`None`: nothing there).
+fn device_node(path: &Path) -> Option<u64> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(meta.rdev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Some(0)
     }
 }
 

@@ -578,3 +578,32 @@ proptest! {
         prop_assert!(got.contains(&want), "{:?}", got);
     }
 }
+
+#[test]
+fn stx_frames_with_vendor_bytes_around_and_inside() {
+    let f = Framing {
+        terminator: Terminator::Cr,
+        stx_etx: true,
+        ..Framing::default()
+    };
+    // Header bytes before STX and a trailer byte after ETX (outside the frame); inside,
+    // a flag byte before the lines and an empty line for the absent first line of a
+    // two-line zone.
+    let l = td3();
+    let mut bytes = b"\x01\x30OU".to_vec();
+    bytes.push(STX);
+    bytes.extend(format!("@\r{}\r{}\r", l[0], l[1]).as_bytes());
+    bytes.push(ETX);
+    bytes.push(0x1d);
+    let t = td1();
+    bytes.extend(b"\x01\x30OU\x02");
+    bytes.extend(format!("{}\r{}\r{}\r", t[0], t[1], t[2]).as_bytes());
+    bytes.extend(b"\x03\x1d");
+    assert_eq!(
+        decode_all(&f, &bytes),
+        vec![read(&td3(), None), read(&td1(), None)]
+    );
+    // A line the reader padded because it could not read it all: a misread.
+    let padded = format!("\x02{}\r{}____\r\x03", l[0], &l[1][..40]);
+    assert_eq!(misread(&decode_all(&f, padded.as_bytes())).len(), 1);
+}
