@@ -147,6 +147,16 @@ pub enum Schedule {
     On(Trigger),
 }
 
+/// The scheduling keys of one `[[fault]]`, `[[emergency]]` or `[[command]]`, for
+/// validation.
+struct ScheduleKeys<'a> {
+    at_s: Option<f64>,
+    when: Option<&'a StepTrigger>,
+    after: Option<&'a String>,
+    delay_ms: Option<u64>,
+    gate: Option<usize>,
+}
+
 /// The scheduling keys shared by `[[fault]]`, `[[emergency]]` and `[[command]]`.
 fn schedule_of(
     at_s: Option<f64>,
@@ -690,15 +700,16 @@ impl Scenario {
     fn check_schedule(
         &self,
         table: &str,
-        (at_s, when, after, delay_ms, gate): (
-            Option<f64>,
-            Option<&StepTrigger>,
-            Option<&String>,
-            Option<u64>,
-            Option<usize>,
-        ),
+        keys: ScheduleKeys<'_>,
         travellers: &BTreeSet<String>,
     ) -> Result<(), (String, String)> {
+        let ScheduleKeys {
+            at_s,
+            when,
+            after,
+            delay_ms,
+            gate,
+        } = keys;
         let err = |key: &str, problem: String| Err((format!("{table}.{key}"), problem));
         let triggered = when.is_some() || after.is_some();
         match (at_s, triggered) {
@@ -878,13 +889,13 @@ impl Scenario {
         for (k, f) in self.faults.iter().enumerate() {
             self.check_schedule(
                 &format!("fault[{k}]"),
-                (
-                    f.at_s,
-                    f.when.as_ref(),
-                    f.after.as_ref(),
-                    f.delay_ms,
-                    f.gate,
-                ),
+                ScheduleKeys {
+                    at_s: f.at_s,
+                    when: f.when.as_ref(),
+                    after: f.after.as_ref(),
+                    delay_ms: f.delay_ms,
+                    gate: f.gate,
+                },
                 &names,
             )?;
             time(format!("fault[{k}].for_s"), f.for_s)?;
@@ -910,13 +921,13 @@ impl Scenario {
         for (k, e) in self.emergencies.iter().enumerate() {
             self.check_schedule(
                 &format!("emergency[{k}]"),
-                (
-                    e.at_s,
-                    e.when.as_ref(),
-                    e.after.as_ref(),
-                    e.delay_ms,
-                    e.gate,
-                ),
+                ScheduleKeys {
+                    at_s: e.at_s,
+                    when: e.when.as_ref(),
+                    after: e.after.as_ref(),
+                    delay_ms: e.delay_ms,
+                    gate: e.gate,
+                },
                 &names,
             )?;
             if let Some(f) = e.for_s {
@@ -929,13 +940,13 @@ impl Scenario {
         for (k, c) in self.commands.iter().enumerate() {
             self.check_schedule(
                 &format!("command[{k}]"),
-                (
-                    c.at_s,
-                    c.when.as_ref(),
-                    c.after.as_ref(),
-                    c.delay_ms,
-                    c.gate,
-                ),
+                ScheduleKeys {
+                    at_s: c.at_s,
+                    when: c.when.as_ref(),
+                    after: c.after.as_ref(),
+                    delay_ms: c.delay_ms,
+                    gate: c.gate,
+                },
                 &names,
             )?;
             if let Some(g) = c.gate {
