@@ -98,18 +98,22 @@ fn every_shipped_scenario_holds_on_seeds_1_to_20() {
                     Err(e) => Some(format!("{name} seed {seed}: the run failed: {e}")),
                 };
                 if let Some(text) = text {
-                    failures.lock().expect("no panic holds the lock").push(text);
+                    failures
+                        .lock()
+                        .expect("no panic holds the lock")
+                        .push((i, seed, text));
                 }
             });
         }
     });
     let mut failures = failures.into_inner().expect("no panic holds the lock");
     failures.sort();
+    let texts: Vec<String> = failures.into_iter().map(|(_, _, t)| t).collect();
     assert!(
-        failures.is_empty(),
+        texts.is_empty(),
         "{} of {} runs failed:\n{}",
-        failures.len(),
+        texts.len(),
         jobs.len(),
-        failures.join("\n")
+        texts.join("\n")
     );
 }
