@@ -50,6 +50,15 @@ enum Pending {
     Watchlist(WatchlistVerdict),
 }
 
+/// A moment a scenario trigger may wait for (see [`Gate::marks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// The state machine entered this step.
+    Step(String),
+    /// This traveller placed a document on the reader.
+    Presented(TravellerId),
+}
+
 /// A violation with the gate and virtual time it happened at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GateViolation {
@@ -107,6 +116,11 @@ pub struct Gate {
     actions: Vec<Action>,
     /// Print every input and its actions to stderr (`gate-sim run --trace`).
     pub trace: bool,
+    /// Whether [`Gate::marks`] is kept (scenarios with triggers).
+    pub record_marks: bool,
+    /// Step entries and document presentations since the driver last took them, in
+    /// order, with their virtual time (only while `record_marks` is set).
+    pub marks: Vec<(Time, Mark)>,
     /// When set, every machine input is appended here (`None` = a timeout), e.g. to
     /// replay a realistic transit in a benchmark.
     pub recorded: Option<Vec<(Time, Option<Event>)>>,
@@ -164,6 +178,8 @@ impl Gate {
             keep_recent,
             actions: Vec::new(),
             trace: false,
+            record_marks: false,
+            marks: Vec::new(),
             recorded: None,
             start,
         };
@@ -188,6 +204,9 @@ impl Gate {
         for s in self.world.advance_to(now) {
             if let Signal::DocumentPresented { traveller } = s {
                 self.presenter = Some(traveller);
+                if self.record_marks {
+                    self.marks.push((now, Mark::Presented(traveller)));
+                }
             }
             self.feed(now, event_of(s), wl);
         }
@@ -343,6 +362,9 @@ impl Gate {
                     if let Some(t) = self.presenter.take() {
                         self.txn_traveller.insert(*txn, t);
                     }
+                }
+                GateEvent::StepChanged { to, .. } if self.record_marks => {
+                    self.marks.push((now, Mark::Step(to.clone())));
                 }
                 GateEvent::AlarmRaised { alarm, detail } => {
                     *self.alarms.entry(*alarm).or_insert(0) += 1;

@@ -3,8 +3,8 @@
 //! in-memory journal/watchlist answers and the scenario's scheduled items; the invariant
 //! checker sees every input of every gate.
 
-use crate::gate::{Gate, Watchlist};
-use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario};
+use crate::gate::{Gate, Mark, Watchlist};
+use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario, Schedule, Trigger};
 use device_drivers::sim::{
     generate_document, Behaviour, Companion, Fate, Injection, SimRng, TravellerId, TravellerSpec,
 };
@@ -37,6 +37,60 @@ fn ms(s: f64) -> u64 {
 enum Op {
     Arrival(Behaviour),
     Command { gate: Option<usize>, event: Event },
+}
+
+/// What a triggered entry does when it fires.
+#[derive(Clone, Debug)]
+enum Deferred {
+    /// Something happens to these gates' lanes.
+    Inject {
+        gates: Vec<usize>,
+        injection: Injection,
+    },
+    /// An operator command (to one gate or every gate).
+    Command { gate: Option<usize>, event: Event },
+}
+
+/// A `[[fault]]`, `[[emergency]]` or `[[command]]` waiting for its trigger.
+#[derive(Clone, Debug)]
+struct Armed {
+    /// The table it comes from, e.g. `fault[1]`.
+    table: String,
+    /// The resolved trigger.
+    trigger: Trigger,
+    /// The `after` traveller (gate, id), if any.
+    after: Option<(usize, TravellerId)>,
+    /// Whether the `after` traveller has presented a document.
+    after_seen: bool,
+    /// What to do.
+    action: Deferred,
+    /// When it fired (the trigger point plus `delay_ms`).
+    fired: Option<Time>,
+}
+
+impl Armed {
+    /// The trigger in words, for reports.
+    fn describe(&self) -> String {
+        let step = self
+            .trigger
+            .step
+            .as_ref()
+            .map(|(g, s)| format!("gate {g} enters `{s}`"));
+        let after = self
+            .trigger
+            .after
+            .as_ref()
+            .map(|n| format!("traveller `{n}` presents a document"));
+        let delay = match self.trigger.delay_ms {
+            0 => String::new(),
+            d => format!(", + {d} ms"),
+        };
+        match (step, after) {
+            (Some(s), Some(a)) => format!("{s} once {a}{delay}"),
+            (Some(x), None) | (None, Some(x)) => format!("{x}{delay}"),
+            (None, None) => "never".into(),
+        }
+    }
 }
 
 /// Outcome counts in the report.
@@ -193,6 +247,8 @@ pub struct Run {
     ops: BTreeMap<(Time, u64), Op>,
     seq: u64,
     named: BTreeMap<String, (usize, TravellerId)>,
+    armed: Vec<Armed>,
+    trace: bool,
     planned: u64,
     end: Time,
     rng: SimRng,
@@ -242,6 +298,8 @@ impl Run {
             ops: BTreeMap::new(),
             seq: 0,
             named: BTreeMap::new(),
+            armed: Vec::new(),
+            trace: false,
             planned: 0,
             rng: SimRng::new(splitmix(seed)),
             scenario,
@@ -320,8 +378,7 @@ impl Run {
                 self.planned += 1;
             }
         }
-        for f in &s.faults {
-            let at = START.plus(ms(f.at_s));
+        for (k, f) in s.faults.iter().enumerate() {
             let for_ms = ms(f.for_s);
             let inj = match (f.kind, f.door) {
                 (FaultKind::ScannerOffline, _) => Injection::ScannerOffline { for_ms },
@@ -343,20 +400,28 @@ impl Run {
                 (FaultKind::IoLinkLost, _) => Injection::IoLinkLost { for_ms },
                 (_, None) => continue,
             };
-            for g in self.gates_of(f.gate) {
-                self.gates[g].world.inject(at, inj.clone());
-            }
+            let gates = self.gates_of(f.gate);
+            self.plan(
+                format!("fault[{k}]"),
+                f.schedule(),
+                Deferred::Inject {
+                    gates,
+                    injection: inj,
+                },
+            );
         }
-        for e in &s.emergencies {
-            let at = START.plus(ms(e.at_s));
-            let inj = Injection::Emergency {
+        for (k, e) in s.emergencies.iter().enumerate() {
+            let injection = Injection::Emergency {
                 for_ms: e.for_s.map(ms),
             };
-            for g in self.gates_of(e.gate) {
-                self.gates[g].world.inject(at, inj.clone());
-            }
+            let gates = self.gates_of(e.gate);
+            self.plan(
+                format!("emergency[{k}]"),
+                e.schedule(),
+                Deferred::Inject { gates, injection },
+            );
         }
-        for c in &s.commands {
+        for (k, c) in s.commands.iter().enumerate() {
             let Some(command) = c.operator_command() else {
                 continue;
             };
@@ -366,13 +431,106 @@ impl Run {
                 reason: c.reason.clone(),
             };
             let event = Event::Operator { command, actor };
-            self.op(
-                START.plus(ms(c.at_s)),
-                Op::Command {
+            self.plan(
+                format!("command[{k}]"),
+                c.schedule(),
+                Deferred::Command {
                     gate: c.gate,
                     event,
                 },
             );
+        }
+        let watch = !self.armed.is_empty();
+        for g in &mut self.gates {
+            g.record_marks = watch;
+        }
+    }
+
+    /// Schedules `action` at its time, or arms its trigger.
+    fn plan(&mut self, table: String, schedule: Schedule, action: Deferred) {
+        match schedule {
+            Schedule::At(at_s) => self.carry_out(START.plus(ms(at_s)), action),
+            Schedule::On(trigger) => {
+                let after = trigger
+                    .after
+                    .as_ref()
+                    .and_then(|n| self.named.get(n).copied());
+                self.armed.push(Armed {
+                    table,
+                    trigger,
+                    after,
+                    after_seen: false,
+                    action,
+                    fired: None,
+                });
+            }
+        }
+    }
+
+    /// Hands `action` to the lanes or the operator queue, due at `at`.
+    fn carry_out(&mut self, at: Time, action: Deferred) {
+        match action {
+            Deferred::Inject { gates, injection } => {
+                for g in gates {
+                    self.gates[g].world.inject(at, injection.clone());
+                }
+            }
+            Deferred::Command { gate, event } => self.op(at, Op::Command { gate, event }),
+        }
+    }
+
+    /// Takes every gate's marks and fires the triggers they complete.
+    fn fire_triggers(&mut self) {
+        if self.armed.is_empty() {
+            return;
+        }
+        for g in 0..self.gates.len() {
+            if self.gates[g].marks.is_empty() {
+                continue;
+            }
+            let marks = std::mem::take(&mut self.gates[g].marks);
+            for (at, mark) in marks {
+                let mut due = Vec::new();
+                for (i, a) in self.armed.iter_mut().enumerate() {
+                    if a.fired.is_some() {
+                        continue;
+                    }
+                    let hit = match &mark {
+                        Mark::Presented(id) if a.after == Some((g, *id)) && !a.after_seen => {
+                            a.after_seen = true;
+                            a.trigger.step.is_none()
+                        }
+                        Mark::Step(step) => {
+                            a.trigger
+                                .step
+                                .as_ref()
+                                .is_some_and(|(wg, ws)| *wg == g && ws == step)
+                                && (a.trigger.after.is_none() || a.after_seen)
+                        }
+                        Mark::Presented(_) => false,
+                    };
+                    if hit {
+                        let when = at.plus(a.trigger.delay_ms);
+                        a.fired = Some(when);
+                        due.push(i);
+                    }
+                }
+                for i in due {
+                    let (when, action) = (self.armed[i].fired, self.armed[i].action.clone());
+                    if self.trace {
+                        eprintln!(
+                            "[run    {:>9} ms] {} fires ({}), due at {} ms",
+                            at.since(START),
+                            self.armed[i].table,
+                            self.armed[i].describe(),
+                            when.map_or(0, |w| w.since(START))
+                        );
+                    }
+                    if let Some(when) = when {
+                        self.carry_out(when, action);
+                    }
+                }
+            }
         }
     }
 
@@ -400,6 +558,15 @@ impl Run {
 
     /// Runs to the end (nothing left to do, or the duration limit) and reports.
     pub fn execute(mut self) -> anyhow::Result<Report> {
+        let (end, hit_limit) = self.advance()?;
+        for g in &mut self.gates {
+            g.finish(end);
+        }
+        Ok(self.report(end, hit_limit))
+    }
+
+    /// Plays the event loop to its end: (end of the run, whether the time limit cut it).
+    fn advance(&mut self) -> anyhow::Result<(Time, bool)> {
         let mut last = START;
         let mut same = 0u32;
         let mut hit_limit = false;
@@ -429,6 +596,7 @@ impl Run {
                     self.respond(g);
                 }
             }
+            self.fire_triggers();
             while let Some(entry) = self.ops.first_entry() {
                 if entry.key().0 > t {
                     break;
@@ -446,13 +614,11 @@ impl Run {
                         }
                     }
                 }
+                self.fire_triggers();
             }
         }
         let end = if hit_limit { self.end } else { last };
-        for g in &mut self.gates {
-            g.finish(end);
-        }
-        Ok(self.report(end, hit_limit))
+        Ok((end, hit_limit))
     }
 
     fn report(&self, end: Time, hit_limit: bool) -> Report {
@@ -591,6 +757,27 @@ impl Run {
                 passed: states.iter().all(|s| s == want),
             });
         }
+        for a in &self.armed {
+            let key = if a.trigger.step.is_some() {
+                "when"
+            } else {
+                "after"
+            };
+            let (got, passed) = match a.fired {
+                Some(w) if w <= end => (format!("fired at {} ms", w.since(START)), true),
+                Some(w) => (
+                    format!("due at {} ms, after the end of the run", w.since(START)),
+                    false,
+                ),
+                None => ("never fired".to_string(), false),
+            };
+            checks.push(Check {
+                expect: format!("{}.{key}", a.table),
+                want: format!("fires: {}", a.describe()),
+                got,
+                passed,
+            });
+        }
         let failed = checks.iter().filter(|c| !c.passed).count() as u64;
         let invariant_violations = violations.len() as u64;
         violations.truncate(MAX_LISTED);
@@ -708,8 +895,76 @@ impl Run {
 /// Runs `scenario` with `seed`; `trace` prints every machine input and output to stderr.
 pub fn run(scenario: Scenario, seed: u64, trace: bool) -> anyhow::Result<Report> {
     let mut r = Run::new(scenario, seed)?;
+    r.trace = trace;
     for g in &mut r.gates {
         g.trace = trace;
     }
     r.execute()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::STEPS;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// `STEPS` (what `when.step` accepts) is a copy of the machine's step names: every
+    /// step the machine enters in these shipped scenarios must be in it, and the common
+    /// ones must be seen, or the list has drifted from `Machine::step()`.
+    #[test]
+    fn the_machine_enters_only_steps_that_when_accepts() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/scenarios");
+        let mut seen = BTreeSet::new();
+        for name in [
+            "happy-path",
+            "biometric-mismatch",
+            "watchlist-hold",
+            "timeout",
+            "scanner-fault-recovery",
+            "stuck-beam",
+            "emergency-during-transit",
+            "tailgating",
+            "expired-document",
+        ] {
+            let s = Scenario::load(&dir.join(format!("{name}.toml"))).expect("loads");
+            let mut r = Run::new(s, 1).expect("builds");
+            assert!(
+                r.armed.is_empty(),
+                "{name}: marks would be taken by triggers"
+            );
+            for g in &mut r.gates {
+                g.record_marks = true;
+            }
+            r.advance().expect("runs");
+            for g in &r.gates {
+                for (_, m) in &g.marks {
+                    if let Mark::Step(step) = m {
+                        seen.insert(step.clone());
+                    }
+                }
+            }
+        }
+        for step in &seen {
+            assert!(STEPS.contains(&step.as_str()), "unknown step `{step}`");
+        }
+        for step in [
+            "ready",
+            "reading_document",
+            "checking_watchlist",
+            "entering",
+            "closing_entry",
+            "capturing",
+            "matching",
+            "committing",
+            "exiting",
+            "closing_exit",
+            "letting_out",
+            "held",
+            "out_of_service",
+            "emergency",
+        ] {
+            assert!(seen.contains(step), "`{step}` never seen: {seen:?}");
+        }
+    }
 }

@@ -90,6 +90,130 @@ impl Count {
     }
 }
 
+/// The step names of the gate's state machine, as `Machine::step()` reports them and
+/// `when = { step = ... }` accepts them.
+pub const STEPS: [&str; 17] = [
+    "ready",
+    "reading_document",
+    "checking_watchlist",
+    "entering",
+    "closing_entry",
+    "capturing",
+    "matching",
+    "committing",
+    "exiting",
+    "closing_exit",
+    "letting_out",
+    "notice",
+    "held",
+    "out_of_service",
+    "emergency",
+    "maintenance",
+    "stopped",
+];
+
+/// `when = { gate = 0, step = "closing_entry" }`: the moment a gate's state machine
+/// enters a step (a change of step; the `ready` a gate starts in is not an entry).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepTrigger {
+    /// Gate whose machine is watched (default: the entry's own `gate`; required when
+    /// the entry has none and the scenario has more than one gate).
+    pub gate: Option<usize>,
+    /// One of [`STEPS`].
+    pub step: String,
+}
+
+/// When a triggered `[[fault]]`, `[[emergency]]` or `[[command]]` fires, resolved from
+/// its `when`, `after` and `delay_ms` keys (validated: the gate exists, the step and the
+/// traveller are known).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    /// The watched gate and step, from `when`.
+    pub step: Option<(usize, String)>,
+    /// The named traveller, from `after`: the trigger point is their first document
+    /// presentation (with `step`: the first entry into that step from then on).
+    pub after: Option<String>,
+    /// Delay after the trigger point.
+    pub delay_ms: u64,
+}
+
+/// How an entry is scheduled.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// At a fixed time, seconds from the start.
+    At(f64),
+    /// On a trigger.
+    On(Trigger),
+}
+
+/// The scheduling keys of one `[[fault]]`, `[[emergency]]` or `[[command]]`, for
+/// validation.
+struct ScheduleKeys<'a> {
+    at_s: Option<f64>,
+    when: Option<&'a StepTrigger>,
+    after: Option<&'a String>,
+    delay_ms: Option<u64>,
+    gate: Option<usize>,
+}
+
+/// The scheduling keys shared by `[[fault]]`, `[[emergency]]` and `[[command]]`.
+fn schedule_of(
+    at_s: Option<f64>,
+    when: Option<&StepTrigger>,
+    after: Option<&String>,
+    delay_ms: Option<u64>,
+    gate: Option<usize>,
+) -> Schedule {
+    if when.is_none() && after.is_none() {
+        return Schedule::At(at_s.unwrap_or(0.0));
+    }
+    Schedule::On(Trigger {
+        step: when.map(|w| (w.gate.or(gate).unwrap_or(0), w.step.clone())),
+        after: after.cloned(),
+        delay_ms: delay_ms.unwrap_or(0),
+    })
+}
+
+impl FaultEntry {
+    /// When the fault happens (validated: exactly one of `at_s` and a trigger).
+    pub fn schedule(&self) -> Schedule {
+        schedule_of(
+            self.at_s,
+            self.when.as_ref(),
+            self.after.as_ref(),
+            self.delay_ms,
+            self.gate,
+        )
+    }
+}
+
+impl EmergencyEntry {
+    /// When the input becomes active (validated: exactly one of `at_s` and a trigger).
+    pub fn schedule(&self) -> Schedule {
+        schedule_of(
+            self.at_s,
+            self.when.as_ref(),
+            self.after.as_ref(),
+            self.delay_ms,
+            self.gate,
+        )
+    }
+}
+
+impl CommandEntry {
+    /// When the command is given (validated: exactly one of `at_s` and a trigger).
+    pub fn schedule(&self) -> Schedule {
+        schedule_of(
+            self.at_s,
+            self.when.as_ref(),
+            self.after.as_ref(),
+            self.delay_ms,
+            self.gate,
+        )
+    }
+}
+
 /// The whole scenario file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -313,8 +437,15 @@ impl FaultKind {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultEntry {
-    /// When, seconds from the start.
-    pub at_s: f64,
+    /// When, seconds from the start (`None` when the fault has a trigger instead).
+    pub at_s: Option<f64>,
+    /// Fires when a gate's state machine first enters a step (see [`StepTrigger`]).
+    pub when: Option<StepTrigger>,
+    /// Fires when this named traveller first presents a document (with `when`: at the
+    /// first entry into that step from then on).
+    pub after: Option<String>,
+    /// Delay after the trigger, in milliseconds (only with `when` or `after`).
+    pub delay_ms: Option<u64>,
     /// Gate index (default: every gate).
     pub gate: Option<usize>,
     /// What fails.
@@ -329,8 +460,15 @@ pub struct FaultEntry {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyEntry {
-    /// When, seconds from the start.
-    pub at_s: f64,
+    /// When, seconds from the start (`None` when the input has a trigger instead).
+    pub at_s: Option<f64>,
+    /// Fires when a gate's state machine first enters a step (see [`StepTrigger`]).
+    pub when: Option<StepTrigger>,
+    /// Fires when this named traveller first presents a document (with `when`: at the
+    /// first entry into that step from then on).
+    pub after: Option<String>,
+    /// Delay after the trigger, in milliseconds (only with `when` or `after`).
+    pub delay_ms: Option<u64>,
     /// How long the input stays active (default: for good).
     pub for_s: Option<f64>,
     /// Gate index (default: every gate).
@@ -369,8 +507,15 @@ pub enum CommandName {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandEntry {
-    /// When, seconds from the start.
-    pub at_s: f64,
+    /// When, seconds from the start (`None` when the command has a trigger instead).
+    pub at_s: Option<f64>,
+    /// Fires when a gate's state machine first enters a step (see [`StepTrigger`]).
+    pub when: Option<StepTrigger>,
+    /// Fires when this named traveller first presents a document (with `when`: at the
+    /// first entry into that step from then on).
+    pub after: Option<String>,
+    /// Delay after the trigger, in milliseconds (only with `when` or `after`).
+    pub delay_ms: Option<u64>,
     /// Gate index (default: every gate).
     pub gate: Option<usize>,
     /// The command.
@@ -549,6 +694,93 @@ impl Scenario {
         self.name.as_deref().unwrap_or("scenario")
     }
 
+    /// Checks the scheduling keys of one `[[fault]]`, `[[emergency]]` or `[[command]]`
+    /// (`table` is e.g. `fault[2]`): exactly one of `at_s` and a trigger (`when`,
+    /// `after`), `delay_ms` only with a trigger, known gate, step and traveller.
+    fn check_schedule(
+        &self,
+        table: &str,
+        keys: ScheduleKeys<'_>,
+        travellers: &BTreeSet<String>,
+    ) -> Result<(), (String, String)> {
+        let ScheduleKeys {
+            at_s,
+            when,
+            after,
+            delay_ms,
+            gate,
+        } = keys;
+        let err = |key: &str, problem: String| Err((format!("{table}.{key}"), problem));
+        let triggered = when.is_some() || after.is_some();
+        match (at_s, triggered) {
+            (Some(_), true) => {
+                let key = if when.is_some() { "when" } else { "after" };
+                return err(
+                    key,
+                    "cannot be combined with `at_s`: give a time or a trigger, not both".into(),
+                );
+            }
+            (None, false) => {
+                return err(
+                    "at_s",
+                    "is required (or a trigger: `when = { step = ... }` or `after = \"name\"`)"
+                        .into(),
+                );
+            }
+            (Some(v), false) => {
+                if !(v.is_finite() && (0.0..=864_000.0).contains(&v)) {
+                    return err("at_s", format!("is {v}; expected seconds in 0..=864000"));
+                }
+            }
+            (None, true) => {}
+        }
+        if let Some(d) = delay_ms {
+            if !triggered {
+                return err("delay_ms", "only applies with `when` or `after`".into());
+            }
+            if d > 864_000_000 {
+                return err("delay_ms", format!("is {d}; expected at most 864000000"));
+            }
+        }
+        if let Some(w) = when {
+            match (w.gate, gate) {
+                (Some(g), _) | (None, Some(g)) if g >= self.gates => {
+                    return err(
+                        "when.gate",
+                        format!(
+                            "is {g}, but the scenario has {} gate(s) (0-based)",
+                            self.gates
+                        ),
+                    );
+                }
+                (None, None) if self.gates > 1 => {
+                    return err(
+                        "when.gate",
+                        "is required: the entry applies to every gate and the scenario has \
+                         more than one"
+                            .into(),
+                    );
+                }
+                _ => {}
+            }
+            if !STEPS.contains(&w.step.as_str()) {
+                return err(
+                    "when.step",
+                    format!("unknown step `{}`; known: {}", w.step, STEPS.join(", ")),
+                );
+            }
+        }
+        if let Some(name) = after {
+            if !travellers.contains(name) {
+                return err(
+                    "after",
+                    format!("`{name}` names no [[traveller]] of this scenario"),
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: String, problem: &str| Err((key, problem.to_string()));
         let time = |key: String, v: f64| {
@@ -655,7 +887,17 @@ impl Scenario {
             }
         }
         for (k, f) in self.faults.iter().enumerate() {
-            time(format!("fault[{k}].at_s"), f.at_s)?;
+            self.check_schedule(
+                &format!("fault[{k}]"),
+                ScheduleKeys {
+                    at_s: f.at_s,
+                    when: f.when.as_ref(),
+                    after: f.after.as_ref(),
+                    delay_ms: f.delay_ms,
+                    gate: f.gate,
+                },
+                &names,
+            )?;
             time(format!("fault[{k}].for_s"), f.for_s)?;
             if let Some(g) = f.gate {
                 gate(format!("fault[{k}].gate"), g)?;
@@ -677,7 +919,17 @@ impl Scenario {
             }
         }
         for (k, e) in self.emergencies.iter().enumerate() {
-            time(format!("emergency[{k}].at_s"), e.at_s)?;
+            self.check_schedule(
+                &format!("emergency[{k}]"),
+                ScheduleKeys {
+                    at_s: e.at_s,
+                    when: e.when.as_ref(),
+                    after: e.after.as_ref(),
+                    delay_ms: e.delay_ms,
+                    gate: e.gate,
+                },
+                &names,
+            )?;
             if let Some(f) = e.for_s {
                 time(format!("emergency[{k}].for_s"), f)?;
             }
@@ -686,7 +938,17 @@ impl Scenario {
             }
         }
         for (k, c) in self.commands.iter().enumerate() {
-            time(format!("command[{k}].at_s"), c.at_s)?;
+            self.check_schedule(
+                &format!("command[{k}]"),
+                ScheduleKeys {
+                    at_s: c.at_s,
+                    when: c.when.as_ref(),
+                    after: c.after.as_ref(),
+                    delay_ms: c.delay_ms,
+                    gate: c.gate,
+                },
+                &names,
+            )?;
             if let Some(g) = c.gate {
                 gate(format!("command[{k}].gate"), g)?;
             }
@@ -824,6 +1086,90 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn triggers_parse_and_resolve_their_gate() {
+        let s = parse(
+            "gates = 2\n[[traveller]]\nname = \"ben\"\n\
+             [[fault]]\ngate = 1\nwhen = { step = \"closing_exit\" }\nafter = \"ben\"\n\
+             delay_ms = 300\nkind = \"obstruction\"\ndoor = \"exit\"\nfor_s = 1\n\
+             [[emergency]]\nafter = \"ben\"\n\
+             [[command]]\nat_s = 5\ncommand = \"in_service\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.faults[0].schedule(),
+            Schedule::On(Trigger {
+                step: Some((1, "closing_exit".into())),
+                after: Some("ben".into()),
+                delay_ms: 300,
+            })
+        );
+        assert_eq!(
+            s.emergencies[0].schedule(),
+            Schedule::On(Trigger {
+                step: None,
+                after: Some("ben".into()),
+                delay_ms: 0,
+            })
+        );
+        assert_eq!(s.commands[0].schedule(), Schedule::At(5.0));
+    }
+
+    #[test]
+    fn bad_triggers_name_the_key() {
+        let fault = "kind = \"scanner_offline\"\nfor_s = 1\n";
+        let cases = [
+            (
+                format!("[[fault]]\nat_s = 1\nwhen = {{ step = \"capturing\" }}\n{fault}"),
+                "fault[0].when",
+            ),
+            (
+                format!("[[traveller]]\nname = \"a\"\n[[fault]]\nat_s = 1\nafter = \"a\"\n{fault}"),
+                "fault[0].after",
+            ),
+            (
+                format!("[[fault]]\nwhen = {{ step = \"capturing_thumb\" }}\n{fault}"),
+                "fault[0].when.step",
+            ),
+            (
+                "[[emergency]]\nafter = \"nobody\"\n".to_string(),
+                "emergency[0].after",
+            ),
+            (
+                "gates = 2\n[[emergency]]\nwhen = { step = \"capturing\" }\n".to_string(),
+                "emergency[0].when.gate",
+            ),
+            (
+                "[[emergency]]\nwhen = { gate = 1, step = \"capturing\" }\n".to_string(),
+                "emergency[0].when.gate",
+            ),
+            (format!("[[fault]]\n{fault}"), "fault[0].at_s"),
+            (
+                format!("[[fault]]\nat_s = 2\ndelay_ms = 5\n{fault}"),
+                "fault[0].delay_ms",
+            ),
+            (
+                "[[command]]\nwhen = { step = \"held\" }\nat_s = 3\ncommand = \"release_hold\"\n"
+                    .to_string(),
+                "command[0].when",
+            ),
+        ];
+        for (text, key) in cases {
+            match parse(&text) {
+                Err(ScenarioError::Invalid {
+                    key: k, problem, ..
+                }) => {
+                    assert_eq!(k, key, "{text}: {problem}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        let e = parse("[[emergency]]\nwhen = { step = \"capturing\", gat = 0 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gat"), "{e}");
     }
 
     #[test]

@@ -196,22 +196,7 @@ for_s = 120
     assert_eq!(b["seed"], 2);
 }
 
-#[test]
-fn no_seed_breaks_an_invariant_in_the_small_scenarios() {
-    for name in SHIPPED.iter().filter(|n| **n != "busy-day") {
-        let path = scenario(name);
-        for seed in 1..=10 {
-            let s = seed.to_string();
-            let out = run(&["run", path.to_str().expect("path"), "--json", "--seed", &s]);
-            let v = json_of(&out);
-            assert_eq!(
-                v["invariant_violations"], 0,
-                "{name} seed {seed}: {}",
-                v["violations"]
-            );
-        }
-    }
-}
+// Every shipped scenario on seeds 1..=20, expectations and invariants: tests/seeds.rs.
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let p = dir.path().join(name);
@@ -241,6 +226,21 @@ fn bad_scenarios_exit_2_naming_the_key() {
             "physics.toml",
             "[world]\nlane_length_m = 0.2\n",
             "world.lane_length_m",
+        ),
+        (
+            "step.toml",
+            "[[fault]]\nwhen = { step = \"closing\" }\nkind = \"scanner_offline\"\nfor_s = 1\n",
+            "fault[0].when.step",
+        ),
+        (
+            "after.toml",
+            "[[emergency]]\nafter = \"nobody\"\n",
+            "emergency[0].after",
+        ),
+        (
+            "both.toml",
+            "[[command]]\nat_s = 1\nwhen = { step = \"held\" }\ncommand = \"release_hold\"\n",
+            "command[0].when",
         ),
     ];
     for (file, text, needle) in cases {
@@ -278,6 +278,37 @@ fn an_unmet_expectation_exits_1_and_prints_the_seed() {
         err.contains("seed 42") && err.contains("--seed 42"),
         "{err}"
     );
+}
+
+#[test]
+fn a_trigger_that_never_fires_fails_the_run_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(
+        &dir,
+        "never.toml",
+        "[[traveller]]\nname = \"anna\"\n\
+         [[fault]]\nwhen = { step = \"held\" }\nkind = \"reader_offline\"\nfor_s = 1\n\
+         [[command]]\nafter = \"anna\"\ndelay_ms = 500\ncommand = \"emergency_release\"\n\
+         [[command]]\nwhen = { step = \"emergency\" }\ndelay_ms = 1000\n\
+         command = \"emergency_reset\"\nrole = \"supervisor\"\n",
+    );
+    let out = run(&["run", p.to_str().expect("path"), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    let checks = v["checks"].as_array().expect("checks");
+    let check = |key: &str| {
+        checks
+            .iter()
+            .find(|c| c["expect"] == key)
+            .unwrap_or_else(|| panic!("no check {key}: {checks:?}"))
+    };
+    assert_eq!(check("fault[0].when")["passed"], false);
+    assert_eq!(check("fault[0].when")["got"], "never fired");
+    // `after` fires on anna's presentation; the emergency release it gives then fires the
+    // `when` of the reset.
+    assert_eq!(check("command[0].after")["passed"], true);
+    assert_eq!(check("command[1].when")["passed"], true);
+    assert_eq!(v["expectations"]["failed"], 1);
 }
 
 #[test]
