@@ -283,6 +283,9 @@ pub trait DocumentReader: Send {
 // ---- MRZ (OCR) reader ----------------------------------------------------------------
 
 /// What the page reader's OCR made of one presented document's machine-readable zone.
+// One short-lived value per presented document: boxing the zone would only change the
+// shape the shell matches on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq)]
 pub enum MrzScan {
     /// A zone whose check digits all hold: its key drives BAC or PACE-MRZ.

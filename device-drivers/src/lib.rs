@@ -5,5 +5,7 @@ pub mod card;
 pub mod devices;
 pub mod fingerprint;
 pub mod io;
+pub mod mrz;
+pub mod port;
 pub mod sim;
 pub mod types;

@@ -10,15 +10,16 @@
 
 use super::sfm::{cmd, Capture, Frame, Outgoing, SfmCodec, SfmEmulator, END, START};
 use super::synth::{Finger, ImpressionParams};
+use crate::port::pty::{self, write_all, LinkedPty};
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// What the finger does at the next scan command.
@@ -136,18 +137,13 @@ impl PtyScanner {
     /// link removed.
     pub fn vanish(&mut self) {
         self.running = None;
-        let _ = std::fs::remove_file(&self.link);
+        pty::unlink(&self.link);
     }
 
     /// The adapter is plugged back in: a new pty, linked at the same path.
     pub fn reappear(&mut self) -> io::Result<()> {
         self.vanish();
-        let (master, slave) = open_pty()?;
-        let target = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))?;
-        let tmp = self.link.with_extension("tmp-link");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp)?;
-        std::fs::rename(&tmp, &self.link)?;
+        let LinkedPty { master, slave } = LinkedPty::open(&self.link)?;
         let stop = Arc::new(AtomicBool::new(false));
         let script = self.script.clone();
         let stop2 = stop.clone();
@@ -165,62 +161,6 @@ impl PtyScanner {
 impl Drop for PtyScanner {
     fn drop(&mut self) {
         self.vanish();
-    }
-}
-
-/// `openpty` with both ends in raw mode, the master non-blocking.
-fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut master: libc::c_int = -1;
-    let mut slave: libc::c_int = -1;
-    // SAFETY: openpty writes two fds into the provided ints; name, termios and winsize
-    // are allowed to be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just returned by openpty and are owned by nobody else.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    for fd in [&master, &slave] {
-        // SAFETY: plain termios calls on an fd we own, with a zeroed struct filled by
-        // tcgetattr before use.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(fd.as_raw_fd(), &mut t) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            libc::cfmakeraw(&mut t);
-            if libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-    }
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let fl = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
-        if fl < 0 || libc::fcntl(master.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok((master, slave))
-}
-
-fn write_all(fd: &OwnedFd, mut buf: &[u8], stop: &AtomicBool) {
-    while !buf.is_empty() && !stop.load(Ordering::SeqCst) {
-        // SAFETY: writing from a valid slice to an fd we own.
-        let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-        if n > 0 {
-            buf = &buf[n as usize..];
-        } else {
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
 }
 
@@ -294,7 +234,7 @@ fn serve(master: OwnedFd, slave: OwnedFd, script: Arc<Mutex<Script>>, stop: Arc<
             }
             if !s.garbage.is_empty() {
                 let g = std::mem::take(&mut s.garbage);
-                write_all(&master, &g, &stop);
+                write_all(&master, &g, &|| stop.load(Ordering::SeqCst));
             }
             if matches!(item, Outgoing::Packet(_))
                 && s.corrupt_replies > 0
@@ -306,7 +246,7 @@ fn serve(master: OwnedFd, slave: OwnedFd, script: Arc<Mutex<Script>>, stop: Arc<
                 bytes[11] ^= 0x5A;
             }
             drop(s);
-            write_all(&master, &bytes, &stop);
+            write_all(&master, &bytes, &|| stop.load(Ordering::SeqCst));
         }
     }
     drop(slave);

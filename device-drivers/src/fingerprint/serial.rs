@@ -22,13 +22,14 @@ use crate::devices::{
     BiometricTemplate, CaptureError, DeviceFault, DeviceFuture, FaultKind, FingerprintScanner,
     LiveCapture, TemplateFormat,
 };
+use crate::port::open_serial;
 use crate::types::CaptureInfo;
 use bytes::BytesMut;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
-use tokio_serial::{SerialPortBuilderExt, SerialStream};
+use tokio_serial::SerialStream;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// How long to wait for an intact reply after a corrupted packet before asking again.
@@ -190,14 +191,7 @@ impl SerialScanner {
         if self.link.is_some() {
             return Ok(());
         }
-        let path = self.settings.port.to_string_lossy().into_owned();
-        let port = tokio_serial::new(path.as_str(), self.settings.baud)
-            .data_bits(tokio_serial::DataBits::Eight)
-            .parity(tokio_serial::Parity::None)
-            .stop_bits(tokio_serial::StopBits::One)
-            .flow_control(tokio_serial::FlowControl::None)
-            .open_native_async()
-            .map_err(|e| LinkError::Gone(format!("cannot open {path}: {e}")))?;
+        let port = open_serial(&self.settings.port, self.settings.baud).map_err(LinkError::Gone)?;
         self.link = Some(Link {
             port,
             rx: BytesMut::with_capacity(1024),
