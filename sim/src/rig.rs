@@ -35,6 +35,7 @@ use device_drivers::card::vpcd;
 use device_drivers::card::{system_rng, SystemRng};
 use device_drivers::fingerprint::pty::PtyScanner;
 use device_drivers::fingerprint::synth::{Finger, ImpressionParams};
+use device_drivers::mrz::framing::{encode, Framing};
 use device_drivers::sim::{
     Behaviour, Companion, Cue, Fate, Injection, Signal, SimRng, TravellerId, TravellerSpec, World,
 };
@@ -89,6 +90,8 @@ pub const DEFAULT_HOLD_PATIENCE_MS: u64 = 60_000;
 const SETTLE_MS: u64 = 10_000;
 /// The device loop's period.
 const TICK: Duration = Duration::from_millis(20);
+/// After the end, the I/O module keeps serving this long (the gate sees the lane idle).
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Options of `gate-sim rig` besides the scenario.
 #[derive(Clone, Debug)]
@@ -251,14 +254,14 @@ pub struct RigTraveller {
 }
 
 impl RigTraveller {
-    /// The MRZ as the OCR reader sends it: each line ended by CR LF.
+    /// The MRZ lines as printed.
+    pub fn mrz_lines(&self) -> Vec<String> {
+        self.persona.mrz.to_lines().unwrap_or_default()
+    }
+
+    /// The MRZ as the OCR reader sends it by default: each line ended by CR LF.
     pub fn ocr_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for l in self.persona.mrz.to_lines().unwrap_or_default() {
-            out.extend_from_slice(l.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out
+        encode(&self.mrz_lines(), None, &Framing::default())
     }
 
     /// A fresh virtual chip of their document.
@@ -501,73 +504,19 @@ impl Drop for Card {
 }
 
 /// The OCR reader's end of its pty: what the rig sends is what the gate's MRZ reader
-/// reads. (A seam: `device_drivers::mrz::pty::PtyOcr` takes its place once merged.)
-pub struct OcrPort {
-    link: PathBuf,
-    master: std::fs::File,
-    /// Kept open so that the master never sees a hang-up while no reader has the port.
-    _slave: std::fs::File,
-}
+/// reads.
+pub struct OcrPort(device_drivers::mrz::pty::PtyOcr);
 
 impl OcrPort {
-    /// Opens a pty (raw mode) and links its slave end at `link` (replacing what is there).
+    /// Opens the pty and links its slave end at `link` (replacing what is there).
     pub fn start(link: &Path) -> std::io::Result<OcrPort> {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        let mut master: libc::c_int = -1;
-        let mut slave: libc::c_int = -1;
-        // SAFETY: openpty writes two fds into the provided ints; the other arguments may
-        // be null.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: both fds were just returned by openpty and are owned by nobody else.
-        let (master, slave) = unsafe {
-            (
-                std::fs::File::from_raw_fd(master),
-                std::fs::File::from_raw_fd(slave),
-            )
-        };
-        for fd in [&master, &slave] {
-            // SAFETY: termios calls on an fd we own, the struct filled by tcgetattr.
-            unsafe {
-                let mut t: libc::termios = std::mem::zeroed();
-                if libc::tcgetattr(fd.as_raw_fd(), &mut t) == 0 {
-                    libc::cfmakeraw(&mut t);
-                    libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t);
-                }
-            }
-        }
-        let target = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))?;
-        let tmp = link.with_extension("tmp-link");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp)?;
-        std::fs::rename(&tmp, link)?;
-        Ok(OcrPort {
-            link: link.to_owned(),
-            master,
-            _slave: slave,
-        })
+        device_drivers::mrz::pty::PtyOcr::start(link).map(OcrPort)
     }
 
-    /// Sends raw bytes to whoever reads the port.
-    pub fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        (&self.master).write_all(bytes)
-    }
-}
-
-impl Drop for OcrPort {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.link);
+    /// Sends the MRZ `lines` with the reader's default framing: each line ended by CR LF,
+    /// no STX/ETX, no checksum (the CAN is not sent).
+    pub fn send_mrz(&self, lines: &[String]) -> std::io::Result<()> {
+        self.0.send_mrz(lines, None, &Framing::default())
     }
 }
 
@@ -722,7 +671,7 @@ impl Devices {
         let (finger, params) = t.thumb();
         self.scanner
             .set_finger(Some((finger, params)), 1_000 + u64::from(id.0) * 100);
-        if let Err(e) = self.ocr.send(&t.ocr_bytes()) {
+        if let Err(e) = self.ocr.send_mrz(&t.mrz_lines()) {
             eprintln!("gate-sim rig: cannot send the MRZ on the OCR pty: {e}");
         }
         if t.behaviour == Behaviour::UnreadableChip {
@@ -1045,6 +994,9 @@ fn device_loop(
     };
     if let Some((_, card)) = dev.card.take() {
         card.remove();
+    }
+    if !interrupted {
+        std::thread::sleep(LINGER);
     }
     Loop {
         seen,
