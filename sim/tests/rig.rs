@@ -350,6 +350,104 @@ fn personas_carry_the_documented_watchlist_numbers_and_fit_the_behaviours() {
     assert!(pace > 0 && bac > 0, "PACE {pace} BAC {bac}");
 }
 
+/// A stand-in for the gate's traveller display: serves `/display/events` (SSE) and sends
+/// each prompt given to the returned channel to every client.
+fn fake_display() -> (String, mpsc::Sender<&'static str>) {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel::<&'static str>();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut req = [0u8; 1024];
+        let n = c.read(&mut req).unwrap();
+        assert!(String::from_utf8_lossy(&req[..n]).starts_with("GET /display/events "));
+        c.write_all(b"HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\n")
+            .unwrap();
+        while let Ok(p) = rx.recv() {
+            let ev = format!(
+                "event: prompt\ndata: {{\"gate_id\":\"g\",\"mode\":\"x\",\"prompt\":\"{p}\"}}\n\n"
+            );
+            if c.write_all(ev.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    (url, tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_who_see_the_display_wait_for_the_officer_and_leave_when_released() {
+    let text = r#"
+seed = 5
+gates = 1
+max_duration_s = 60
+[[traveller]]
+name = "hal"
+behaviour = "watchlist_hold"
+at_s = 0.5
+[expect]
+travellers = { hal = "held" }
+"#;
+    let (url, prompts) = fake_display();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario::parse(text, "t.toml", "t").unwrap();
+    let modbus = format!("127.0.0.1:{}", port::free_port());
+    let opts = RigOptions {
+        vpcd: "127.0.0.1:9".into(),
+        modbus: modbus.clone(),
+        mrz_pty: dir.path().join("mrz"),
+        scanner_pty: dir.path().join("scanner"),
+        display: Some(url),
+        // Following the doors they would leave at once: the display keeps them.
+        patience_ms: 500,
+        hold_patience_ms: 500,
+        verbose: true,
+        ..RigOptions::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = {
+        let stop = stop.clone();
+        std::thread::spawn(move || rig::run(&scenario, "t.toml", 5, &opts, stop))
+    };
+    prompts.send("present_document").unwrap();
+    let t0 = Instant::now();
+    while !dir.path().join("mrz").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut f = std::fs::File::open(dir.path().join("mrz")).unwrap();
+    let mut io = Io::connect(&modbus).await;
+    let mut got = Vec::new();
+    while got.windows(2).filter(|w| w == b"\r\n").count() < 3 {
+        let mut b = [0u8; 128];
+        let n = f.read(&mut b).unwrap();
+        got.extend_from_slice(&b[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains("RIGHOLD01"),
+        "{got:?}"
+    );
+    prompts.send("reading_document").unwrap();
+    prompts.send("wait_for_officer").unwrap();
+    // Held: still there well past their patience.
+    for _ in 0..100 {
+        io.img.read_inputs().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(!t.is_finished(), "hal left while held");
+    // The officer releases the hold: the gate asks for the next document, hal goes.
+    prompts.send("present_document").unwrap();
+    let r = tokio::task::spawn_blocking(move || t.join().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.ok(), "{r:#?}");
+    assert_eq!(r.outcomes.held, 1);
+    assert_eq!(r.timeline[0].document_number, "RIGHOLD01");
+    drop(io);
+}
+
 fn gate_sim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gate-sim"))
 }
