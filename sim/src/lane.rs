@@ -633,6 +633,8 @@ impl LaneModel {
                 {
                     Cue::GoToCounter
                 }
+                // Their document lies on the reader: they wait for the door.
+                Phase::Idle if self.presented.is_some() => Cue::ReadingDocument,
                 Phase::Idle => Cue::PresentDocument,
                 Phase::Entering => {
                     self.phase = Phase::Inside;
@@ -1006,6 +1008,90 @@ mod tests {
             until(&mut m, &mut now, 8_000, |i| i[input::ENTRY_BEAM]),
             "next did not enter"
         );
+    }
+
+    /// A lane with one traveller of `b` arriving at 0, signals kept.
+    fn one(b: Behaviour) -> LaneModel {
+        let mut w = World::new(Params::default(), 9).unwrap();
+        w.add_traveller(Time(0), device_drivers::sim::TravellerSpec::named("a", b));
+        let mut m = LaneModel::with_world(w, Time(0));
+        m.keep_signals();
+        m
+    }
+
+    fn fate(m: &LaneModel) -> device_drivers::sim::Fate {
+        m.world().traveller(TravellerId(0)).unwrap().fate
+    }
+
+    #[test]
+    fn a_presenter_nobody_lets_in_leaves_after_their_patience() {
+        let mut m = one(Behaviour::Normal);
+        m.set_patience(Some(4_000));
+        let mut now = Time(0);
+        while m.presenting().is_none() {
+            now = now.plus(20);
+            m.step(now);
+            assert!(now.0 < 10_000, "nobody presented");
+        }
+        let (id, at) = m.presenting().unwrap();
+        assert_eq!(id, TravellerId(0));
+        let sigs = m.take_signals();
+        assert!(sigs
+            .iter()
+            .any(|(_, s)| matches!(s, Signal::DocumentPresented { .. })));
+        m.step(at.plus(3_500));
+        assert_eq!(
+            fate(&m),
+            device_drivers::sim::Fate::Pending,
+            "left too early"
+        );
+        let mut now = at.plus(3_500);
+        while fate(&m) == device_drivers::sim::Fate::Pending {
+            now = now.plus(20);
+            m.step(now);
+            assert!(now.0 < at.0 + 15_000, "never left");
+        }
+        assert_eq!(fate(&m), device_drivers::sim::Fate::LeftAtReader);
+        assert_eq!(m.presenting(), None);
+    }
+
+    #[test]
+    fn people_who_see_the_gate_display_follow_it_not_the_doors() {
+        let mut m = one(Behaviour::Normal);
+        m.set_patience(Some(1_000));
+        m.set_gate_display(Time(0), Some(Cue::PresentDocument));
+        let mut now = Time(0);
+        while m.presenting().is_none() {
+            now = now.plus(20);
+            m.step(now);
+            assert!(now.0 < 10_000, "nobody presented");
+        }
+        m.set_gate_display(now, Some(Cue::WaitForOfficer));
+        // Held far past their patience: they stay.
+        now = now.plus(20_000);
+        m.step(now);
+        assert_eq!(fate(&m), device_drivers::sim::Fate::Pending);
+        // The display goes dark (the gate restarts): their patience starts again.
+        m.set_gate_display(now, None);
+        m.step(now.plus(500));
+        assert_eq!(fate(&m), device_drivers::sim::Fate::Pending);
+        let end = now.plus(10_000);
+        while fate(&m) == device_drivers::sim::Fate::Pending && now < end {
+            now = now.plus(20);
+            m.step(now);
+        }
+        assert_eq!(fate(&m), device_drivers::sim::Fate::LeftAtReader);
+    }
+
+    #[test]
+    fn a_door_driven_closed_on_an_occupied_safety_field_is_noted() {
+        let mut m = model();
+        let mut now = Time(5_000);
+        m.step(now);
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
+        assert!(until(&mut m, &mut now, 8_000, |i| i[input::ENTRY_SAFETY]));
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, false)]);
+        assert_eq!(m.unsafe_closes(), &[(now, Door::Entry)]);
     }
 
     #[test]

@@ -484,7 +484,7 @@ fn rig_cmd(
             report.seed,
             report.travellers.len(),
             report.transits,
-            report.duration_s
+            report.virtual_duration_s
         );
         println!(
             "  outcomes: cleared {} referred {} held {} aborted {}",

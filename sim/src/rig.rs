@@ -329,7 +329,9 @@ fn yymmdd(d: device_drivers::types::Date) -> String {
 pub fn plan(s: &Scenario, seed: u64, today_days: i64) -> anyhow::Result<Vec<RigTraveller>> {
     let ds = test_ds()?;
     let mut rng = SimRng::new(splitmix(seed));
-    let mut wanted: Vec<(String, Behaviour, u64, Option<String>, Option<String>)> = Vec::new();
+    // (name, behaviour, arrival ms, document number, issuing state)
+    type Wanted = (String, Behaviour, u64, Option<String>, Option<String>);
+    let mut wanted: Vec<Wanted> = Vec::new();
     for (k, t) in s.travellers.iter().enumerate() {
         let name = t
             .name
@@ -382,11 +384,23 @@ pub fn plan(s: &Scenario, seed: u64, today_days: i64) -> anyhow::Result<Vec<RigT
             mrz.document_number = n.to_string();
             changed = true;
         }
+        let today = device_drivers::types::Date::from_unix_days(today_days);
         if behaviour == Behaviour::ExpiredDocument {
             let back = 30 + (pseed >> 8) % 700;
             let d = device_drivers::types::Date::from_unix_days(today_days - back as i64);
             mrz.date_of_expiry = yymmdd(d);
             changed = true;
+        } else {
+            // The generated expiry (2027-2035) must still lie ahead, whatever today is.
+            let ahead = device_drivers::types::MrzDate::parse(&mrz.date_of_expiry)
+                .and_then(|d| d.as_expiry(today))
+                .is_some_and(|d| d.to_unix_days() > today_days + 30);
+            if !ahead {
+                let fwd = 365 + (pseed >> 8) % 3000;
+                let d = device_drivers::types::Date::from_unix_days(today_days + fwd as i64);
+                mrz.date_of_expiry = yymmdd(d);
+                changed = true;
+            }
         }
         if changed {
             persona = builder.mrz(mrz).build(&ds)?;
@@ -590,8 +604,9 @@ pub struct RigReport {
     pub gates: usize,
     /// Travellers still queued or in the lane at the end.
     pub unfinished_travellers: u64,
-    /// Time from the clock start to the end, in seconds.
-    pub duration_s: f64,
+    /// Time on the scenario's clock (real time since a gate first connected) at the end,
+    /// in seconds.
+    pub virtual_duration_s: f64,
     /// Whether the run stopped at `max_duration_s` with work left.
     pub hit_time_limit: bool,
     /// Whether the run was stopped (SIGINT/SIGTERM) before its end.
@@ -1089,7 +1104,7 @@ fn report(s: &Scenario, seed: u64, plan: &[RigTraveller], l: Loop) -> RigReport 
         },
         gates: 1,
         unfinished_travellers: unfinished,
-        duration_s,
+        virtual_duration_s: duration_s,
         hit_time_limit: l.hit_limit,
         interrupted: l.interrupted,
         checks,

@@ -403,7 +403,6 @@ travellers = { hal = "held" }
         patience_ms: 500,
         hold_patience_ms: 500,
         verbose: true,
-        ..RigOptions::default()
     };
     let stop = Arc::new(AtomicBool::new(false));
     let t = {
