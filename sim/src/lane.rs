@@ -264,6 +264,8 @@ pub struct LaneModel {
     gate_display: Option<Cue>,
     /// Doors driven closed while their safety field was occupied (time, door).
     unsafe_closes: Vec<(Time, Door)>,
+    /// Who was let in (the entry driven open while they stood at the reader), and when.
+    admitted: Vec<(TravellerId, Time)>,
 }
 
 impl LaneModel {
@@ -299,6 +301,7 @@ impl LaneModel {
             patience_ms: None,
             gate_display: None,
             unsafe_closes: Vec::new(),
+            admitted: Vec::new(),
         };
         m.cue(now);
         m
@@ -358,6 +361,12 @@ impl LaneModel {
     /// Doors driven closed while something was in their safety field (time, door).
     pub fn unsafe_closes(&self) -> &[(Time, Door)] {
         &self.unsafe_closes
+    }
+
+    /// Who was let in since the last call (the entry driven open while they stood at the
+    /// reader with their document presented), and when.
+    pub fn take_admitted(&mut self) -> Vec<(TravellerId, Time)> {
+        std::mem::take(&mut self.admitted)
     }
 
     /// The world (for views and injections).
@@ -563,7 +572,9 @@ impl LaneModel {
                 }
                 if after[k] && door == Door::Entry {
                     // Let in: they take their document and walk in.
-                    self.presented = None;
+                    if let Some((id, _)) = self.presented.take() {
+                        self.admitted.push((id, now));
+                    }
                 }
                 let c = if after[k] {
                     WorldCommand::OpenDoor { door }

@@ -728,6 +728,7 @@ struct Tick {
     fates: Vec<Fate>,
     display: Option<Cue>,
     presenting: Option<TravellerId>,
+    admitted: Vec<(TravellerId, Time)>,
     entry_open_driven: bool,
     exit_closed: bool,
     companions_through: Vec<usize>,
@@ -753,6 +754,7 @@ fn observe(server: &LaneServer, n: usize) -> Tick {
             fates,
             display: m.gate_display(),
             presenting: m.presenting().map(|(id, _)| id),
+            admitted: m.take_admitted(),
             entry_open_driven: m.coils()[crate::lane::coil::ENTRY_DRIVE_OPEN]
                 && !m.coils()[crate::lane::coil::ENTRY_LOCK],
             exit_closed: exit.open_permille == 0 && exit.commanded == DoorPosition::Closed,
@@ -915,12 +917,13 @@ fn device_loop(
             }
         }
         if let Some(id) = tick.presenting {
-            let k = id.0 as usize;
             if tick.display == Some(Cue::WaitForOfficer) {
-                seen[k].held = true;
+                seen[id.0 as usize].held = true;
             }
-            if tick.entry_open_driven && seen[k].let_in.is_none() {
-                seen[k].let_in = Some(now.0);
+        }
+        for (id, t) in &tick.admitted {
+            if let Some(s) = seen.get_mut(id.0 as usize) {
+                s.let_in.get_or_insert(t.0);
             }
         }
         // The one let in takes their document and walks in.
@@ -928,9 +931,6 @@ fn device_loop(
             let who = *who;
             let k = who.0 as usize;
             if tick.entry_open_driven || tick.fates.get(k).is_some_and(|f| *f != Fate::Pending) {
-                if seen[k].let_in.is_none() && tick.entry_open_driven {
-                    seen[k].let_in = Some(now.0);
-                }
                 dev.take_back(who);
                 dev.log(now, &format!("{} took the document back", plan[k].name));
             }
