@@ -249,7 +249,8 @@ pub struct RigTraveller {
     pub persona: Persona,
     /// Whether the chip offers PACE (it always takes BAC as well).
     pub pace: bool,
-    /// Seed of their synthetic thumb (DG3 holds its impression 1).
+    /// Seed of their synthetic right thumb, the one they give (DG3 holds its impression
+    /// 1, and the left thumb's).
     pub finger_seed: u64,
 }
 
@@ -356,16 +357,26 @@ pub fn plan(s: &Scenario, seed: u64, today_days: i64) -> anyhow::Result<Vec<RigT
         let pseed = splitmix(seed ^ splitmix(k as u64 + 0x5249_4700));
         let finger_seed = splitmix(pseed ^ 0xF1F1);
         let pace = pseed & 1 == 0;
-        let enrol = Finger::generate(finger_seed)
-            .impression(1, &ImpressionParams::default())
-            .to_iso2005_bytes()
-            .map_err(|e| anyhow::anyhow!("enrolment template: {e}"))?;
+        // DG3 holds both thumbs (the resident profile); they give the right one.
+        let enrol = |seed: u64| {
+            Finger::generate(seed)
+                .impression(1, &ImpressionParams::default())
+                .to_iso2005_bytes()
+                .map_err(|e| anyhow::anyhow!("enrolment template: {e}"))
+        };
+        let thumbs = vec![
+            (FingerPosition::RightThumb, enrol(finger_seed)?),
+            (
+                FingerPosition::LeftThumb,
+                enrol(splitmix(finger_seed ^ 0x1EF7))?,
+            ),
+        ];
         let builder = PersonaBuilder::new(pseed)
             .kind(DocumentKind::ResidentCard)
             .issuing_state(state.as_deref().unwrap_or(ISSUING_STATE))
             .pace(pace.then_some(12))
             .face_size(8_000)
-            .thumbs(vec![(FingerPosition::RightThumb, enrol)]);
+            .thumbs(thumbs);
         let mut persona = builder.build(&ds)?;
         let mut mrz = persona.mrz.clone();
         let mut changed = false;

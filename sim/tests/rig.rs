@@ -328,7 +328,7 @@ fn personas_carry_the_documented_watchlist_numbers_and_fit_the_behaviours() {
         assert_eq!(m.format, MrzFormat::Td1, "{}", t.name);
         assert_eq!(m.issuing_state, "UTO");
         assert!(numbers.insert(m.document_number.clone()), "{m:?} repeats");
-        assert_eq!(t.persona.thumbs.len(), 1, "DG3 holds the enrolled thumb");
+        assert_eq!(t.persona.thumbs.len(), 2, "DG3 holds both enrolled thumbs");
         let listed =
             m.document_number.starts_with("RIGHOLD") || m.document_number.starts_with("RIGREFR");
         match t.behaviour {
