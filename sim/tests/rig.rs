@@ -346,8 +346,29 @@ fn personas_carry_the_documented_watchlist_numbers_and_fit_the_behaviours() {
         }
         let lines = t.ocr_bytes();
         assert_eq!(lines.len(), 3 * 32);
+        // What they put on the scanner, against the right thumb in DG3.
+        let (finger, params) = t.thumb();
+        let live = finger.impression(77, &params);
+        let bytes = live.to_iso2005_bytes().unwrap();
+        let score = compare_records(&t.persona.thumbs[0].1, &bytes)
+            .unwrap()
+            .score;
+        match t.behaviour {
+            Behaviour::PoorQuality => assert!(live.minutiae.len() < 12, "{}", live.minutiae.len()),
+            Behaviour::WrongFinger => assert!(score < 0.3, "{}: impostor {score}", t.name),
+            _ => assert!(score >= 0.5, "{}: genuine {score}", t.name),
+        }
     }
     assert!(pace > 0 && bac > 0, "PACE {pace} BAC {bac}");
+    let poor = Scenario::parse(
+        "[[traveller]]\nbehaviour = \"poor_quality\"\n",
+        "p.toml",
+        "p",
+    )
+    .unwrap();
+    let p = &rig::plan(&poor, 1, today).unwrap()[0];
+    let (finger, params) = p.thumb();
+    assert!(finger.impression(5, &params).minutiae.len() < 12);
 }
 
 /// A stand-in for the gate's traveller display: serves `/display/events` (SSE) and sends
