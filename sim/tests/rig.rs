@@ -271,6 +271,39 @@ async fn the_clock_starts_with_the_gate_and_a_traveller_is_served_on_every_trans
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_that_dies_with_a_traveller_inside_finds_them_there_when_it_reconnects() {
+    let rig = Running::start(ONE, "127.0.0.1:9");
+    let rx = rig.ocr_reader();
+    let mut io = Io::connect(&rig.modbus).await;
+    zone(&rx, 3, 15).expect("ada's MRZ");
+    io.set(coil::ENTRY_DRIVE_OPEN, true).await;
+    io.wait("ada inside", 20, |i| {
+        i[input::OCCUPANCY] && !i[input::ENTRY_BEAM] && !i[input::ENTRY_SAFETY]
+    })
+    .await;
+    io.set(coil::ENTRY_DRIVE_OPEN, false).await;
+    io.wait("the entry closed", 10, |i| i[input::ENTRY_CLOSED])
+        .await;
+    // The gate dies (its connection drops) and comes back a few seconds later.
+    drop(io);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut io = Io::connect(&rig.modbus).await;
+    io.wait("ada still inside", 2, |i| {
+        i[input::OCCUPANCY] && i[input::ENTRY_CLOSED] && i[input::EXIT_CLOSED]
+    })
+    .await;
+    // The restarted gate lets her out through the exit; she follows the door.
+    io.set(coil::EXIT_DRIVE_OPEN, true).await;
+    io.wait("ada out", 20, |i| {
+        !i[input::OCCUPANCY] && !i[input::EXIT_BEAM] && !i[input::EXIT_SAFETY]
+    })
+    .await;
+    io.set(coil::EXIT_DRIVE_OPEN, false).await;
+    let r = rig.finish();
+    assert_eq!(r.travellers["ada"], "cleared", "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traveller_nobody_lets_in_goes_to_the_counter_after_their_patience() {
     let text = ONE.replace(
         "travellers = { ada = \"cleared\" }",
