@@ -12,6 +12,14 @@
 //! entry door re-opens behind them (a referral). Their documents and thumbs are not used:
 //! the document reader and fingerprint scanner live in `gated` (simulated there).
 //!
+//! `gate-sim rig` builds the same model around a world of scenario travellers
+//! ([`LaneModel::with_world`]) and serves it with [`serve_model`] (the clock starting at
+//! the first connection): it reads the world's signals ([`LaneModel::keep_signals`]) to
+//! play their documents and thumbs on real devices, lets someone nobody lets in leave the
+//! reader after a while ([`LaneModel::set_patience`]), and, when the gate's traveller
+//! display can be read, has the people follow it instead of the doors
+//! ([`LaneModel::set_gate_display`]).
+//!
 //! The lane's safety inputs can be worked from outside ([`LaneModel::control`], the
 //! `--control` stdin of `gate-sim lane`): cut and restore the emergency loop, open and
 //! close the cabinet (tamper), and read every input and coil (lamps and buzzer included)
