@@ -270,10 +270,13 @@ pub struct LaneModel {
     /// The prompt on the gate's traveller display, when the people can see it (`gate-sim
     /// rig --display`): they follow it instead of guessing from the doors.
     gate_display: Option<Cue>,
-    /// Doors driven closed while their safety field was occupied (time, door).
+    /// Doors driven closed while their safety field was occupied, as the gate had read
+    /// it (time, door).
     unsafe_closes: Vec<(Time, Door)>,
     /// Who was let in (the entry driven open while they stood at the reader), and when.
     admitted: Vec<(TravellerId, Time)>,
+    /// The safety fields `[entry, exit]` as the gate last read them.
+    safety_read: [bool; 2],
 }
 
 impl LaneModel {
@@ -310,6 +313,7 @@ impl LaneModel {
             gate_display: None,
             unsafe_closes: Vec::new(),
             admitted: Vec::new(),
+            safety_read: [false; 2],
         };
         m.cue(now);
         m
@@ -572,7 +576,9 @@ impl LaneModel {
                     Door::Entry => Sensor::EntrySafety,
                     Door::Exit => Sensor::ExitSafety,
                 };
+                // The gate knew (its last read showed the field occupied) and it still is.
                 if !after[k]
+                    && self.safety_read[k]
                     && self.world.sensor(field)
                     && self.world.door(door, now).open_permille > 0
                 {
@@ -700,6 +706,14 @@ pub fn answer(
         Request::ReadDiscreteInputs(a, n) => {
             let r = range(*a, usize::from(*n), INPUTS)?;
             let inputs = model.inputs(now);
+            for (k, i) in [input::ENTRY_SAFETY, input::EXIT_SAFETY]
+                .into_iter()
+                .enumerate()
+            {
+                if r.contains(&i) {
+                    model.safety_read[k] = inputs[i];
+                }
+            }
             if let Some(rel) = model.release.as_mut() {
                 if rel.released.is_none()
                     && !inputs[input::EMERGENCY_NC]
@@ -1109,6 +1123,11 @@ mod tests {
         m.step(now);
         write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
         assert!(until(&mut m, &mut now, 8_000, |i| i[input::ENTRY_SAFETY]));
+        // Closing on a field the gate has not read occupied yet is no fault of the gate.
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, false)]);
+        assert!(m.unsafe_closes().is_empty());
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
+        answer(&mut m, now, &Request::ReadDiscreteInputs(0, INPUTS as u16)).unwrap();
         write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, false)]);
         assert_eq!(m.unsafe_closes(), &[(now, Door::Entry)]);
     }
