@@ -12,6 +12,14 @@
 //! entry door re-opens behind them (a referral). Their documents and thumbs are not used:
 //! the document reader and fingerprint scanner live in `gated` (simulated there).
 //!
+//! `gate-sim rig` builds the same model around a world of scenario travellers
+//! ([`LaneModel::with_world`]) and serves it with [`serve_model`] (the clock starting at
+//! the first connection): it reads the world's signals ([`LaneModel::keep_signals`]) to
+//! play their documents and thumbs on real devices, lets someone nobody lets in leave the
+//! reader after a while ([`LaneModel::set_patience`]), and, when the gate's traveller
+//! display can be read, has the people follow it instead of the doors
+//! ([`LaneModel::set_gate_display`]).
+//!
 //! The lane's safety inputs can be worked from outside ([`LaneModel::control`], the
 //! `--control` stdin of `gate-sim lane`): cut and restore the emergency loop, open and
 //! close the cabinet (tamper), and read every input and coil (lamps and buzzer included)
@@ -20,7 +28,9 @@
 //! [`LaneModel`] is pure (time passed in) and tested in virtual time; [`serve`] wraps it
 //! in the Modbus TCP server with a real-time clock.
 
-use device_drivers::sim::{Behaviour, Cue, Params, Signal, Stream, World, WorldCommand};
+use device_drivers::sim::{
+    Behaviour, Cue, Params, Signal, Stream, TravellerId, World, WorldCommand,
+};
 use device_drivers::types::{Door, Sensor, Time};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -249,6 +259,24 @@ pub struct LaneModel {
     /// The last emergency cut from the control input and how the I/O answered it.
     release: Option<Release>,
     mantrap_at_m: [f64; 3],
+    /// What the world reported, kept for [`LaneModel::take_signals`] (`gate-sim rig`);
+    /// `None`: not kept.
+    signals: Option<Vec<(Time, Signal)>>,
+    /// The traveller at the reader who presented their document, and since when.
+    presented: Option<(TravellerId, Time)>,
+    /// How long someone who presented waits at the reader for the entry door before they
+    /// take their document back and go to the counter; `None`: for ever.
+    patience_ms: Option<u64>,
+    /// The prompt on the gate's traveller display, when the people can see it (`gate-sim
+    /// rig --display`): they follow it instead of guessing from the doors.
+    gate_display: Option<Cue>,
+    /// Doors driven closed while their safety field was occupied, as the gate had read
+    /// it (time, door).
+    unsafe_closes: Vec<(Time, Door)>,
+    /// Who was let in (the entry driven open while they stood at the reader), and when.
+    admitted: Vec<(TravellerId, Time)>,
+    /// The safety fields `[entry, exit]` as the gate last read them.
+    safety_read: [bool; 2],
 }
 
 impl LaneModel {
@@ -263,7 +291,13 @@ impl LaneModel {
                 mix: vec![(Behaviour::Normal, 1)],
             }),
         );
-        let len = file.lane.lane_length_m;
+        Ok(LaneModel::with_world(world, now))
+    }
+
+    /// A lane around `world` as it is (its travellers added, or a stream set, by the
+    /// caller), both doors closed.
+    pub fn with_world(world: World, now: Time) -> LaneModel {
+        let len = world.params().lane_length_m;
         let mut m = LaneModel {
             world,
             coils: [false; COILS],
@@ -273,9 +307,78 @@ impl LaneModel {
             tamper: false,
             release: None,
             mantrap_at_m: [len * 0.25, len * 0.5, len * 0.75],
+            signals: None,
+            presented: None,
+            patience_ms: None,
+            gate_display: None,
+            unsafe_closes: Vec::new(),
+            admitted: Vec::new(),
+            safety_read: [false; 2],
         };
         m.cue(now);
-        Ok(m)
+        m
+    }
+
+    /// The world (read-only views).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Keeps every signal of the world from now on for [`LaneModel::take_signals`].
+    pub fn keep_signals(&mut self) {
+        self.signals.get_or_insert_with(Vec::new);
+    }
+
+    /// The signals kept since the last call, with their times.
+    pub fn take_signals(&mut self) -> Vec<(Time, Signal)> {
+        self.signals
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// How long someone who presented their document waits at the reader for the entry
+    /// door to open before they take it back and go (`None`: for ever). Only while the
+    /// people cannot see the gate's display.
+    pub fn set_patience(&mut self, ms: Option<u64>) {
+        self.patience_ms = ms;
+    }
+
+    /// The traveller who presented their document at the reader and has not yet walked
+    /// in or left, with when they presented.
+    pub fn presenting(&self) -> Option<(TravellerId, Time)> {
+        self.presented
+    }
+
+    /// The gate's traveller display as the people see it (`None`: they cannot see it,
+    /// and follow the doors).
+    pub fn set_gate_display(&mut self, now: Time, cue: Option<Cue>) {
+        self.step(now);
+        if cue.is_none() && self.gate_display.is_some() {
+            // They were following the display: their patience starts again.
+            if let Some((_, at)) = self.presented.as_mut() {
+                *at = now;
+            }
+        }
+        self.gate_display = cue;
+        self.cue(now);
+        self.step(now);
+    }
+
+    /// The prompt on the gate's display as last seen, if the people can see it.
+    pub fn gate_display(&self) -> Option<Cue> {
+        self.gate_display
+    }
+
+    /// Doors driven closed while something was in their safety field (time, door).
+    pub fn unsafe_closes(&self) -> &[(Time, Door)] {
+        &self.unsafe_closes
+    }
+
+    /// Who was let in since the last call (the entry driven open while they stood at the
+    /// reader with their document presented), and when.
+    pub fn take_admitted(&mut self) -> Vec<(TravellerId, Time)> {
+        std::mem::take(&mut self.admitted)
     }
 
     /// The world (for views and injections).
@@ -293,16 +396,33 @@ impl LaneModel {
             };
             let signals = self.world.advance_to(t);
             let quiet = signals.is_empty();
-            for s in signals {
+            for s in &signals {
                 match s {
-                    // Nobody here reads documents: take it as read so that the person
-                    // walks in when the door opens.
-                    Signal::DocumentPresented { .. } => {
+                    // The document reader is not part of the lane: take it as read so
+                    // that the person walks in when the door opens.
+                    Signal::DocumentPresented { traveller } => {
                         self.world.command(t, WorldCommand::ReadDocument);
                         self.ready = true;
+                        self.presented = Some((*traveller, t));
                     }
-                    Signal::Emergency { active } => self.emergency = active,
+                    Signal::Emergency { active } => self.emergency = *active,
                     _ => {}
+                }
+            }
+            if let Some(kept) = self.signals.as_mut() {
+                kept.extend(signals.into_iter().map(|s| (t, s)));
+            }
+            if let Some((id, _)) = self.presented {
+                let gone = self
+                    .world
+                    .traveller(id)
+                    .is_none_or(|v| v.fate != device_drivers::sim::Fate::Pending);
+                if gone {
+                    // Left from the reader (or already through): the next one may step up.
+                    self.presented = None;
+                    if self.phase == Phase::Idle {
+                        self.ready = false;
+                    }
                 }
             }
             self.cue(t);
@@ -452,6 +572,24 @@ impl LaneModel {
         let after = self.drives();
         for (k, door) in Door::ALL.into_iter().enumerate() {
             if before[k] != after[k] {
+                let field = match door {
+                    Door::Entry => Sensor::EntrySafety,
+                    Door::Exit => Sensor::ExitSafety,
+                };
+                // The gate knew (its last read showed the field occupied) and it still is.
+                if !after[k]
+                    && self.safety_read[k]
+                    && self.world.sensor(field)
+                    && self.world.door(door, now).open_permille > 0
+                {
+                    self.unsafe_closes.push((now, door));
+                }
+                if after[k] && door == Door::Entry {
+                    // Let in: they take their document and walk in.
+                    if let Some((id, _)) = self.presented.take() {
+                        self.admitted.push((id, now));
+                    }
+                }
                 let c = if after[k] {
                     WorldCommand::OpenDoor { door }
                 } else {
@@ -511,6 +649,17 @@ impl LaneModel {
                     }
                 }
                 Phase::Idle if occupied => Cue::PleaseWait,
+                // Nobody lets them in: they take their document back and go.
+                Phase::Idle
+                    if self.presented.is_some_and(|(_, at)| {
+                        self.patience_ms
+                            .is_some_and(|p| now.0 >= at.0.saturating_add(p))
+                    }) =>
+                {
+                    Cue::GoToCounter
+                }
+                // Their document lies on the reader: they wait for the door.
+                Phase::Idle if self.presented.is_some() => Cue::ReadingDocument,
                 Phase::Idle => Cue::PresentDocument,
                 Phase::Entering => {
                     self.phase = Phase::Inside;
@@ -524,6 +673,11 @@ impl LaneModel {
                     Cue::PresentDocument
                 }
             }
+        };
+        // People who can see the gate's display follow it (an emergency they see anyway).
+        let cue = match self.gate_display {
+            Some(shown) if !self.emergency => shown,
+            _ => cue,
         };
         if self.world.display() != Some(cue) {
             self.world.command(now, WorldCommand::Display { cue });
@@ -552,6 +706,14 @@ pub fn answer(
         Request::ReadDiscreteInputs(a, n) => {
             let r = range(*a, usize::from(*n), INPUTS)?;
             let inputs = model.inputs(now);
+            for (k, i) in [input::ENTRY_SAFETY, input::EXIT_SAFETY]
+                .into_iter()
+                .enumerate()
+            {
+                if r.contains(&i) {
+                    model.safety_read[k] = inputs[i];
+                }
+            }
             if let Some(rel) = model.release.as_mut() {
                 if rel.released.is_none()
                     && !inputs[input::EMERGENCY_NC]
@@ -580,16 +742,32 @@ pub fn answer(
     }
 }
 
-/// Simulated time: real time since the start times the speed factor.
-#[derive(Clone, Copy, Debug)]
+/// Simulated time: real time since the start times the speed factor; 0 until started.
+#[derive(Clone, Debug)]
 struct Clock {
-    start: tokio::time::Instant,
+    start: Arc<std::sync::OnceLock<tokio::time::Instant>>,
     speed: f64,
 }
 
 impl Clock {
+    fn new(speed: f64, started: bool) -> Clock {
+        let start = Arc::new(std::sync::OnceLock::new());
+        if started {
+            let _ = start.set(tokio::time::Instant::now());
+        }
+        Clock { start, speed }
+    }
+
     fn now(&self) -> Time {
-        Time((self.start.elapsed().as_secs_f64() * 1000.0 * self.speed) as u64)
+        match self.start.get() {
+            Some(s) => Time((s.elapsed().as_secs_f64() * 1000.0 * self.speed) as u64),
+            None => Time(0),
+        }
+    }
+
+    /// Starts the clock if it is not running yet.
+    fn start(&self) {
+        let _ = self.start.get_or_init(tokio::time::Instant::now);
     }
 }
 
@@ -658,6 +836,30 @@ impl LaneServer {
         m.step(now);
         f(&mut m, now)
     }
+
+    /// Whether the lane's clock runs (with [`ServeOptions::start_on_connect`]: since the
+    /// first Modbus connection).
+    pub fn started(&self) -> bool {
+        self.clock.start.get().is_some()
+    }
+
+    /// The lane's simulated time (0 until started).
+    pub fn now(&self) -> Time {
+        self.clock.now()
+    }
+}
+
+/// How [`serve_model`] serves a lane.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Simulated time runs this many times faster than real time.
+    pub speed: f64,
+    /// Modbus unit id answered; `None`: any.
+    pub unit_id: Option<u8>,
+    /// The clock stands at 0 until the first Modbus client connects.
+    pub start_on_connect: bool,
+    /// Log every coil change on stderr.
+    pub log_coils: bool,
 }
 
 impl Drop for LaneServer {
@@ -672,6 +874,26 @@ impl Drop for LaneServer {
 /// tokio runtime until the returned server is dropped. Every coil change (door drives,
 /// locks, lamps, buzzer) is logged on stderr as `gate-sim lane: t=MS ms coil NAME = 0|1`.
 pub async fn serve(addr: &str, file: &LaneFile, seed: u64) -> Result<LaneServer, LaneError> {
+    let model = LaneModel::new(file, seed, Time(0)).map_err(|detail| LaneError::Invalid {
+        path: "lane".into(),
+        detail,
+    })?;
+    let opts = ServeOptions {
+        speed: file.speed,
+        unit_id: file.unit_id,
+        start_on_connect: false,
+        log_coils: true,
+    };
+    serve_model(addr, model, &opts).await
+}
+
+/// Binds `addr` and serves `model` (at simulated time 0) on the current tokio runtime
+/// until the returned server is dropped.
+pub async fn serve_model(
+    addr: &str,
+    model: LaneModel,
+    opts: &ServeOptions,
+) -> Result<LaneServer, LaneError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| LaneError::Listen {
@@ -682,38 +904,39 @@ pub async fn serve(addr: &str, file: &LaneFile, seed: u64) -> Result<LaneServer,
         addr: addr.to_string(),
         source,
     })?;
-    let clock = Clock {
-        start: tokio::time::Instant::now(),
-        speed: file.speed,
-    };
-    let model = LaneModel::new(file, seed, Time(0)).map_err(|detail| LaneError::Invalid {
-        path: "lane".into(),
-        detail,
-    })?;
+    let clock = Clock::new(opts.speed, !opts.start_on_connect);
     let model: Shared = Arc::new(Mutex::new(model));
     let service = LaneService {
         model: model.clone(),
-        clock,
-        unit_id: file.unit_id,
-        log_coils: true,
+        clock: clock.clone(),
+        unit_id: opts.unit_id,
+        log_coils: opts.log_coils,
     };
-    let server = tokio::spawn(async move {
-        let server = Server::new(listener);
-        let new_service = |_peer: SocketAddr| Ok(Some(service.clone()));
-        let on_connected =
-            |stream, peer| async move { accept_tcp_connection(stream, peer, &new_service) };
-        if let Err(e) = server
-            .serve(&on_connected, |e| {
-                tracing::debug!("Modbus connection ended: {e}")
-            })
-            .await
-        {
-            tracing::warn!("Modbus listener stopped: {e}");
-        }
-    });
+    let server = {
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            let server = Server::new(listener);
+            let new_service = |_peer: SocketAddr| {
+                // The scenario's clock starts when a gate first connects.
+                clock.start();
+                Ok(Some(service.clone()))
+            };
+            let on_connected =
+                |stream, peer| async move { accept_tcp_connection(stream, peer, &new_service) };
+            if let Err(e) = server
+                .serve(&on_connected, |e| {
+                    tracing::debug!("Modbus connection ended: {e}")
+                })
+                .await
+            {
+                tracing::warn!("Modbus listener stopped: {e}");
+            }
+        })
+    };
     // People keep walking between requests.
     let stepper = {
         let model = model.clone();
+        let clock = clock.clone();
         tokio::spawn(async move {
             loop {
                 let wait = {
@@ -818,6 +1041,95 @@ mod tests {
             until(&mut m, &mut now, 8_000, |i| i[input::ENTRY_BEAM]),
             "next did not enter"
         );
+    }
+
+    /// A lane with one traveller of `b` arriving at 0, signals kept.
+    fn one(b: Behaviour) -> LaneModel {
+        let mut w = World::new(Params::default(), 9).unwrap();
+        w.add_traveller(Time(0), device_drivers::sim::TravellerSpec::named("a", b));
+        let mut m = LaneModel::with_world(w, Time(0));
+        m.keep_signals();
+        m
+    }
+
+    fn fate(m: &LaneModel) -> device_drivers::sim::Fate {
+        m.world().traveller(TravellerId(0)).unwrap().fate
+    }
+
+    #[test]
+    fn a_presenter_nobody_lets_in_leaves_after_their_patience() {
+        let mut m = one(Behaviour::Normal);
+        m.set_patience(Some(4_000));
+        let mut now = Time(0);
+        while m.presenting().is_none() {
+            now = now.plus(20);
+            m.step(now);
+            assert!(now.0 < 10_000, "nobody presented");
+        }
+        let (id, at) = m.presenting().unwrap();
+        assert_eq!(id, TravellerId(0));
+        let sigs = m.take_signals();
+        assert!(sigs
+            .iter()
+            .any(|(_, s)| matches!(s, Signal::DocumentPresented { .. })));
+        m.step(at.plus(3_500));
+        assert_eq!(
+            fate(&m),
+            device_drivers::sim::Fate::Pending,
+            "left too early"
+        );
+        let mut now = at.plus(3_500);
+        while fate(&m) == device_drivers::sim::Fate::Pending {
+            now = now.plus(20);
+            m.step(now);
+            assert!(now.0 < at.0 + 15_000, "never left");
+        }
+        assert_eq!(fate(&m), device_drivers::sim::Fate::LeftAtReader);
+        assert_eq!(m.presenting(), None);
+    }
+
+    #[test]
+    fn people_who_see_the_gate_display_follow_it_not_the_doors() {
+        let mut m = one(Behaviour::Normal);
+        m.set_patience(Some(1_000));
+        m.set_gate_display(Time(0), Some(Cue::PresentDocument));
+        let mut now = Time(0);
+        while m.presenting().is_none() {
+            now = now.plus(20);
+            m.step(now);
+            assert!(now.0 < 10_000, "nobody presented");
+        }
+        m.set_gate_display(now, Some(Cue::WaitForOfficer));
+        // Held far past their patience: they stay.
+        now = now.plus(20_000);
+        m.step(now);
+        assert_eq!(fate(&m), device_drivers::sim::Fate::Pending);
+        // The display goes dark (the gate restarts): their patience starts again.
+        m.set_gate_display(now, None);
+        m.step(now.plus(500));
+        assert_eq!(fate(&m), device_drivers::sim::Fate::Pending);
+        let end = now.plus(10_000);
+        while fate(&m) == device_drivers::sim::Fate::Pending && now < end {
+            now = now.plus(20);
+            m.step(now);
+        }
+        assert_eq!(fate(&m), device_drivers::sim::Fate::LeftAtReader);
+    }
+
+    #[test]
+    fn a_door_driven_closed_on_an_occupied_safety_field_is_noted() {
+        let mut m = model();
+        let mut now = Time(5_000);
+        m.step(now);
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
+        assert!(until(&mut m, &mut now, 8_000, |i| i[input::ENTRY_SAFETY]));
+        // Closing on a field the gate has not read occupied yet is no fault of the gate.
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, false)]);
+        assert!(m.unsafe_closes().is_empty());
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, true)]);
+        answer(&mut m, now, &Request::ReadDiscreteInputs(0, INPUTS as u16)).unwrap();
+        write(&mut m, now, &[(coil::ENTRY_DRIVE_OPEN, false)]);
+        assert_eq!(m.unsafe_closes(), &[(now, Door::Entry)]);
     }
 
     #[test]

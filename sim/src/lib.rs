@@ -6,6 +6,7 @@
 //! - [`run`]: the virtual-time runner behind `gate-sim run`;
 //! - [`demo`]: the real-time control point behind `gate-sim demo`;
 //! - [`lane`]: the simulated lane as a Modbus TCP I/O module (`gate-sim lane`);
+//! - [`rig`]: one lane's world in real time on every real transport (`gate-sim rig`);
 //! - [`reference`]: the reference upstream server behind `gate-sim upstream`.
 
 pub mod campaign;
@@ -13,5 +14,6 @@ pub mod demo;
 pub mod gate;
 pub mod lane;
 pub mod reference;
+pub mod rig;
 pub mod run;
 pub mod scenario;

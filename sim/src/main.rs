@@ -105,6 +105,46 @@ enum Cmd {
         #[arg(long)]
         control: bool,
     },
+    /// Run one lane's world in real time with every device on its real transport: chips
+    /// through vpcd, MRZ on an OCR reader pty, thumbs on an SFM scanner pty, doors, beams
+    /// and lamps on a Modbus TCP I/O module (docs/rig.md). The clock starts when a gate
+    /// first connects to the I/O module.
+    Rig {
+        /// Scenario file (TOML; see docs/scenarios.md and docs/rig.md).
+        scenario: PathBuf,
+        /// Seed (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print exactly one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// vpcd `HOST:PORT` the travellers' chips are served to.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:35963")]
+        vpcd: String,
+        /// `HOST:PORT` the Modbus TCP I/O module listens on.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5502")]
+        modbus: String,
+        /// Where the OCR MRZ reader's pty is linked.
+        #[arg(long, value_name = "PATH", default_value = "target/rig/mrz")]
+        mrz_pty: PathBuf,
+        /// Where the SFM fingerprint scanner's pty is linked.
+        #[arg(long, value_name = "PATH", default_value = "target/rig/scanner")]
+        scanner_pty: PathBuf,
+        /// The gate's API base URL (`http://HOST:PORT`): the travellers read its display
+        /// (`/display/events`) instead of guessing from the doors.
+        #[arg(long, value_name = "URL")]
+        display: Option<String>,
+        /// How long (ms) a traveller who cannot see the display waits at the reader for
+        /// the entry door before going to the counter.
+        #[arg(long, value_name = "MS", default_value_t = gate_sim::rig::DEFAULT_PATIENCE_MS)]
+        patience_ms: u64,
+        /// Likewise for a `watchlist_hold` traveller.
+        #[arg(long, value_name = "MS", default_value_t = gate_sim::rig::DEFAULT_HOLD_PATIENCE_MS)]
+        hold_patience_ms: u64,
+        /// No progress lines on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Serve a virtual eMRTD chip (the ICAO specimen or a seeded persona) through vpcd until stopped.
     Card(vcard::CardArgs),
     /// Run the reference upstream server until stopped.
@@ -241,6 +281,31 @@ fn main() -> ExitCode {
             seed,
             control,
         } => lane_cmd(&modbus, config.as_deref(), seed, control),
+        Cmd::Rig {
+            scenario,
+            seed,
+            json,
+            vpcd,
+            modbus,
+            mrz_pty,
+            scanner_pty,
+            display,
+            patience_ms,
+            hold_patience_ms,
+            quiet,
+        } => {
+            let opts = gate_sim::rig::RigOptions {
+                vpcd,
+                modbus,
+                mrz_pty,
+                scanner_pty,
+                display,
+                patience_ms,
+                hold_patience_ms,
+                verbose: !quiet,
+            };
+            rig_cmd(&scenario, seed, json, &opts)
+        }
         Cmd::Card(a) => match vcard::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -328,6 +393,139 @@ fn lane_cmd(
         drop(server);
         ExitCode::SUCCESS
     })
+}
+
+/// `gate-sim rig`: runs until the scenario is done (SIGINT/SIGTERM: reports early).
+fn rig_cmd(
+    path: &std::path::Path,
+    seed: Option<u64>,
+    json: bool,
+    opts: &gate_sim::rig::RigOptions,
+) -> ExitCode {
+    use gate_sim::rig::RigError;
+    use std::net::ToSocketAddrs;
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gate-sim rig: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for (flag, v) in [("--vpcd", &opts.vpcd), ("--modbus", &opts.modbus)] {
+        if v.to_socket_addrs()
+            .map(|mut i| i.next().is_none())
+            .unwrap_or(true)
+        {
+            eprintln!(
+                "gate-sim rig: {flag} {v:?} is not a HOST:PORT address (e.g. 127.0.0.1:5502)"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(d) = &opts.display {
+        if !d.starts_with("http://") {
+            eprintln!("gate-sim rig: --display {d:?} is not an http://HOST:PORT URL");
+            return ExitCode::from(2);
+        }
+    }
+    let seed = seed.unwrap_or(scenario.seed);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let flag = move || stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(rt) = rt {
+            let _ = std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    rt.block_on(async {
+                        let Ok(mut term) = tokio::signal::unix::signal(
+                            tokio::signal::unix::SignalKind::terminate(),
+                        ) else {
+                            let _ = tokio::signal::ctrl_c().await;
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = term.recv() => {}
+                        }
+                    });
+                    flag();
+                });
+        }
+    }
+    let report = match gate_sim::rig::run(&scenario, &path.display().to_string(), seed, opts, stop)
+    {
+        Ok(r) => r,
+        Err(e @ RigError::Scenario { .. }) => {
+            eprintln!("gate-sim rig: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("gate-sim rig: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("gate-sim rig: cannot render the report: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let o = &report.outcomes;
+        println!(
+            "scenario {} seed {}: {} traveller(s), {} transit(s) in {:.1} s",
+            report.scenario,
+            report.seed,
+            report.travellers.len(),
+            report.transits,
+            report.virtual_duration_s
+        );
+        println!(
+            "  outcomes: cleared {} referred {} held {} aborted {}",
+            o.cleared, o.referred, o.held, o.aborted
+        );
+        if let (Some(p50), Some(p90)) = (report.passage_ms.p50, report.passage_ms.p90) {
+            println!("  passage: p50 {p50} ms, p90 {p90} ms");
+        }
+        for t in &report.timeline {
+            println!(
+                "  {} ({}, {} {}): {}",
+                t.name, t.behaviour, t.issuing_state, t.document_number, t.outcome
+            );
+        }
+        for c in &report.checks {
+            let mark = if c.passed { "ok  " } else { "FAIL" };
+            println!("  {mark} {}: want {}, got {}", c.expect, c.want, c.got);
+        }
+        for v in &report.violations {
+            println!(
+                "  VIOLATION {} at {} ms: {}",
+                v.invariant, v.at_ms, v.detail
+            );
+        }
+        println!(
+            "  expectations: {} passed, {} failed; invariant violations: {}",
+            report.expectations.passed, report.expectations.failed, report.invariant_violations
+        );
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "gate-sim rig: scenario {} FAILED with seed {} ({} expectation(s) failed, {} invariant violation(s))",
+            report.scenario,
+            report.seed,
+            report.expectations.failed,
+            report.invariant_violations
+        );
+        ExitCode::from(1)
+    }
 }
 
 /// Prints an error chain and maps it to exit code 1.

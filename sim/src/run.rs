@@ -4,7 +4,9 @@
 //! checker sees every input of every gate.
 
 use crate::gate::{Gate, Mark, Watchlist};
-use crate::scenario::{behaviour_named, FaultKind, ListAction, Scenario, Schedule, Trigger};
+use crate::scenario::{
+    behaviour_named, Expect, FaultKind, ListAction, Scenario, Schedule, Traffic, Trigger,
+};
 use device_drivers::sim::{
     generate_document, Behaviour, Companion, Fate, Injection, SimRng, TravellerId, TravellerSpec,
 };
@@ -352,29 +354,8 @@ impl Run {
             }
         }
         if let Some(tr) = &s.traffic {
-            let mix: Vec<(Behaviour, u32)> = if tr.mix.is_empty() {
-                vec![(Behaviour::Normal, 1)]
-            } else {
-                tr.mix
-                    .iter()
-                    .filter_map(|(k, w)| behaviour_named(k).map(|b| (b, *w)))
-                    .collect()
-            };
-            let total: u64 = mix.iter().map(|(_, w)| u64::from(*w)).sum();
-            let mean_gap = 3_600_000.0 / tr.rate_per_hour;
-            let mut t = ms(tr.start_s) as f64;
-            for _ in 0..tr.count {
-                t += self.rng.exponential(mean_gap);
-                let mut x = self.rng.below(total);
-                let mut pick = Behaviour::Normal;
-                for (b, w) in &mix {
-                    if x < u64::from(*w) {
-                        pick = *b;
-                        break;
-                    }
-                    x -= u64::from(*w);
-                }
-                self.op(START.plus(t.round() as u64), Op::Arrival(pick));
+            for (t, pick) in traffic_arrivals(tr, &mut self.rng) {
+                self.op(START.plus(t), Op::Arrival(pick));
                 self.planned += 1;
             }
         }
@@ -824,40 +805,109 @@ impl Run {
         hit_limit: bool,
         unfinished: u64,
     ) -> Vec<Check> {
-        let e = &self.scenario.expect;
-        let mut checks = Vec::new();
-        for o in Outcome::ALL {
-            if let Some(c) = e.outcomes.get(o) {
-                let n = outcomes[outcome_key(o)];
-                checks.push(Check {
-                    expect: format!("outcomes.{}", o.as_str()),
-                    want: c.describe(),
-                    got: n.to_string(),
-                    passed: c.accepts(n),
-                });
-            }
-        }
-        if let Some(c) = e.transits {
-            checks.push(Check {
-                expect: "transits".into(),
-                want: c.describe(),
-                got: transits.to_string(),
-                passed: c.accepts(transits),
-            });
-        }
-        for (name, want) in &e.travellers {
-            let got = self
-                .named
+        let outcome_of = |name: &str| {
+            self.named
                 .get(name)
                 .and_then(|(g, id)| self.gates[*g].traveller_outcome.get(id))
-                .map_or("none", |o| o.as_str());
+                .map_or("none", |o| o.as_str())
+                .to_string()
+        };
+        let ran = RunFigures {
+            outcomes,
+            transits,
+            alarms: Some(alarms),
+            duration_s,
+            hit_limit,
+            unfinished,
+        };
+        expectation_checks(&self.scenario.expect, &ran, &outcome_of)
+    }
+}
+
+/// Generated arrivals of `[traffic]`: (ms from the start, behaviour), in time order.
+pub fn traffic_arrivals(tr: &Traffic, rng: &mut SimRng) -> Vec<(u64, Behaviour)> {
+    let mix: Vec<(Behaviour, u32)> = if tr.mix.is_empty() {
+        vec![(Behaviour::Normal, 1)]
+    } else {
+        tr.mix
+            .iter()
+            .filter_map(|(k, w)| behaviour_named(k).map(|b| (b, *w)))
+            .collect()
+    };
+    let total: u64 = mix.iter().map(|(_, w)| u64::from(*w)).sum();
+    let mean_gap = 3_600_000.0 / tr.rate_per_hour;
+    let mut t = ms(tr.start_s) as f64;
+    let mut out = Vec::new();
+    for _ in 0..tr.count {
+        t += rng.exponential(mean_gap);
+        let mut x = rng.below(total);
+        let mut pick = Behaviour::Normal;
+        for (b, w) in &mix {
+            if x < u64::from(*w) {
+                pick = *b;
+                break;
+            }
+            x -= u64::from(*w);
+        }
+        out.push((t.round() as u64, pick));
+    }
+    out
+}
+
+/// What a run showed, for [`expectation_checks`].
+pub struct RunFigures<'a> {
+    /// Outcome counts in the order of `Outcome::ALL`.
+    pub outcomes: &'a [u64; 4],
+    /// Transits started.
+    pub transits: u64,
+    /// Alarms raised by kind (`None`: the runner cannot see alarms).
+    pub alarms: Option<&'a BTreeMap<String, u64>>,
+    /// Time from the start to the end of the run, in seconds.
+    pub duration_s: f64,
+    /// Whether the run stopped at `max_duration_s` with work left.
+    pub hit_limit: bool,
+    /// Travellers not finished at the end.
+    pub unfinished: u64,
+}
+
+/// The checks of `[expect]` (outcomes, transits, travellers, alarms, max_duration_s,
+/// all_done) against what a run showed; `outcome_of` gives a named traveller's outcome
+/// (`cleared`, ..., `none`).
+pub fn expectation_checks(
+    e: &Expect,
+    ran: &RunFigures<'_>,
+    outcome_of: &dyn Fn(&str) -> String,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for o in Outcome::ALL {
+        if let Some(c) = e.outcomes.get(o) {
+            let n = ran.outcomes[outcome_key(o)];
             checks.push(Check {
-                expect: format!("travellers.{name}"),
-                want: want.clone(),
-                got: got.into(),
-                passed: got == want,
+                expect: format!("outcomes.{}", o.as_str()),
+                want: c.describe(),
+                got: n.to_string(),
+                passed: c.accepts(n),
             });
         }
+    }
+    if let Some(c) = e.transits {
+        checks.push(Check {
+            expect: "transits".into(),
+            want: c.describe(),
+            got: ran.transits.to_string(),
+            passed: c.accepts(ran.transits),
+        });
+    }
+    for (name, want) in &e.travellers {
+        let got = outcome_of(name);
+        checks.push(Check {
+            expect: format!("travellers.{name}"),
+            want: want.clone(),
+            passed: got == *want,
+            got,
+        });
+    }
+    if let Some(alarms) = ran.alarms {
         for (kind, c) in &e.alarms {
             let n = alarms.get(kind).copied().unwrap_or(0);
             checks.push(Check {
@@ -867,29 +917,30 @@ impl Run {
                 passed: c.accepts(n),
             });
         }
-        if let Some(max) = e.max_duration_s {
-            let done = !hit_limit && unfinished == 0;
-            checks.push(Check {
-                expect: "max_duration_s".into(),
-                want: format!("all travellers done within {max} s"),
-                got: if done {
-                    format!("done after {duration_s} s")
-                } else {
-                    format!("{unfinished} traveller(s) unfinished after {duration_s} s")
-                },
-                passed: done && duration_s <= max,
-            });
-        }
-        if e.all_done {
-            checks.push(Check {
-                expect: "all_done".into(),
-                want: "0 unfinished travellers".into(),
-                got: format!("{unfinished} unfinished"),
-                passed: unfinished == 0,
-            });
-        }
-        checks
     }
+    let (duration_s, unfinished) = (ran.duration_s, ran.unfinished);
+    if let Some(max) = e.max_duration_s {
+        let done = !ran.hit_limit && unfinished == 0;
+        checks.push(Check {
+            expect: "max_duration_s".into(),
+            want: format!("all travellers done within {max} s"),
+            got: if done {
+                format!("done after {duration_s} s")
+            } else {
+                format!("{unfinished} traveller(s) unfinished after {duration_s} s")
+            },
+            passed: done && duration_s <= max,
+        });
+    }
+    if e.all_done {
+        checks.push(Check {
+            expect: "all_done".into(),
+            want: "0 unfinished travellers".into(),
+            got: format!("{unfinished} unfinished"),
+            passed: unfinished == 0,
+        });
+    }
+    checks
 }
 
 /// Runs `scenario` with `seed`; `trace` prints every machine input and output to stderr.
