@@ -424,7 +424,7 @@ pub enum MrzDevice {
         baud: u32,
         /// How the reader frames a read (`[devices.mrz.framing]`; defaults: lines ended by
         /// CR, LF or CR LF, no STX/ETX, no checksum, no CAN line).
-        #[serde(default)]
+        #[serde(default, deserialize_with = "framing_strict")]
         framing: device_drivers::mrz::framing::Framing,
     },
     /// A bench seam: the MRZ (lines, or `DOCNO,YYMMDD,YYMMDD`) typed into a file, read
@@ -450,6 +450,27 @@ fn mrz_file_problem(f: &Path, key: &str, bad: &mut impl FnMut(&str, String)) {
             bad(key, format!("directory {} does not exist", dir.display()));
         }
     }
+}
+
+/// `[devices.mrz.framing]`, refusing unknown keys like every other table (the driver's
+/// `Framing` accepts any, so that it can be flattened elsewhere).
+fn framing_strict<'de, D>(d: D) -> Result<device_drivers::mrz::framing::Framing, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    const KEYS: &[&str] = &[
+        "terminator",
+        "stx_etx",
+        "checksum",
+        "read_can",
+        "frame_gap_ms",
+    ];
+    let table = toml::Table::deserialize(d)?;
+    if let Some(k) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(D::Error::unknown_field(k, KEYS));
+    }
+    device_drivers::mrz::framing::Framing::deserialize(table).map_err(D::Error::custom)
 }
 
 fn default_mrz_baud() -> u32 {
@@ -1546,6 +1567,27 @@ path = "journal.sqlite"
     /// The devices besides a real document reader that make a valid all-real lane.
     const REAL_REST: &str = "[devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyS9\"\n\
         [devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:5502\"\n[matcher]\nkind = \"minutiae\"\n";
+
+    #[test]
+    fn mrz_framing_keys_are_read_and_unknown_ones_refused() {
+        let ok = parse(&format!(
+            "{MINIMAL}[devices.mrz]\nkind = \"serial\"\nport = \"/dev/ttyACM0\"\n\
+             [devices.mrz.framing]\nterminator = \"cr\"\nread_can = true\n"
+        ))
+        .unwrap();
+        let Some(MrzDevice::Serial { framing, baud, .. }) = &ok.devices.mrz else {
+            panic!("{:?}", ok.devices.mrz)
+        };
+        assert!(framing.read_can);
+        assert_eq!(*baud, 9600);
+        let e = parse(&format!(
+            "{MINIMAL}[devices.mrz]\nkind = \"serial\"\nport = \"/dev/ttyACM0\"\n\
+             [devices.mrz.framing]\nterminater = \"cr\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("terminater"), "{e}");
+    }
 
     #[test]
     fn pcsc_reader_keys_are_resolved_and_checked() {
