@@ -65,6 +65,7 @@ test: deps services
 	$(CARGO) build -p gate-controller --bin gatectl
 	$(CARGO) test -p sim --test card_vpcd -- --ignored --test-threads 1
 	$(CARGO) test -p sim --test rig -- --ignored --test-threads 1
+	$(CARGO) test -p echannel-tests --test rig_lane -- --ignored --test-threads 1 --nocapture
 	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
 	  -- --ignored --exact survives_pcscd_restart
 	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p gate-controller --features pcsc --test gated_pcsc \

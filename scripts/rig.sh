@@ -23,7 +23,7 @@ fi
 for _ in $(seq 50); do [ -S /run/pcscd/pcscd.comm ] && break; sleep 0.1; done
 [ -S /run/pcscd/pcscd.comm ] || { echo "rig: pcscd did not open /run/pcscd/pcscd.comm" >&2; exit 1; }
 
-"$bin/gate-sim" rig "$scenario" --json >target/rig/report.json 2>target/rig/rig.log &
+"$bin/gate-sim" rig "$scenario" --json --display http://127.0.0.1:8080 >target/rig/report.json 2>target/rig/rig.log &
 rig=$!
 gated_pid=""
 stop() {
