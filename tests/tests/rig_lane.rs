@@ -160,7 +160,7 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
         let (code, body) = http(api, "GET", "/v1/status", &sup, "");
         if code == 200 {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let total = v["outcomes"]
+            let total = v["counters"]
                 .as_object()
                 .map(|o| o.values().filter_map(|n| n.as_u64()).sum::<u64>())
                 .unwrap_or(0);
