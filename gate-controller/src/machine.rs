@@ -558,18 +558,21 @@ impl Machine {
         m
     }
 
-    /// After a restart: `txn` was started before the process stopped and has no record
-    /// (the journal says so). It ends `aborted` with reason `restart` — no decision
-    /// survives a restart, the exit stays shut — and whoever the lane I/O reports in the
-    /// mantrap within `timeouts.notice_ms` is let out through the entry. Call once, right
-    /// after [`Machine::new`].
-    pub fn resume_unfinished(&mut self, now: Time, txn: TxnId) {
+    /// After a restart (the journal holds an earlier run): whoever the lane I/O reports
+    /// in the mantrap within `timeouts.notice_ms` is let out through the entry before
+    /// anybody new is served — the process may have stopped while someone was inside,
+    /// with or without their record. `unfinished`: a transit that was started and has no
+    /// record; it ends `aborted` with reason `restart` (no decision survives a restart,
+    /// the exit stays shut). Call once, right after [`Machine::new`].
+    pub fn resume(&mut self, now: Time, unfinished: Option<TxnId>) {
         if self.transit.is_some() || self.phase != Phase::Ready {
             return;
         }
-        self.next_txn = self.next_txn.max(txn.0.saturating_add(1));
-        self.transit = Some(Transit::new(txn, now, self.beams));
-        self.record(now, Outcome::Aborted, vec![Reason::Restart], None);
+        if let Some(txn) = unfinished {
+            self.next_txn = self.next_txn.max(txn.0.saturating_add(1));
+            self.transit = Some(Transit::new(txn, now, self.beams));
+            self.record(now, Outcome::Aborted, vec![Reason::Restart], None);
+        }
         self.show(Prompt::PleaseWait);
         self.set_phase(now, Phase::Resuming);
         self.progress(now);

@@ -1,4 +1,4 @@
-//! A restart in the middle of a transit (`Machine::resume_unfinished`): the transit the
+//! A restart in the middle of a transit (`Machine::resume`): the transit the
 //! journal shows started without a record ends `aborted` (reason `restart`), whoever is
 //! inside is let out through the entry, the exit stays shut, and an empty lane goes back
 //! to ready.
@@ -14,7 +14,7 @@ use machine_harness::{Harness, T0};
 fn restarted() -> Harness {
     let mut h = Harness::with_config(Config::default());
     h.m = Machine::new(Config::default(), Time(T0), 8);
-    h.m.resume_unfinished(h.now, TxnId(7));
+    h.m.resume(h.now, Some(TxnId(7)));
     h.actions.clear();
     h.records.clear();
     let mut first = Vec::new();
@@ -114,4 +114,30 @@ fn with_the_lane_io_down_it_waits_for_the_lane_to_report() {
     });
     h.ev(Event::Occupancy { persons: 1 });
     assert_eq!(h.m.step(), "letting_out");
+}
+
+#[test]
+fn after_a_restart_with_every_record_written_an_occupant_is_still_let_out() {
+    let mut h = Harness::with_config(Config::default());
+    h.m = Machine::new(Config::default(), Time(T0), 8);
+    h.m.resume(h.now, None);
+    while h.m.poll_action().is_some() {}
+    h.actions.clear();
+    h.ev(Event::DoorReached {
+        door: Door::Entry,
+        position: DoorPosition::Closed,
+    });
+    h.ev(Event::DoorReached {
+        door: Door::Exit,
+        position: DoorPosition::Closed,
+    });
+    assert_eq!(h.m.step(), "resuming");
+    // A document presented meanwhile starts nothing.
+    h.ev(Event::DocumentPresented);
+    assert_eq!(h.m.snapshot().txn, None);
+    h.ev(Event::Occupancy { persons: 2 });
+    assert_eq!(h.m.step(), "letting_out");
+    assert!(opened(&h, Door::Entry));
+    assert!(!opened(&h, Door::Exit));
+    assert!(h.records.is_empty(), "no record without a transit");
 }

@@ -209,6 +209,7 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
     }
     let timeline = report["timeline"].as_array().expect("timeline");
     let mut presented = 0;
+    let mut unrecorded = Vec::new();
     for t in timeline {
         if t["presented_ms"].is_null() {
             continue;
@@ -217,9 +218,6 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
         let doc = t["document_number"].as_str().expect("document number");
         let world = t["outcome"].as_str().unwrap_or("");
         let got = by_doc.remove(doc);
-        let restart = recs
-            .iter()
-            .any(|(d, _, r)| d.is_empty() && r.contains("restart"));
         match got.as_deref() {
             Some([(outcome, reasons)]) => {
                 if world == "cleared" {
@@ -231,12 +229,17 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
                     );
                 }
             }
-            // The transit cut off by the kill: its record has no document if the read
-            // had not finished, otherwise it is this document's, `aborted` / `restart`.
-            None => assert!(
-                restart && world != "cleared",
-                "{doc} ({world}): no record in the journal: {recs:?}"
-            ),
+            // Around the kill: the transit cut off before its chip read finished (its
+            // `restart` record carries no document), or a traveller who presented while
+            // gated was down or letting the lane empty (no transit started for them).
+            // Never somebody the world saw walk out through the exit.
+            None => {
+                assert_ne!(
+                    world, "cleared",
+                    "{doc} was cleared without a record: {recs:?}"
+                );
+                unrecorded.push(doc.to_string());
+            }
             Some(more) => panic!("{doc}: {} records, want one: {more:?}", more.len()),
         }
     }

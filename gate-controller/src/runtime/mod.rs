@@ -273,14 +273,17 @@ impl Gate {
         let first_txn = journal.next_txn()?;
         let now = clock.now();
         let mut machine = Machine::new(machine_cfg, now, first_txn);
-        if let Some(txn) = journal.unfinished_transit()? {
-            // The process stopped in the middle of this transit: it ends aborted and
-            // whoever is inside is let out (see `Machine::resume_unfinished`).
-            tracing::warn!(
-                txn = txn.0,
-                "the last transit has no record: ending it as aborted (restart)"
-            );
-            machine.resume_unfinished(now, txn);
+        if journal.count()? > 0 || journal.event_count()? > 0 {
+            // A restart: whoever is inside is let out first, and a transit cut off
+            // without its record ends aborted (see `Machine::resume`).
+            let unfinished = journal.unfinished_transit()?;
+            if let Some(txn) = unfinished {
+                tracing::warn!(
+                    txn = txn.0,
+                    "the last transit has no record: ending it as aborted (restart)"
+                );
+            }
+            machine.resume(now, unfinished);
         }
         tracing::info!(
             gate = %gate_id,
