@@ -1,7 +1,8 @@
 //! The gate with a real PC/SC document reader (`[devices.document] kind = "pcsc"`, the MRZ
 //! from the bench file `[devices.mrz] kind = "file"`), built by gated's device factory,
 //! reading seeded persona chips served through pcscd + vsmartcard's vpcd; the lane is a
-//! small in-process one (`common/lane.rs`), the visitors' passports carry no thumbs.
+//! small in-process one (`common/lane.rs`) with a scanner giving the chip holder's
+//! synthetic thumb (enrolled in the persona's DG3), compared by the minutiae matcher.
 //!
 //! Needs Debian `pcscd` and `vsmartcard-vpcd`, pcscd running, and the crate feature `pcsc`:
 //!
@@ -52,10 +53,34 @@ fn chip(p: &Persona, pace: bool) -> VirtualChip<StdRng> {
     c
 }
 
+/// Persona `seed`, whose DG3 holds the enrolment impression of synthetic finger `seed`
+/// (the finger the test scanner gives for them, see [`transit`]).
 fn persona(seed: u64) -> Persona {
     let pki = pki::load_test_pki(&pki::repo_test_pki_dir()).unwrap();
-    PersonaBuilder::new(seed).build(&pki.ds_p256).unwrap()
+    let enrolled = device_drivers::fingerprint::synth::Finger::generate(seed)
+        .impression(
+            1,
+            &device_drivers::fingerprint::synth::ImpressionParams::default(),
+        )
+        .to_iso2005_bytes()
+        .unwrap();
+    let p = PersonaBuilder::new(seed)
+        .thumbs(vec![(
+            device_drivers::card::lds::Finger::RightThumb,
+            enrolled,
+        )])
+        .build(&pki.ds_p256)
+        .unwrap();
+    FINGERS
+        .lock()
+        .unwrap()
+        .insert(p.mrz.document_number.clone(), seed);
+    p
 }
+
+/// Document number → the seed of its holder's synthetic finger.
+static FINGERS: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 fn mrz_text(p: &Persona) -> String {
     p.mrz.to_lines().unwrap().join("\n") + "\n"
@@ -108,6 +133,8 @@ impl Drop for ServedCard {
 struct Running {
     dir: tempfile::TempDir,
     lane: Arc<std::sync::Mutex<lane::Lane>>,
+    /// The finger the scanner gives at the next capture.
+    finger: Arc<std::sync::Mutex<Option<u64>>>,
     handle: GateHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<RunReport>,
@@ -227,9 +254,12 @@ format = "text"
     assert!(cfg.not_built().is_empty(), "{:?}", cfg.not_built());
     let clock = MonotonicWallClock::start();
     let (io, lane_state) = lane::FakeLane::new();
+    let finger = Arc::new(std::sync::Mutex::new(None));
     let devices = Devices::new(
         gate_controller::runtime::pcsc::reader(&cfg).unwrap(),
-        Box::new(lane::NoFinger),
+        Box::new(lane::SynthFinger {
+            finger: finger.clone(),
+        }),
         Box::new(io),
     );
     let (gate, handle) = Gate::build(&cfg, devices, clock).unwrap();
@@ -240,6 +270,7 @@ format = "text"
     let r = Running {
         dir,
         lane: lane_state,
+        finger,
         handle,
         stop: Some(stop),
         task,
@@ -259,6 +290,11 @@ fn total(s: &GateStatus) -> u64 {
 async fn transit(g: &Running, chip: VirtualChip<StdRng>, mrz: &str) -> (String, String) {
     std::fs::write(g.mrz_file(), mrz).unwrap();
     g.lane.lock().unwrap().waiting = true;
+    // The holder of the chip gives their thumb (the document number keys the finger).
+    let number = device_drivers::card::gate::OcrMrz::parse(mrz)
+        .map(|m| m.key().document_number)
+        .unwrap_or_default();
+    *g.finger.lock().unwrap() = FINGERS.lock().unwrap().get(&number).copied();
     let before = total(&g.status());
     let card = ServedCard::insert(chip);
     g.wait(60, "the transit to end", |s| total(s) > before)

@@ -139,3 +139,49 @@ impl FingerprintScanner for NoFinger {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// A scanner on which the traveller of the moment puts a new impression of their
+/// synthetic finger (`device_drivers::fingerprint::synth`), the one whose enrolment
+/// impression the test put into their document's DG3; `None`: nobody's finger.
+pub struct SynthFinger {
+    /// The seed of the finger placed at the next capture.
+    pub finger: Arc<Mutex<Option<u64>>>,
+}
+
+impl FingerprintScanner for SynthFinger {
+    fn capture(
+        &mut self,
+        timeout: Duration,
+    ) -> DeviceFuture<'_, Result<LiveCapture, CaptureError>> {
+        Box::pin(async move {
+            let seed = *self.finger.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(seed) = seed else {
+                sleep(timeout).await;
+                return Err(CaptureError::NoFinger);
+            };
+            sleep(Duration::from_millis(200)).await;
+            let live = device_drivers::fingerprint::synth::Finger::generate(seed).impression(
+                2,
+                &device_drivers::fingerprint::synth::ImpressionParams::default(),
+            );
+            let minutiae = u16::try_from(live.minutiae.len()).unwrap_or(u16::MAX);
+            let bytes = live
+                .to_iso2005_bytes()
+                .map_err(|e| CaptureError::Poor(e.to_string()))?;
+            Ok(LiveCapture {
+                info: device_drivers::types::CaptureInfo {
+                    quality: 80,
+                    minutiae,
+                },
+                template: device_drivers::devices::BiometricTemplate::new(
+                    device_drivers::devices::TemplateFormat::Iso19794_2_2005,
+                    bytes,
+                ),
+            })
+        })
+    }
+
+    fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
+        Box::pin(async { Ok(()) })
+    }
+}
