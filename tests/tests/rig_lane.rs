@@ -176,7 +176,10 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
                 released += 1;
             }
             // Mid-traffic, with somebody in the mantrap: the process dies.
-            if !killed && total >= 6 && v["step"] == "capturing" {
+            let inside = ["closing_entry", "capturing", "matching"]
+                .iter()
+                .any(|st| v["step"] == *st);
+            if !killed && ((total >= 6 && inside) || (total >= 10 && v["mode"] == "transit")) {
                 eprintln!(
                     "rig test: kill -9 gated in step {} after {total} records",
                     v["step"]
@@ -190,7 +193,7 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
                 sup = supervisor(&rx);
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
     };
     drop(gated);
     eprintln!("rig report: {report}");
