@@ -296,6 +296,9 @@ pub struct DoorCtl {
     reversals: u8,
     /// The lane I/O refused to close it; the obstruction is already counted.
     refused: bool,
+    /// The position last reported and not yet followed by a command: a door commanded
+    /// to where it already stands reports nothing new (e.g. found open after a restart).
+    seen: Option<DoorPosition>,
 }
 
 impl DoorCtl {
@@ -307,6 +310,7 @@ impl DoorCtl {
             deadline: None,
             reversals: 0,
             refused: false,
+            seen: None,
         }
     }
     /// Commanded closed and seen closed.
@@ -872,8 +876,10 @@ impl Machine {
     fn drive(&mut self, door: Door, pos: DoorPosition, now: Time) {
         let c = &mut self.doors[idx(door)];
         c.target = pos;
-        c.at = None;
-        c.deadline = Some(now.plus(self.cfg.timeouts.door_travel_ms));
+        // Already there (reported since the last command): no change will be reported.
+        let there = c.seen.take() == Some(pos);
+        c.at = there.then_some(pos);
+        c.deadline = (!there).then(|| now.plus(self.cfg.timeouts.door_travel_ms));
         self.push(match pos {
             DoorPosition::Open => Action::OpenDoor { door },
             DoorPosition::Closed => Action::CloseDoor { door },
@@ -901,6 +907,7 @@ impl Machine {
 
     fn on_door_reached(&mut self, door: Door, pos: DoorPosition) {
         let c = &mut self.doors[idx(door)];
+        c.seen = Some(pos);
         if pos == c.target {
             c.at = Some(pos);
             c.deadline = None;
