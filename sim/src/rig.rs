@@ -474,24 +474,8 @@ pub fn world(s: &Scenario, seed: u64, plan: &[RigTraveller]) -> anyhow::Result<W
         // Triggered faults were refused by `check_scenario`.
         let Some(at_s) = f.at_s else { continue };
         let at = Time(ms(at_s));
-        let for_ms = ms(f.for_s);
-        let inj = match (f.kind, f.door) {
-            (FaultKind::DoorStuck, Some(door)) => Injection::DoorStuck { door, for_ms },
-            (FaultKind::Obstruction, Some(door)) => Injection::Obstruction { door, for_ms },
-            (FaultKind::BeamBlocked, Some(door)) => Injection::BeamStuck {
-                door,
-                blocked: true,
-                for_ms: Some(for_ms),
-            },
-            (FaultKind::BeamDead, Some(door)) => Injection::BeamStuck {
-                door,
-                blocked: false,
-                for_ms: Some(for_ms),
-            },
-            (FaultKind::ForcedDoor, Some(door)) => Injection::ForceDoor { door, for_ms },
-            (FaultKind::WrongWay, _) => Injection::WrongWay { for_ms },
-            _ => continue,
-        };
+        // Offline and link-loss faults were refused by `check_scenario`.
+        let Some(inj) = f.injection() else { continue };
         w.inject(at, inj);
     }
     for e in &s.emergencies {

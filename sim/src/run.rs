@@ -4,9 +4,7 @@
 //! checker sees every input of every gate.
 
 use crate::gate::{Gate, Mark, Watchlist};
-use crate::scenario::{
-    behaviour_named, Expect, FaultKind, ListAction, Scenario, Schedule, Traffic, Trigger,
-};
+use crate::scenario::{behaviour_named, Expect, ListAction, Scenario, Schedule, Traffic, Trigger};
 use device_drivers::sim::{
     generate_document, Behaviour, Companion, Fate, Injection, SimRng, TravellerId, TravellerSpec,
 };
@@ -360,27 +358,7 @@ impl Run {
             }
         }
         for (k, f) in s.faults.iter().enumerate() {
-            let for_ms = ms(f.for_s);
-            let inj = match (f.kind, f.door) {
-                (FaultKind::ScannerOffline, _) => Injection::ScannerOffline { for_ms },
-                (FaultKind::ReaderOffline, _) => Injection::ReaderOffline { for_ms },
-                (FaultKind::DoorStuck, Some(door)) => Injection::DoorStuck { door, for_ms },
-                (FaultKind::Obstruction, Some(door)) => Injection::Obstruction { door, for_ms },
-                (FaultKind::BeamBlocked, Some(door)) => Injection::BeamStuck {
-                    door,
-                    blocked: true,
-                    for_ms: Some(for_ms),
-                },
-                (FaultKind::BeamDead, Some(door)) => Injection::BeamStuck {
-                    door,
-                    blocked: false,
-                    for_ms: Some(for_ms),
-                },
-                (FaultKind::ForcedDoor, Some(door)) => Injection::ForceDoor { door, for_ms },
-                (FaultKind::WrongWay, _) => Injection::WrongWay { for_ms },
-                (FaultKind::IoLinkLost, _) => Injection::IoLinkLost { for_ms },
-                (_, None) => continue,
-            };
+            let Some(inj) = f.injection() else { continue };
             let gates = self.gates_of(f.gate);
             self.plan(
                 format!("fault[{k}]"),

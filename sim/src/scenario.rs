@@ -456,6 +456,34 @@ pub struct FaultEntry {
     pub door: Option<Door>,
 }
 
+impl FaultEntry {
+    /// What the lane world is made to do (`None` for a door fault without its door).
+    pub fn injection(&self) -> Option<device_drivers::sim::Injection> {
+        use device_drivers::sim::Injection;
+        let for_ms = (self.for_s * 1000.0).round() as u64;
+        Some(match (self.kind, self.door) {
+            (FaultKind::ScannerOffline, _) => Injection::ScannerOffline { for_ms },
+            (FaultKind::ReaderOffline, _) => Injection::ReaderOffline { for_ms },
+            (FaultKind::DoorStuck, Some(door)) => Injection::DoorStuck { door, for_ms },
+            (FaultKind::Obstruction, Some(door)) => Injection::Obstruction { door, for_ms },
+            (FaultKind::BeamBlocked, Some(door)) => Injection::BeamStuck {
+                door,
+                blocked: true,
+                for_ms: Some(for_ms),
+            },
+            (FaultKind::BeamDead, Some(door)) => Injection::BeamStuck {
+                door,
+                blocked: false,
+                for_ms: Some(for_ms),
+            },
+            (FaultKind::ForcedDoor, Some(door)) => Injection::ForceDoor { door, for_ms },
+            (FaultKind::WrongWay, _) => Injection::WrongWay { for_ms },
+            (FaultKind::IoLinkLost, _) => Injection::IoLinkLost { for_ms },
+            (_, None) => return None,
+        })
+    }
+}
+
 /// One emergency input.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
