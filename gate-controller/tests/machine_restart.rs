@@ -25,14 +25,8 @@ fn restarted() -> Harness {
         first.push(a);
     }
     h.actions = first;
-    h.ev(Event::DoorReached {
-        door: Door::Entry,
-        position: DoorPosition::Closed,
-    });
-    h.ev(Event::DoorReached {
-        door: Door::Exit,
-        position: DoorPosition::Closed,
-    });
+    h.reach(Door::Entry, DoorPosition::Closed);
+    h.reach(Door::Exit, DoorPosition::Closed);
     h
 }
 
@@ -123,14 +117,8 @@ fn after_a_restart_with_every_record_written_an_occupant_is_still_let_out() {
     h.m.resume(h.now, None);
     while h.m.poll_action().is_some() {}
     h.actions.clear();
-    h.ev(Event::DoorReached {
-        door: Door::Entry,
-        position: DoorPosition::Closed,
-    });
-    h.ev(Event::DoorReached {
-        door: Door::Exit,
-        position: DoorPosition::Closed,
-    });
+    h.reach(Door::Entry, DoorPosition::Closed);
+    h.reach(Door::Exit, DoorPosition::Closed);
     assert_eq!(h.m.step(), "resuming");
     // A document presented meanwhile starts nothing.
     h.ev(Event::DocumentPresented);
