@@ -171,3 +171,78 @@ fn an_open_refused_by_the_interlock_is_a_door_fault() {
     assert_eq!(h.m.mode(), Mode::Ready);
     assert!(h.m.snapshot().alarms.is_empty());
 }
+
+/// Walks a valid traveller in and clears them: the exit opens, they are in the lane.
+fn cleared_and_exiting(h: &mut Harness) {
+    h.enter(valid_doc());
+    h.capture(0.9);
+    let r = h.records.last().expect("the clear record").clone();
+    assert_eq!(r.outcome, Outcome::Cleared);
+    let a = h.ev(Event::Journaled { txn: r.txn });
+    assert!(a.contains(&Action::OpenDoor { door: Door::Exit }));
+    h.reach(Door::Exit, DoorPosition::Open);
+    assert_eq!(h.m.step(), "exiting");
+}
+
+#[test]
+fn a_lost_lane_link_while_a_cleared_traveller_leaves_serves_nobody_until_they_are_out() {
+    let mut h = Harness::new();
+    cleared_and_exiting(&mut h);
+    let a = h.ev(lane_link_lost());
+    assert_eq!(h.m.mode(), Mode::OutOfService);
+    assert!(
+        a.iter().any(|a| matches!(
+            a,
+            Action::Emit {
+                event: GateEvent::StepChanged {
+                    mode: Mode::OutOfService,
+                    ..
+                }
+            }
+        )),
+        "the feed hears of the mode change: {a:?}"
+    );
+    h.wait(5_000);
+    h.wait(30_000);
+    // The link is back and the traveller is still inside: nobody new is served and the
+    // exit stays open for them.
+    let a = h.ev(Event::DeviceRecovered {
+        device: Device::LaneIo,
+    });
+    assert!(
+        !a.contains(&Action::CloseDoor { door: Door::Exit }),
+        "{a:?}"
+    );
+    assert_eq!(h.m.mode(), Mode::Transit);
+    assert_eq!(h.m.step(), "exiting");
+    let a = h.ev(Event::DocumentPresented);
+    assert!(
+        !a.iter()
+            .any(|a| matches!(a, Action::OpenDoor { door: Door::Entry })),
+        "a second traveller is not let in: {a:?}"
+    );
+    // They walk out: the exit closes behind them and the gate is ready again.
+    h.beam(Sensor::ExitBeam, true);
+    h.occupancy(0);
+    let a = h.beam(Sensor::ExitBeam, false);
+    assert!(a.contains(&Action::CloseDoor { door: Door::Exit }));
+    h.reach(Door::Exit, DoorPosition::Closed);
+    assert_eq!(h.m.mode(), Mode::Ready);
+    assert_eq!(h.records.len(), 1, "one record, the clear one");
+}
+
+#[test]
+fn a_cleared_traveller_who_left_while_the_link_was_down_is_closed_behind_on_recovery() {
+    let mut h = Harness::new();
+    cleared_and_exiting(&mut h);
+    h.ev(lane_link_lost());
+    h.wait(10_000);
+    h.ev(Event::DeviceRecovered {
+        device: Device::LaneIo,
+    });
+    // The I/O reports the lane as it is now: empty.
+    let a = h.occupancy(0);
+    assert!(a.contains(&Action::CloseDoor { door: Door::Exit }), "{a:?}");
+    h.reach(Door::Exit, DoorPosition::Closed);
+    assert_eq!(h.m.mode(), Mode::Ready);
+}
