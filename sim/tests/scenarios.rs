@@ -41,6 +41,7 @@ const SHIPPED: [&str; 17] = [
     "forced-exit",
     "wrong-way",
     "modbus-link-loss",
+    "exit-link-loss",
     "accompanied-child",
     "accompanied-child-allow",
 ];
