@@ -200,11 +200,39 @@ fn a_stop_threshold_below_the_usage_raises_disk_full_and_refers_every_traveller(
         "the gate stays in service: {v}"
     );
     assert_eq!(v["faults"], serde_json::json!([]), "{v}");
-    let moves = movements(dir.path(), "journal.sqlite");
-    assert!(moves.len() >= 3, "{moves:?}");
+    // Whatever the pacing (a busy machine can make a simulated traveller's chip read
+    // fail first), nobody is cleared, and each traveller whose document was read is
+    // referred for the full disk alone.
+    let moves = wait_disk_full_referrals(dir.path(), "journal.sqlite", 3);
     for (outcome, reasons) in &moves {
-        assert_eq!(*outcome, Outcome::Referred, "{moves:?}");
-        assert_eq!(reasons, &[Reason::DiskFull], "{moves:?}");
+        assert_ne!(*outcome, Outcome::Cleared, "{moves:?}");
+        let document_read = !reasons
+            .iter()
+            .any(|r| matches!(r, Reason::ChipUnreadable { .. } | Reason::Timeout { .. }));
+        if document_read {
+            assert_eq!(*outcome, Outcome::Referred, "{moves:?}");
+            assert_eq!(reasons, &[Reason::DiskFull], "{moves:?}");
+        }
+    }
+}
+
+/// Polls the journal until it holds `n` records referred for `disk_full`; returns them all.
+fn wait_disk_full_referrals(dir: &Path, journal: &str, n: usize) -> Vec<(Outcome, Vec<Reason>)> {
+    let start = std::time::Instant::now();
+    loop {
+        let moves = movements(dir, journal);
+        let full = moves
+            .iter()
+            .filter(|(o, r)| *o == Outcome::Referred && r == &[Reason::DiskFull])
+            .count();
+        if full >= n {
+            return moves;
+        }
+        assert!(
+            start.elapsed() < WITHIN,
+            "{n} referrals for disk_full within {WITHIN:?}: {moves:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
