@@ -25,7 +25,7 @@ fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"))
 }
 
-const SHIPPED: [&str; 17] = [
+const SHIPPED: [&str; 18] = [
     "happy-path",
     "expired-document",
     "watchlist-hold",
