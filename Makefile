@@ -58,7 +58,7 @@ services: deps
 ## pcscd-restart tests run last, alone)
 test: deps services
 	ECHANNEL_PG_URL=$(ECHANNEL_PG_URL) $(CARGO) test --workspace
-	$(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
+	$(CARGO) test -p device-drivers --features pcsc,gpio --test pcsc_vpcd \
 	  -- --ignored --test-threads 1 --skip survives_pcscd_restart
 	$(CARGO) test -p gate-controller --features pcsc --test gated_pcsc \
 	  -- --ignored --test-threads 1 --skip gate_recovers_after_pcscd_restart
@@ -66,11 +66,11 @@ test: deps services
 	$(CARGO) test -p sim --test card_vpcd -- --ignored --test-threads 1
 	$(CARGO) test -p sim --test rig -- --ignored --test-threads 1
 	$(CARGO) test -p echannel-tests --test rig_lane -- --ignored --test-threads 1 --nocapture
-	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p device-drivers --features pcsc --test pcsc_vpcd \
+	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p device-drivers --features pcsc,gpio --test pcsc_vpcd \
 	  -- --ignored --exact survives_pcscd_restart
 	ECHANNEL_PCSCD_RESTART=1 $(CARGO) test -p gate-controller --features pcsc --test gated_pcsc \
 	  -- --ignored --exact gate_recovers_after_pcscd_restart
-	$(CARGO) test -p device-drivers --features gpio --lib io::gpio
+	$(CARGO) test -p device-drivers --features pcsc,gpio --lib io::gpio
 
 ## eval: evaluations on the shared data sets (../shared, or ECHANNEL_SHARED): the
 ## fingerprint golden vectors and FVC2002 accuracy, the resident-ID profile on real templates
@@ -88,12 +88,12 @@ eval:
 ## lint: formatting and clippy, warnings are errors
 lint: deps
 	$(CARGO) fmt --all -- --check
+	# the workspace builds device-drivers with pcsc and gpio (gate-controller's defaults);
+	# the second run lints the drivers without either feature
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p device-drivers --features pcsc --all-targets -- -D warnings
-	$(CARGO) clippy -p gate-controller --features pcsc --all-targets -- -D warnings
+	$(CARGO) clippy -p device-drivers --all-targets -- -D warnings
 	# the fuzz targets (not a workspace member) must keep compiling
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
-	$(CARGO) clippy -p device-drivers --features gpio --all-targets -- -D warnings
 
 ## bench: benchmarks (criterion, and the decision-latency percentiles)
 bench: deps
