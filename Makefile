@@ -11,15 +11,16 @@ export ECHANNEL_SHARED
 # Build: compiler, pkg-config and the PC/SC headers (crate feature `pcsc`).
 DEB_PACKAGES_BUILD := pkg-config build-essential libpcsclite-dev
 # Tests: pcscd with the vpcd virtual reader (live card tests), headless Chromium with its
-# WebDriver and CJK fonts (console tests), PostgreSQL (upstream ingest store).
-DEB_PACKAGES_TEST := pcscd vsmartcard-vpcd chromium chromium-driver fonts-noto-cjk postgresql
+# WebDriver and CJK fonts (console tests), PostgreSQL (upstream ingest store), jq
+# (make bench-rig).
+DEB_PACKAGES_TEST := pcscd vsmartcard-vpcd chromium chromium-driver fonts-noto-cjk postgresql jq
 DEB_PACKAGES := $(DEB_PACKAGES_BUILD) $(DEB_PACKAGES_TEST)
 # The database the upstream tests use (created by `make services`).
 ECHANNEL_PG_URL ?= postgresql://echannel:echannel@127.0.0.1/echannel
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build demo rig test services eval lint bench clean
+.PHONY: deps build demo rig test services eval lint bench bench-rig clean
 
 ## deps: install the missing Debian packages (idempotent; apt-get update only if needed)
 deps:
@@ -94,6 +95,12 @@ lint: deps
 	$(CARGO) clippy -p device-drivers --all-targets -- -D warnings
 	# the fuzz targets (not a workspace member) must keep compiling
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+
+## bench-rig: the all-real lane's benchmark: gated (configs/gate.rig.toml) against
+## gate-sim rig --timing on configs/scenarios/rig-bench.toml, in release; prints the
+## passage time (median, p90) and the controller's share of each step (p99)
+bench-rig: deps
+	scripts/bench-rig.sh
 
 ## bench: benchmarks (criterion, and the decision-latency percentiles)
 bench: deps

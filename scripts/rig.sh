@@ -7,6 +7,7 @@
 # rig's traffic is done; the rig's JSON report is then in target/rig/report.json.
 #
 #   RIG_SCENARIO=configs/scenarios/rig-smoke.toml scripts/rig.sh
+#   RIG_ARGS=--timing scripts/rig.sh      # extra flags for gate-sim rig (scripts/bench-rig.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${RIG_SCENARIO:-configs/scenarios/rig-mix.toml}
@@ -23,7 +24,8 @@ fi
 for _ in $(seq 50); do [ -S /run/pcscd/pcscd.comm ] && break; sleep 0.1; done
 [ -S /run/pcscd/pcscd.comm ] || { echo "rig: pcscd did not open /run/pcscd/pcscd.comm" >&2; exit 1; }
 
-"$bin/gate-sim" rig "$scenario" --json --display http://127.0.0.1:8080 >target/rig/report.json 2>target/rig/rig.log &
+# shellcheck disable=SC2086 # RIG_ARGS is a list of flags
+"$bin/gate-sim" rig "$scenario" --json --display http://127.0.0.1:8080 ${RIG_ARGS:-} >target/rig/report.json 2>target/rig/rig.log &
 rig=$!
 gated_pid=""
 stop() {

@@ -277,7 +277,14 @@ pub struct LaneModel {
     admitted: Vec<(TravellerId, Time)>,
     /// The safety fields `[entry, exit]` as the gate last read them.
     safety_read: [bool; 2],
+    /// Input changes kept for [`LaneModel::take_input_changes`], with the inputs as
+    /// last seen; `None`: not kept.
+    input_changes: Option<(Vec<InputChange>, [bool; INPUTS])>,
 }
+
+/// A discrete input of the module that changed: when (world time), which (address),
+/// and its new state.
+pub type InputChange = (Time, usize, bool);
 
 impl LaneModel {
     /// A lane with both doors closed and people arriving from `now`.
@@ -314,6 +321,7 @@ impl LaneModel {
             unsafe_closes: Vec::new(),
             admitted: Vec::new(),
             safety_read: [false; 2],
+            input_changes: None,
         };
         m.cue(now);
         m
@@ -327,6 +335,38 @@ impl LaneModel {
     /// Keeps every signal of the world from now on for [`LaneModel::take_signals`].
     pub fn keep_signals(&mut self) {
         self.signals.get_or_insert_with(Vec::new);
+    }
+
+    /// Keeps every change of a discrete input from now on, at the world time it happens
+    /// (however late a read sees it), for [`LaneModel::take_input_changes`].
+    pub fn keep_input_changes(&mut self, now: Time) {
+        let inputs = self.inputs(now);
+        self.input_changes
+            .get_or_insert_with(|| (Vec::new(), inputs));
+    }
+
+    /// The input changes kept since the last call, oldest first.
+    pub fn take_input_changes(&mut self) -> Vec<InputChange> {
+        self.input_changes
+            .as_mut()
+            .map(|(kept, _)| std::mem::take(kept))
+            .unwrap_or_default()
+    }
+
+    /// Notes the inputs that changed by `t`.
+    fn note_inputs(&mut self, t: Time) {
+        if self.input_changes.is_none() {
+            return;
+        }
+        let now = self.inputs(t);
+        if let Some((kept, last)) = self.input_changes.as_mut() {
+            for (k, (was, is)) in last.iter().zip(now).enumerate() {
+                if *was != is {
+                    kept.push((t, k, is));
+                }
+            }
+            *last = now;
+        }
     }
 
     /// The signals kept since the last call, with their times.
@@ -426,6 +466,7 @@ impl LaneModel {
                 }
             }
             self.cue(t);
+            self.note_inputs(t);
             if t >= now && quiet {
                 break;
             }
@@ -786,7 +827,13 @@ struct LaneService {
     unit_id: Option<u8>,
     /// Log every coil change on stderr.
     log_coils: bool,
+    /// Keep every coil change with when its request arrived.
+    coil_log: Option<CoilLog>,
 }
+
+/// Coil changes as written by the gate: when the request arrived (monotonic), which
+/// coil (address), and its new state, oldest first.
+pub type CoilLog = Arc<Mutex<Vec<(std::time::Instant, usize, bool)>>>;
 
 impl Service for LaneService {
     type Request = SlaveRequest<'static>;
@@ -798,12 +845,21 @@ impl Service for LaneService {
         if self.unit_id.is_some_and(|u| u != req.slave) {
             return std::future::ready(Err(ExceptionCode::GatewayTargetDevice));
         }
+        let arrived = std::time::Instant::now();
         let now = self.clock.now();
         let mut m = lock(&self.model);
         let before = m.coils();
         let r = answer(&mut m, now, &req.request);
         let after = m.coils();
         drop(m);
+        if let Some(log) = &self.coil_log {
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, (b, a)) in before.iter().zip(after).enumerate() {
+                if *b != a {
+                    log.push((arrived, k, a));
+                }
+            }
+        }
         if self.log_coils {
             for (k, name) in COIL_NAMES.iter().enumerate() {
                 if before[k] != after[k] {
@@ -847,6 +903,11 @@ impl LaneServer {
     pub fn now(&self) -> Time {
         self.clock.now()
     }
+
+    /// When the lane's clock started (its time 0), if it runs.
+    pub fn started_at(&self) -> Option<std::time::Instant> {
+        self.clock.start.get().map(|s| s.into_std())
+    }
 }
 
 /// How [`serve_model`] serves a lane.
@@ -860,6 +921,8 @@ pub struct ServeOptions {
     pub start_on_connect: bool,
     /// Log every coil change on stderr.
     pub log_coils: bool,
+    /// Keep every coil change written by the gate here (`gate-sim rig --timing`).
+    pub coil_log: Option<CoilLog>,
 }
 
 impl Drop for LaneServer {
@@ -883,6 +946,7 @@ pub async fn serve(addr: &str, file: &LaneFile, seed: u64) -> Result<LaneServer,
         unit_id: file.unit_id,
         start_on_connect: false,
         log_coils: true,
+        coil_log: None,
     };
     serve_model(addr, model, &opts).await
 }
@@ -911,6 +975,7 @@ pub async fn serve_model(
         clock: clock.clone(),
         unit_id: opts.unit_id,
         log_coils: opts.log_coils,
+        coil_log: opts.coil_log.clone(),
     };
     let server = {
         let clock = clock.clone();

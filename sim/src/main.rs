@@ -144,6 +144,10 @@ enum Cmd {
         /// No progress lines on stderr.
         #[arg(long)]
         quiet: bool,
+        /// Benchmark: stamp every input the rig makes visible and the gate's command
+        /// that answers it; the report gets a `timing` object (docs/rig.md).
+        #[arg(long)]
+        timing: bool,
     },
     /// Serve a virtual eMRTD chip (the ICAO specimen or a seeded persona) through vpcd until stopped.
     Card(vcard::CardArgs),
@@ -293,6 +297,7 @@ fn main() -> ExitCode {
             patience_ms,
             hold_patience_ms,
             quiet,
+            timing,
         } => {
             let opts = gate_sim::rig::RigOptions {
                 vpcd,
@@ -303,6 +308,7 @@ fn main() -> ExitCode {
                 patience_ms,
                 hold_patience_ms,
                 verbose: !quiet,
+                timing,
             };
             rig_cmd(&scenario, seed, json, &opts)
         }
@@ -492,6 +498,27 @@ fn rig_cmd(
         );
         if let (Some(p50), Some(p90)) = (report.passage_ms.p50, report.passage_ms.p90) {
             println!("  passage: p50 {p50} ms, p90 {p90} ms");
+        }
+        if let Some(t) = &report.timing {
+            let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+            println!("  controller share (ms): count median p90 p99 max");
+            let rows = t.pairs.iter().map(|(n, s)| (n.as_str(), s)).chain([
+                ("all pairs", &t.controller_share_ms),
+                ("apdu turnaround", &t.apdu_turnaround_ms),
+            ]);
+            for (name, s) in rows {
+                println!(
+                    "    {name:<24} {:>4} {:>7} {:>7} {:>7} {:>7}",
+                    s.count,
+                    ms(s.median),
+                    ms(s.p90),
+                    ms(s.p99),
+                    ms(s.max)
+                );
+            }
+            if !t.incomplete.is_empty() {
+                println!("    incomplete: {}", t.incomplete.join(", "));
+            }
         }
         for t in &report.timeline {
             println!(

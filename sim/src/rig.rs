@@ -17,9 +17,12 @@
 //!   gate's traveller display (`/display/events`) as a traveller would.
 //!
 //! The report has the keys of `gate-sim run` plus `travellers` (name → outcome as the
-//! world saw it), `passage_ms` and a `timeline` per traveller.
+//! world saw it), `passage_ms` and a `timeline` per traveller; with `--timing`, the
+//! gate's own share of each step ([`timing`]).
 
-use crate::lane::{serve_model, LaneModel, LaneServer, ServeOptions};
+pub mod timing;
+
+use crate::lane::{serve_model, CoilLog, LaneModel, LaneServer, ServeOptions};
 use crate::run::{
     expectation_checks, traffic_arrivals, Check, Outcomes, RunFigures, Tally, ViolationReport,
 };
@@ -45,7 +48,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use timing::{ChipEvent, ChipLog, Marks, TimedCard, Timing};
 
 const DS_CERT: &[u8] = include_bytes!("../../configs/pki/ds/ds-p256.der");
 const DS_KEY: &str = include_str!("../../configs/pki/test-only-keys/ds-p256.key.pem");
@@ -113,6 +117,8 @@ pub struct RigOptions {
     pub hold_patience_ms: u64,
     /// Progress lines on stderr.
     pub verbose: bool,
+    /// Stamp every input and command and add the `timing` object to the report.
+    pub timing: bool,
 }
 
 impl Default for RigOptions {
@@ -126,6 +132,7 @@ impl Default for RigOptions {
             patience_ms: DEFAULT_PATIENCE_MS,
             hold_patience_ms: DEFAULT_HOLD_PATIENCE_MS,
             verbose: true,
+            timing: false,
         }
     }
 }
@@ -499,9 +506,11 @@ struct Card {
 }
 
 impl Card {
-    /// Puts `chip` on the reader (connecting to vpcd = card inserted; if pcscd restarts
-    /// the card is inserted again).
-    fn insert(addr: &str, mut chip: VirtualChip<SystemRng>) -> Card {
+    /// Puts `chip` of `who` on the reader (connecting to vpcd = card inserted; if pcscd
+    /// restarts the card is inserted again); its APDUs are noted in `log`.
+    fn insert(addr: &str, chip: VirtualChip<SystemRng>, who: TravellerId, log: &ChipLog) -> Card {
+        timing::note_chip(log, who, ChipEvent::Inserted);
+        let mut chip = TimedCard::new(chip, who, log.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let addr = addr.to_string();
@@ -632,6 +641,9 @@ pub struct RigReport {
     pub violations: Vec<ViolationReport>,
     /// Every traveller's way through the lane.
     pub timeline: Vec<TimelineEntry>,
+    /// With `--timing`: the gate's share of each step (see [`timing`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
 }
 
 impl RigReport {
@@ -685,6 +697,10 @@ struct Devices {
     vpcd: String,
     card: Option<(TravellerId, Card)>,
     verbose: bool,
+    /// APDUs of every chip, with when.
+    chips: ChipLog,
+    /// MRZs fully written on the OCR pty.
+    mrz_sent: Vec<(Instant, TravellerId)>,
 }
 
 impl Devices {
@@ -701,8 +717,9 @@ impl Devices {
         let (finger, params) = t.thumb();
         self.scanner
             .set_finger(Some((finger, params)), 1_000 + u64::from(id.0) * 100);
-        if let Err(e) = self.ocr.send_mrz(&t.mrz_lines()) {
-            eprintln!("gate-sim rig: cannot send the MRZ on the OCR pty: {e}");
+        match self.ocr.send_mrz(&t.mrz_lines()) {
+            Ok(()) => self.mrz_sent.push((Instant::now(), id)),
+            Err(e) => eprintln!("gate-sim rig: cannot send the MRZ on the OCR pty: {e}"),
         }
         if t.behaviour == Behaviour::UnreadableChip {
             self.log(
@@ -713,7 +730,7 @@ impl Devices {
                 ),
             );
         } else {
-            self.card = Some((id, Card::insert(&self.vpcd, t.chip())));
+            self.card = Some((id, Card::insert(&self.vpcd, t.chip(), id, &self.chips)));
             self.log(
                 now,
                 &format!(
@@ -828,6 +845,11 @@ pub fn run(
         )
     })?;
     scanner.set_finger(None, 0);
+    let coil_log = opts.timing.then(CoilLog::default);
+    if opts.timing {
+        scanner.record_events();
+        model.keep_input_changes(Time(0));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -838,6 +860,7 @@ pub fn run(
         unit_id: None,
         start_on_connect: true,
         log_coils: false,
+        coil_log: coil_log.clone(),
     };
     let server = rt
         .block_on(serve_model(&opts.modbus, model, &serve_opts))
@@ -867,15 +890,37 @@ pub fn run(
         vpcd: opts.vpcd.clone(),
         card: None,
         verbose: opts.verbose,
+        chips: ChipLog::default(),
+        mrz_sent: Vec::new(),
     };
     let limit_ms = (scenario.max_duration_s * 1000.0).round() as u64;
     let result = device_loop(&server, &plan, devices, opts, limit_ms, &stop);
     if let Some(t) = display_task {
         t.abort();
     }
+    let marks = match (opts.timing, server.started_at()) {
+        (true, Some(origin)) => {
+            let mut m = result.marks.clone();
+            let inputs = server.with_model(|m, _| m.take_input_changes());
+            m.inputs = inputs
+                .into_iter()
+                .map(|(t, k, on)| (t.0.saturating_mul(1000), k, on))
+                .collect();
+            let coils = coil_log
+                .map(|l| std::mem::take(&mut *l.lock().unwrap_or_else(|e| e.into_inner())))
+                .unwrap_or_default();
+            m.coils = coils
+                .into_iter()
+                .map(|(t, k, on)| (timing::micros(origin, t), k, on))
+                .collect();
+            Some(m)
+        }
+        (true, None) => Some(Marks::default()),
+        _ => None,
+    };
     drop(server);
     rt.shutdown_timeout(Duration::from_millis(500));
-    Ok(report(scenario, seed, &plan, result))
+    Ok(report(scenario, seed, &plan, result, marks.as_ref()))
 }
 
 struct Loop {
@@ -884,6 +929,9 @@ struct Loop {
     hit_limit: bool,
     interrupted: bool,
     violations: Vec<ViolationReport>,
+    /// The chip, OCR and scanner stamps (µs since the clock start; inputs and coils are
+    /// added by [`run`]).
+    marks: Marks,
 }
 
 fn device_loop(
@@ -1028,20 +1076,46 @@ fn device_loop(
     if !interrupted {
         std::thread::sleep(LINGER);
     }
+    let marks = match server.started_at() {
+        Some(origin) if opts.timing => {
+            let us = |t: Instant| timing::micros(origin, t);
+            let chips = std::mem::take(&mut *dev.chips.lock().unwrap_or_else(|e| e.into_inner()));
+            Marks {
+                mrz: dev.mrz_sent.iter().map(|(t, id)| (us(*t), *id)).collect(),
+                chip: chips.into_iter().map(|(t, id, e)| (us(t), id, e)).collect(),
+                scanner: dev
+                    .scanner
+                    .take_events()
+                    .into_iter()
+                    .map(|(t, e)| (us(t), e))
+                    .collect(),
+                ..Marks::default()
+            }
+        }
+        _ => Marks::default(),
+    };
     Loop {
         seen,
         end_ms,
         hit_limit,
         interrupted,
         violations,
+        marks,
     }
 }
 
-fn report(s: &Scenario, seed: u64, plan: &[RigTraveller], l: Loop) -> RigReport {
+fn report(
+    s: &Scenario,
+    seed: u64,
+    plan: &[RigTraveller],
+    l: Loop,
+    marks: Option<&Marks>,
+) -> RigReport {
     let mut counts = [0u64; 4];
     let mut travellers = BTreeMap::new();
     let mut timeline = Vec::new();
     let mut passages = Vec::new();
+    let mut cleared = Vec::new();
     let mut transits = 0;
     let mut unfinished = 0;
     for (t, seen) in plan.iter().zip(&l.seen) {
@@ -1061,6 +1135,9 @@ fn report(s: &Scenario, seed: u64, plan: &[RigTraveller], l: Loop) -> RigReport 
         }
         if let (Some(p), Some(c), "cleared") = (seen.presented, seen.exit_closed, outcome) {
             passages.push(c.saturating_sub(p));
+        }
+        if outcome == "cleared" {
+            cleared.push((TravellerId(timeline.len() as u32), t.name.clone()));
         }
         travellers.insert(t.name.clone(), outcome.to_string());
         let m = &t.persona.mrz;
@@ -1125,6 +1202,7 @@ fn report(s: &Scenario, seed: u64, plan: &[RigTraveller], l: Loop) -> RigReport 
         checks,
         violations: l.violations,
         timeline,
+        timing: marks.map(|m| timing::measure(m, &cleared, &passages)),
     }
 }
 

@@ -64,6 +64,7 @@ impl Running {
             patience_ms: 20_000,
             hold_patience_ms: 30_000,
             verbose: true,
+            timing: false,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -457,6 +458,7 @@ travellers = { hal = "held" }
         patience_ms: 500,
         hold_patience_ms: 500,
         verbose: true,
+        timing: false,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let t = {

@@ -118,7 +118,7 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
     let mut rig = Rig(bin("gate-sim")
         .arg("rig")
         .arg(repo().join("configs/scenarios/rig-mix.toml"))
-        .arg("--json")
+        .args(["--json", "--timing"])
         .args(["--modbus", &format!("127.0.0.1:{modbus}")])
         .arg("--mrz-pty")
         .arg(dir.path().join("mrz"))
@@ -260,4 +260,86 @@ fn an_all_real_gated_clears_the_rig_mix_and_survives_a_kill_9() {
         "the cut-off transit ends in one record: {recs:?}"
     );
     assert_eq!(report["invariant_violations"], 0, "{report}");
+    timing_is_consistent(&report);
+}
+
+/// The step pairs of `gate-sim rig --timing`, in the order of a transit.
+const PAIRS: [&str; 6] = [
+    "document_to_first_apdu",
+    "chip_to_entry_open",
+    "entered_to_entry_close",
+    "entry_closed_to_capture",
+    "template_to_exit_open",
+    "out_to_exit_close",
+];
+
+/// The `timing` section: every cleared traveller gives each step pair once, every gap is
+/// ≥ 0, a traveller's gaps fit inside their passage, and the figures agree with the gaps
+/// (no threshold: timing is measured by `make bench-rig`, in release).
+fn timing_is_consistent(report: &serde_json::Value) {
+    let timing = &report["timing"];
+    assert!(
+        timing.is_object(),
+        "--timing adds a timing object: {report}"
+    );
+    assert_eq!(timing["incomplete"], serde_json::json!([]), "{timing}");
+    let timeline = report["timeline"].as_array().expect("timeline");
+    let passage: BTreeMap<&str, f64> = timeline
+        .iter()
+        .filter(|t| t["outcome"] == "cleared")
+        .map(|t| {
+            let p = t["presented_ms"]
+                .as_f64()
+                .expect("a cleared traveller presented");
+            let c = t["exit_closed_ms"]
+                .as_f64()
+                .expect("the exit closed behind them");
+            (t["name"].as_str().expect("name"), c - p)
+        })
+        .collect();
+    let cleared = report["outcomes"]["cleared"].as_u64().expect("cleared");
+    assert!(cleared >= 10, "{cleared} cleared");
+    assert_eq!(passage.len() as u64, cleared);
+    let travellers = timing["travellers"].as_array().expect("travellers");
+    assert_eq!(travellers.len() as u64, cleared, "{timing}");
+    let mut all = Vec::new();
+    for t in travellers {
+        let name = t["name"].as_str().expect("name");
+        let gaps = t["gaps_ms"].as_object().expect("gaps");
+        let names: Vec<&str> = gaps.keys().map(String::as_str).collect();
+        let mut want = PAIRS.to_vec();
+        want.sort_unstable();
+        assert_eq!(names, want, "{name}: each pair once");
+        let mut sum = 0.0;
+        for (pair, g) in gaps {
+            let g = g.as_f64().expect("gap");
+            assert!(g >= 0.0, "{name} {pair}: {g} ms");
+            sum += g;
+            all.push(g);
+        }
+        let p = passage[name];
+        assert!(
+            sum <= p,
+            "{name}: the gaps ({sum} ms) exceed the passage ({p} ms)"
+        );
+    }
+    for pair in PAIRS {
+        let s = &timing["pairs"][pair];
+        assert_eq!(s["count"].as_u64(), Some(cleared), "{pair}: {s}");
+        let v: Vec<f64> = ["median", "p90", "p99", "max"]
+            .iter()
+            .map(|k| s[*k].as_f64().expect("figure"))
+            .collect();
+        assert!(v.windows(2).all(|w| w[0] <= w[1]), "{pair}: {s}");
+    }
+    let share = &timing["controller_share_ms"];
+    assert_eq!(share["count"].as_u64(), Some(cleared * PAIRS.len() as u64));
+    let max = all.iter().copied().fold(0.0, f64::max);
+    assert_eq!(share["max"].as_f64(), Some(max), "{share}");
+    assert_eq!(timing["passage_ms"]["count"].as_u64(), Some(cleared));
+    assert_eq!(
+        timing["passage_ms"]["median"].as_f64(),
+        report["passage_ms"]["p50"].as_f64(),
+        "{timing}"
+    );
 }

@@ -31,9 +31,21 @@ pub enum Placement {
     NoFinger,
 }
 
+/// What the scanner saw on its line or sent back, as timed by
+/// [`PtyScanner::record_events`] (the rig's benchmark measures the gate's answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScannerEvent {
+    /// A scan (capture) command was received.
+    ScanCommand,
+    /// The last byte of a template (the data packet of a successful scan) was written.
+    TemplateSent,
+}
+
 /// The script shared with the emulator thread.
 #[derive(Default)]
 struct Script {
+    /// Kept events with when they happened; `None`: not kept.
+    events: Option<Vec<(Instant, ScannerEvent)>>,
     queued: VecDeque<Placement>,
     finger: Option<(Finger, ImpressionParams, u64)>,
     corrupt_replies: u32,
@@ -133,6 +145,21 @@ impl PtyScanner {
         lock(&self.script).bad_requests
     }
 
+    /// From now on keeps every [`ScannerEvent`] with its (monotonic) time, for
+    /// [`PtyScanner::take_events`].
+    pub fn record_events(&self) {
+        lock(&self.script).events.get_or_insert_with(Vec::new);
+    }
+
+    /// The events kept since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<(Instant, ScannerEvent)> {
+        lock(&self.script)
+            .events
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// The adapter is unplugged: the pty is closed (the driver's reads fail) and the
     /// link removed.
     pub fn vanish(&mut self) {
@@ -202,6 +229,11 @@ fn serve(master: OwnedFd, slave: OwnedFd, script: Arc<Mutex<Script>>, stop: Arc<
             if s.silent {
                 continue;
             }
+            if let (Frame::Packet(p), Some(events)) = (&frame, s.events.as_mut()) {
+                if p.command == cmd::SCAN_TEMPLATE {
+                    events.push((Instant::now(), ScannerEvent::ScanCommand));
+                }
+            }
             match &frame {
                 Frame::Packet(p) if p.command == cmd::SCAN_TEMPLATE && !emu.scanning() => {
                     s.scans += 1;
@@ -247,6 +279,11 @@ fn serve(master: OwnedFd, slave: OwnedFd, script: Arc<Mutex<Script>>, stop: Arc<
             }
             drop(s);
             write_all(&master, &bytes, &|| stop.load(Ordering::SeqCst));
+            if matches!(item, Outgoing::Data(_)) {
+                if let Some(events) = lock(&script).events.as_mut() {
+                    events.push((Instant::now(), ScannerEvent::TemplateSent));
+                }
+            }
         }
     }
     drop(slave);
