@@ -1520,19 +1520,8 @@ fn check_validity(which: &str, cert: &Certificate, at: SystemTime) -> Result<(),
     Ok(())
 }
 
-/// Outcome of passive authentication, as reported by `gatectl doc read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaStatus {
-    /// Every check passed.
-    Valid,
-    /// The data contradicts its signature, or a certificate is forged or outside its validity.
-    Invalid,
-    /// Intact, but no trusted CSCA vouches for the signer.
-    Untrusted,
-    /// Nothing to check against (no SOD, or no trust store).
-    NotChecked,
-}
+/// Outcome of passive authentication: the gate's own vocabulary type (one definition).
+pub use crate::types::PaStatus;
 
 /// The passive-authentication result with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
