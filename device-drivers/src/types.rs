@@ -365,13 +365,97 @@ impl WatchlistVerdict {
     }
 }
 
+/// Why a chip read produced no document, as recorded in the movement record (reason
+/// `chip_unreadable`, field `error`). The snake_case names are the recorded codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChipFailure {
+    /// Nothing on the reader when the read started (`no_card` in journals written by
+    /// earlier versions of the simulator).
+    #[serde(alias = "no_card")]
+    NoDocument,
+    /// The document was taken away during the read.
+    CardRemoved,
+    /// The chip did not answer (dead chip, shielded cover, no contactless interface).
+    NoAnswer,
+    /// The chip refused the access key (BAC/PACE): wrong or unreadable MRZ/CAN.
+    WrongKey,
+    /// Secure messaging broke (bad MAC, wrong SSC, protected error response).
+    BadMac,
+    /// The chip answered something ICAO 9303 does not allow, or malformed data.
+    Protocol,
+    /// The chip uses an algorithm the gate does not support.
+    Unsupported,
+    /// The reader itself failed during the read.
+    ReaderFault,
+}
+
+impl ChipFailure {
+    /// The recorded code, e.g. `wrong_key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChipFailure::NoDocument => "no_document",
+            ChipFailure::CardRemoved => "card_removed",
+            ChipFailure::NoAnswer => "no_answer",
+            ChipFailure::WrongKey => "wrong_key",
+            ChipFailure::BadMac => "bad_mac",
+            ChipFailure::Protocol => "protocol",
+            ChipFailure::Unsupported => "unsupported",
+            ChipFailure::ReaderFault => "reader_fault",
+        }
+    }
+}
+
+impl fmt::Display for ChipFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a document could not be read (typed by the driver, summarised here).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadFailure {
-    /// Short machine-readable code, e.g. `wrong_key`, `bad_mac`, `card_removed`.
-    pub code: String,
+    /// What failed.
+    pub code: ChipFailure,
     /// Human-readable detail for the audit trail.
     pub detail: String,
+}
+
+/// The ways a device can be broken (as opposed to a traveller's bad document or finger),
+/// recorded with a device fault under these snake_case names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// The device is not there: unplugged reader, vanished serial port, no PC/SC service.
+    Unavailable,
+    /// The link to the device failed (I/O error, connection lost, Modbus exception).
+    Link,
+    /// The device did not answer within its protocol timeout.
+    Timeout,
+    /// The device answered something its protocol does not allow (bad checksum after
+    /// retries, unknown error code, malformed frame).
+    Protocol,
+    /// The device reported a hardware error of its own, or supervision found one (a
+    /// door that does not reach its position, a dead beam, a motor fault, the tamper
+    /// switch).
+    Hardware,
+    /// Durable storage failed (the journal could not commit: I/O error, disk full).
+    Storage,
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Unavailable => "device unavailable",
+            FaultKind::Link => "link failure",
+            FaultKind::Timeout => "device timed out",
+            FaultKind::Protocol => "protocol violation",
+            FaultKind::Hardware => "hardware error",
+            FaultKind::Storage => "storage failure",
+        })
+    }
 }
 
 /// Metadata of one fingerprint capture (never the template itself).
@@ -444,6 +528,33 @@ mod tests {
         assert_eq!(mrz("750101").as_expiry(today), Some(d(2075, 1, 1)));
         // 2100 has no 29 February: an expiry printed so is not a date.
         assert_eq!(mrz("000229").as_expiry(d(2080, 1, 1)), None);
+    }
+
+    #[test]
+    fn failures_serialize_under_their_recorded_names() {
+        let f = ReadFailure {
+            code: ChipFailure::WrongKey,
+            detail: "x".into(),
+        };
+        let j = serde_json::to_string(&f).unwrap();
+        assert_eq!(j, r#"{"code":"wrong_key","detail":"x"}"#);
+        let old: ChipFailure = serde_json::from_str(r#""no_card""#).unwrap();
+        assert_eq!(old, ChipFailure::NoDocument);
+        for c in [
+            ChipFailure::NoDocument,
+            ChipFailure::ReaderFault,
+            ChipFailure::BadMac,
+        ] {
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{c}\""));
+        }
+        assert_eq!(
+            serde_json::to_string(&FaultKind::Link).unwrap(),
+            r#""link""#
+        );
+        assert_eq!(
+            serde_json::to_string(&FaultKind::Unavailable).unwrap(),
+            r#""unavailable""#
+        );
     }
 
     #[test]

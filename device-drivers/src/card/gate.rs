@@ -243,7 +243,7 @@ mod tests {
     use crate::card::lds::{Finger, LdsFile};
     use crate::card::pa::pki;
     use crate::card::pace::{PaceCurve, PaceInfo};
-    use crate::types::PaStatus;
+    use crate::types::{ChipFailure, PaStatus};
     use rand10::rngs::StdRng;
     use rand10::SeedableRng;
 
@@ -343,7 +343,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "wrong_key", "{e}");
+        assert_eq!(e.code(), ChipFailure::WrongKey, "{e}");
         let mut c = chip(&persona, false);
         c.inject(Fault::PulledAt(8));
         let e = read_for_gate(
@@ -408,7 +408,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "wrong_key", "{e}");
+        assert_eq!(e.code(), ChipFailure::WrongKey, "{e}");
         // A malformed CAN never reaches the chip.
         let e = read_for_gate(
             &mut chip(&persona, true),
@@ -418,7 +418,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "wrong_key", "{e}");
+        assert_eq!(e.code(), ChipFailure::WrongKey, "{e}");
     }
 
     #[test]
@@ -435,7 +435,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "reader_fault");
+        assert_eq!(e.code(), ChipFailure::ReaderFault);
     }
 
     #[test]
