@@ -36,7 +36,7 @@
 //! printable (`Debug` shows the format and length only) and is wiped when dropped. The
 //! shell hands them to its matcher and nowhere else (invariant 7 of DESIGN.md).
 
-use crate::types::{CaptureInfo, Document, Door, DoorPosition, ReadFailure, Sensor};
+use crate::types::{CaptureInfo, ChipFailure, Document, Door, DoorPosition, ReadFailure, Sensor};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -46,27 +46,7 @@ use std::time::Duration;
 /// method (dyn-compatible, drop-safe; see the module documentation).
 pub type DeviceFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The ways a device can be broken (as opposed to a traveller's bad document or finger).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FaultKind {
-    /// The device is not there: unplugged reader, vanished serial port, no PC/SC service.
-    #[error("device unavailable")]
-    Unavailable,
-    /// The link to the device failed (I/O error, connection lost, Modbus exception).
-    #[error("link failure")]
-    Link,
-    /// The device did not answer within its protocol timeout.
-    #[error("device timed out")]
-    Timeout,
-    /// The device answered something its protocol does not allow (bad checksum after
-    /// retries, unknown error code, malformed frame).
-    #[error("protocol violation")]
-    Protocol,
-    /// The device reported a hardware error of its own (sensor failure, motor fault).
-    #[error("hardware error")]
-    Hardware,
-}
+pub use crate::types::FaultKind;
 
 /// A device fault with the driver's explanation (goes into the events log and the alarm).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -239,24 +219,24 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// The short machine-readable code recorded in the movement record.
-    pub fn code(&self) -> &'static str {
+    /// The failure recorded in the movement record.
+    pub fn code(&self) -> ChipFailure {
         match self {
-            ReadError::NoDocument => "no_document",
-            ReadError::Removed => "card_removed",
-            ReadError::NoAnswer => "no_answer",
-            ReadError::AccessDenied(_) => "wrong_key",
-            ReadError::SecureMessaging(_) => "bad_mac",
-            ReadError::Protocol(_) => "protocol",
-            ReadError::Unsupported(_) => "unsupported",
-            ReadError::Device(_) => "reader_fault",
+            ReadError::NoDocument => ChipFailure::NoDocument,
+            ReadError::Removed => ChipFailure::CardRemoved,
+            ReadError::NoAnswer => ChipFailure::NoAnswer,
+            ReadError::AccessDenied(_) => ChipFailure::WrongKey,
+            ReadError::SecureMessaging(_) => ChipFailure::BadMac,
+            ReadError::Protocol(_) => ChipFailure::Protocol,
+            ReadError::Unsupported(_) => ChipFailure::Unsupported,
+            ReadError::Device(_) => ChipFailure::ReaderFault,
         }
     }
 
     /// The summary the state machine records as the reason of a referral.
     pub fn to_failure(&self) -> ReadFailure {
         ReadFailure {
-            code: self.code().into(),
+            code: self.code(),
             detail: self.to_string(),
         }
     }
@@ -488,9 +468,13 @@ mod tests {
     #[test]
     fn read_errors_map_to_recorded_codes() {
         let f = ReadError::AccessDenied("BAC mutual authentication refused".into()).to_failure();
-        assert_eq!(f.code, "wrong_key");
+        assert_eq!(f.code, ChipFailure::WrongKey);
         assert!(f.detail.contains("BAC"));
-        assert_eq!(ReadError::Removed.to_failure().code, "card_removed");
+        assert_eq!(
+            ReadError::Removed.to_failure().code,
+            ChipFailure::CardRemoved
+        );
+        assert_eq!(ReadError::NoDocument.code().as_str(), "no_document");
     }
 
     #[test]

@@ -110,7 +110,8 @@ fn days_in_month(year: i32, month: u8) -> u8 {
 }
 
 /// A date as printed in an MRZ: two-digit year, month, day. The century is resolved
-/// against "today" by the decision rules, never by reading a clock.
+/// against "today" by the decision rules ([`MrzDate::as_birth`], [`MrzDate::as_expiry`]),
+/// never by reading a clock. The one MRZ date type of the workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MrzDate {
     /// Two-digit year 0..=99.
@@ -122,7 +123,8 @@ pub struct MrzDate {
 }
 
 impl MrzDate {
-    /// Parses `YYMMDD`.
+    /// Parses `YYMMDD`, rejecting impossible months and days (29 February is accepted:
+    /// the century, and so the leap year, is not known here).
     pub fn parse(s: &str) -> Option<MrzDate> {
         let b = s.as_bytes();
         if b.len() != 6 || !b.iter().all(u8::is_ascii_digit) {
@@ -137,34 +139,32 @@ impl MrzDate {
         Date::new(2000 + i32::from(d.yy), d.mm, d.dd).map(|_| d)
     }
 
-    /// The date of birth this stands for, seen from `today`: the latest century that
-    /// does not put the birth in the future.
+    /// The date of birth this stands for, seen from `today`: the latest existing date
+    /// with this day, month and two-digit year that is not after `today`. A birth date is
+    /// always in the past, so every birth date of the last 100 years reads right (one
+    /// printed with today's day and month reads as today: age 0, never 100). 29 February
+    /// skips a century year that has none (`000229` in 2101 is 2000-02-29, not 2100).
     pub fn as_birth(self, today: Date) -> Option<Date> {
-        let mut year = (today.year / 100) * 100 + i32::from(self.yy);
-        if year > today.year {
+        let mut year = year_in_window(self.yy, today.year - 99);
+        if (year, self.mm, self.dd) > (today.year, today.month, today.day) {
             year -= 100;
         }
-        let d = Date::new(year, self.mm, self.dd)?;
-        if d > today {
-            Date::new(year - 100, self.mm, self.dd)
-        } else {
-            Some(d)
-        }
+        Date::new(year, self.mm, self.dd).or_else(|| Date::new(year - 100, self.mm, self.dd))
     }
 
-    /// The expiry date this stands for, seen from `today`: the century that puts it
-    /// within 50 years before or after today.
+    /// The expiry date this stands for, seen from `today`: the year with these two last
+    /// digits from 50 years before `today`'s year to 49 years after it. ICAO 9303 leaves
+    /// the century to the reader; documents are valid for at most ten years, so a date
+    /// 50 years back is read as long expired and anything up to 49 years ahead as valid.
+    /// `None` when the day does not exist in that year.
     pub fn as_expiry(self, today: Date) -> Option<Date> {
-        let base = (today.year / 100) * 100 + i32::from(self.yy);
-        let year = if base - today.year > 50 {
-            base - 100
-        } else if today.year - base > 50 {
-            base + 100
-        } else {
-            base
-        };
-        Date::new(year, self.mm, self.dd)
+        Date::new(year_in_window(self.yy, today.year - 50), self.mm, self.dd)
     }
+}
+
+/// The one year ending in the two digits `yy` among the 100 years from `lowest`.
+fn year_in_window(yy: u8, lowest: i32) -> i32 {
+    lowest + (i32::from(yy) - lowest).rem_euclid(100)
 }
 
 impl fmt::Display for MrzDate {
@@ -365,13 +365,97 @@ impl WatchlistVerdict {
     }
 }
 
+/// Why a chip read produced no document, as recorded in the movement record (reason
+/// `chip_unreadable`, field `error`). The snake_case names are the recorded codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChipFailure {
+    /// Nothing on the reader when the read started (`no_card` in journals written by
+    /// earlier versions of the simulator).
+    #[serde(alias = "no_card")]
+    NoDocument,
+    /// The document was taken away during the read.
+    CardRemoved,
+    /// The chip did not answer (dead chip, shielded cover, no contactless interface).
+    NoAnswer,
+    /// The chip refused the access key (BAC/PACE): wrong or unreadable MRZ/CAN.
+    WrongKey,
+    /// Secure messaging broke (bad MAC, wrong SSC, protected error response).
+    BadMac,
+    /// The chip answered something ICAO 9303 does not allow, or malformed data.
+    Protocol,
+    /// The chip uses an algorithm the gate does not support.
+    Unsupported,
+    /// The reader itself failed during the read.
+    ReaderFault,
+}
+
+impl ChipFailure {
+    /// The recorded code, e.g. `wrong_key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChipFailure::NoDocument => "no_document",
+            ChipFailure::CardRemoved => "card_removed",
+            ChipFailure::NoAnswer => "no_answer",
+            ChipFailure::WrongKey => "wrong_key",
+            ChipFailure::BadMac => "bad_mac",
+            ChipFailure::Protocol => "protocol",
+            ChipFailure::Unsupported => "unsupported",
+            ChipFailure::ReaderFault => "reader_fault",
+        }
+    }
+}
+
+impl fmt::Display for ChipFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a document could not be read (typed by the driver, summarised here).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadFailure {
-    /// Short machine-readable code, e.g. `wrong_key`, `bad_mac`, `card_removed`.
-    pub code: String,
+    /// What failed.
+    pub code: ChipFailure,
     /// Human-readable detail for the audit trail.
     pub detail: String,
+}
+
+/// The ways a device can be broken (as opposed to a traveller's bad document or finger),
+/// recorded with a device fault under these snake_case names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// The device is not there: unplugged reader, vanished serial port, no PC/SC service.
+    Unavailable,
+    /// The link to the device failed (I/O error, connection lost, Modbus exception).
+    Link,
+    /// The device did not answer within its protocol timeout.
+    Timeout,
+    /// The device answered something its protocol does not allow (bad checksum after
+    /// retries, unknown error code, malformed frame).
+    Protocol,
+    /// The device reported a hardware error of its own, or supervision found one (a
+    /// door that does not reach its position, a dead beam, a motor fault, the tamper
+    /// switch).
+    Hardware,
+    /// Durable storage failed (the journal could not commit: I/O error, disk full).
+    Storage,
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Unavailable => "device unavailable",
+            FaultKind::Link => "link failure",
+            FaultKind::Timeout => "device timed out",
+            FaultKind::Protocol => "protocol violation",
+            FaultKind::Hardware => "hardware error",
+            FaultKind::Storage => "storage failure",
+        })
+    }
 }
 
 /// Metadata of one fingerprint capture (never the template itself).
@@ -391,4 +475,94 @@ pub enum CaptureFailure {
     NoFinger,
     /// The scanner reported a capture error (wet/dry finger, smear).
     Poor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(year: i32, month: u8, day: u8) -> Date {
+        Date::new(year, month, day).unwrap()
+    }
+
+    fn mrz(s: &str) -> MrzDate {
+        MrzDate::parse(s).unwrap()
+    }
+
+    #[test]
+    fn birth_is_the_latest_date_not_after_today() {
+        let today = d(2026, 11, 26);
+        assert_eq!(mrz("690806").as_birth(today), Some(d(1969, 8, 6)));
+        assert_eq!(mrz("200101").as_birth(today), Some(d(2020, 1, 1)));
+        // Edges: born today is today (age 0); one day later in the year is 100 years ago.
+        assert_eq!(mrz("261126").as_birth(today), Some(today));
+        assert_eq!(mrz("261127").as_birth(today), Some(d(1926, 11, 27)));
+        assert_eq!(mrz("270101").as_birth(today), Some(d(1927, 1, 1)));
+        assert_eq!(mrz("251231").as_birth(today), Some(d(2025, 12, 31)));
+        // The same rule at the other end of a century.
+        let late = d(2099, 12, 31);
+        assert_eq!(mrz("991231").as_birth(late), Some(late));
+        assert_eq!(mrz("000101").as_birth(late), Some(d(2000, 1, 1)));
+        // 29 February of a century year without one falls back a century.
+        assert_eq!(mrz("000229").as_birth(d(2101, 1, 1)), Some(d(2000, 2, 29)));
+        assert_eq!(mrz("000229").as_birth(d(2000, 2, 28)), None);
+    }
+
+    #[test]
+    fn expiry_lies_from_50_years_back_to_49_ahead() {
+        for today in [d(2026, 11, 26), d(2080, 6, 1), d(2050, 1, 1)] {
+            let low = today.year - 50;
+            let high = today.year + 49;
+            let yy = |y: i32| format!("{:02}0101", y.rem_euclid(100));
+            assert_eq!(mrz(&yy(low)).as_expiry(today).map(|x| x.year), Some(low));
+            assert_eq!(mrz(&yy(high)).as_expiry(today).map(|x| x.year), Some(high));
+            assert_eq!(
+                mrz(&yy(today.year)).as_expiry(today).map(|x| x.year),
+                Some(today.year)
+            );
+        }
+        let today = d(2026, 11, 26);
+        assert_eq!(mrz("940623").as_expiry(today), Some(d(1994, 6, 23)));
+        assert_eq!(mrz("340623").as_expiry(today), Some(d(2034, 6, 23)));
+        assert_eq!(mrz("760101").as_expiry(today), Some(d(1976, 1, 1)));
+        assert_eq!(mrz("750101").as_expiry(today), Some(d(2075, 1, 1)));
+        // 2100 has no 29 February: an expiry printed so is not a date.
+        assert_eq!(mrz("000229").as_expiry(d(2080, 1, 1)), None);
+    }
+
+    #[test]
+    fn failures_serialize_under_their_recorded_names() {
+        let f = ReadFailure {
+            code: ChipFailure::WrongKey,
+            detail: "x".into(),
+        };
+        let j = serde_json::to_string(&f).unwrap();
+        assert_eq!(j, r#"{"code":"wrong_key","detail":"x"}"#);
+        let old: ChipFailure = serde_json::from_str(r#""no_card""#).unwrap();
+        assert_eq!(old, ChipFailure::NoDocument);
+        for c in [
+            ChipFailure::NoDocument,
+            ChipFailure::ReaderFault,
+            ChipFailure::BadMac,
+        ] {
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{c}\""));
+        }
+        assert_eq!(
+            serde_json::to_string(&FaultKind::Link).unwrap(),
+            r#""link""#
+        );
+        assert_eq!(
+            serde_json::to_string(&FaultKind::Unavailable).unwrap(),
+            r#""unavailable""#
+        );
+    }
+
+    #[test]
+    fn impossible_mrz_dates_do_not_parse() {
+        assert!(MrzDate::parse("691306").is_none());
+        assert!(MrzDate::parse("690231").is_none());
+        assert!(MrzDate::parse("69083A").is_none());
+        assert!(MrzDate::parse("6908061").is_none());
+        assert!(MrzDate::parse("000229").is_some());
+    }
 }

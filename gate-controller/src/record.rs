@@ -3,7 +3,9 @@
 //!
 //! These types carry no biometric data by construction: scores and thresholds only.
 
-use crate::types::{Device, Document, DocumentKind, PaStatus, Time, WatchlistVerdict};
+use crate::types::{
+    ChipFailure, Device, Document, DocumentKind, FaultKind, PaStatus, Time, WatchlistVerdict,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -79,8 +81,8 @@ pub enum Step {
 pub enum Reason {
     /// The document chip could not be read.
     ChipUnreadable {
-        /// Driver's error code.
-        error: String,
+        /// What failed (`wrong_key`, `bad_mac`, `no_answer`, ...).
+        error: ChipFailure,
         /// Driver's detail.
         detail: String,
     },
@@ -128,6 +130,12 @@ pub enum Reason {
     BiometricMismatch,
     /// Captures were of too poor quality on every attempt.
     BiometricQuality,
+    /// The matcher could not compare the templates (a malformed live or enrolled
+    /// template): no score was made, so this is not a mismatch.
+    MatcherError {
+        /// What the matcher could not do.
+        error: MatcherFailure,
+    },
     /// A step ran past its deadline.
     Timeout {
         /// The step.
@@ -144,6 +152,9 @@ pub enum Reason {
     DeviceFault {
         /// Which device.
         device: Device,
+        /// How it failed (absent only in records written before kinds were recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<FaultKind>,
     },
     /// Emergency release.
     Emergency,
@@ -161,6 +172,21 @@ pub enum Reason {
     /// The journal's file system is (nearly) full or cannot be measured: the disk guard
     /// refers every traveller before entry, so that records can still be written.
     DiskFull,
+}
+
+/// Why the fingerprint matcher made no score, as recorded (reason `matcher_error`,
+/// field `error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatcherFailure {
+    /// The live capture's template could not be decoded.
+    MalformedLiveTemplate,
+    /// The enrolled templates from the chip (DG3) could not be decoded.
+    MalformedEnrolledTemplate,
+    /// A template is in an encoding the configured matcher does not read.
+    UnsupportedTemplate,
+    /// No live template was held when the comparison was asked for.
+    NoLiveTemplate,
 }
 
 /// Biometric summary of a transit: score and threshold only, never templates.
@@ -410,6 +436,9 @@ pub enum GateEvent {
     DeviceFault {
         /// Device.
         device: Device,
+        /// How it failed (absent only in events written before kinds were recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<FaultKind>,
         /// Detail.
         detail: String,
     },

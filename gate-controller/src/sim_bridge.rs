@@ -19,7 +19,15 @@ pub fn event_of(signal: Signal) -> Event {
         Signal::FingerprintCaptured { result } => Event::FingerprintCaptured { result },
         Signal::MatchDone { score } => Event::MatchDone { score },
         Signal::Emergency { active } => Event::Emergency { active },
-        Signal::DeviceFault { device, detail } => Event::DeviceFault { device, detail },
+        Signal::DeviceFault {
+            device,
+            kind,
+            detail,
+        } => Event::DeviceFault {
+            device,
+            kind,
+            detail,
+        },
         Signal::DeviceRecovered { device } => Event::DeviceRecovered { device },
     }
 }

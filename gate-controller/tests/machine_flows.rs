@@ -5,7 +5,9 @@ use gate_controller::machine::{Action, Config, Event};
 use gate_controller::record::{
     Actor, AlarmKind, Mode, OperatorCommand, Outcome, Prompt, Reason, Role,
 };
-use gate_controller::types::{Device, Door, DoorPosition, MrzDate, Sensor, WatchlistVerdict};
+use gate_controller::types::{
+    Device, Door, DoorPosition, FaultKind, MrzDate, Sensor, WatchlistVerdict,
+};
 
 mod machine_harness;
 use machine_harness::{valid_doc, Harness};
@@ -159,6 +161,7 @@ fn scanner_fault_lets_the_traveller_out_and_recovery_returns_to_service() {
     h.enter(valid_doc());
     h.ev(Event::DeviceFault {
         device: Device::FingerprintScanner,
+        kind: FaultKind::Unavailable,
         detail: "port vanished".into(),
     });
     assert_eq!(h.records.last().unwrap().outcome, Outcome::Aborted);

@@ -3,7 +3,7 @@
 
 use gate_controller::machine::{Action, Event};
 use gate_controller::record::{AlarmKind, GateEvent, Mode, Outcome, Reason};
-use gate_controller::types::{Device, Door, DoorPosition, Sensor, WatchlistVerdict};
+use gate_controller::types::{Device, Door, DoorPosition, FaultKind, Sensor, WatchlistVerdict};
 
 mod machine_harness;
 use machine_harness::{valid_doc, Harness};
@@ -11,6 +11,7 @@ use machine_harness::{valid_doc, Harness};
 fn lane_link_lost() -> Event {
     Event::DeviceFault {
         device: Device::LaneIo,
+        kind: FaultKind::Link,
         detail: "Modbus module 127.0.0.1:1502 unreachable".into(),
     }
 }
@@ -41,7 +42,8 @@ fn a_lost_lane_link_with_an_undecided_traveller_inside_is_out_of_service_until_l
     assert_eq!(
         r.reasons,
         vec![Reason::DeviceFault {
-            device: Device::LaneIo
+            device: Device::LaneIo,
+            kind: Some(FaultKind::Link),
         }]
     );
     // Time passes with the link down: still out of service, the exit never opens.

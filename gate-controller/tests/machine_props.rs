@@ -5,8 +5,8 @@ use gate_controller::invariants::Checker;
 use gate_controller::machine::{Action, Config, Event, Machine};
 use gate_controller::record::{Actor, AlarmKind, OperatorCommand, Role, TxnId};
 use gate_controller::types::{
-    CaptureFailure, CaptureInfo, Device, Document, DocumentKind, Door, DoorPosition, MrzDate,
-    PaStatus, ReadFailure, Sensor, Time, WatchlistVerdict,
+    CaptureFailure, CaptureInfo, ChipFailure, Device, Document, DocumentKind, Door, DoorPosition,
+    FaultKind, MrzDate, PaStatus, ReadFailure, Sensor, Time, WatchlistVerdict,
 };
 use gate_controller::upstream::disk::DiskLevel;
 use proptest::prelude::*;
@@ -143,7 +143,7 @@ impl Run {
             },
             Op::ReadErr => Event::DocumentRead {
                 result: Err(ReadFailure {
-                    code: "bad_mac".into(),
+                    code: ChipFailure::BadMac,
                     detail: "secure messaging MAC mismatch".into(),
                 }),
             },
@@ -219,6 +219,7 @@ impl Run {
             Op::Emergency(active) => Event::Emergency { active },
             Op::Fault(d) => Event::DeviceFault {
                 device: DEVICES[usize::from(d % 5)],
+                kind: FaultKind::Hardware,
                 detail: "fault".into(),
             },
             Op::Recover(d) => Event::DeviceRecovered {

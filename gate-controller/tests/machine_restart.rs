@@ -95,6 +95,7 @@ fn with_the_lane_io_down_it_waits_for_the_lane_to_report() {
     let mut h = restarted();
     h.ev(Event::DeviceFault {
         device: gate_controller::types::Device::LaneIo,
+        kind: gate_controller::types::FaultKind::Link,
         detail: "link lost".into(),
     });
     h.wait(10_000);

@@ -8,13 +8,15 @@ use device_drivers::devices::{
 };
 use gate_controller::journal::Journal;
 use gate_controller::machine::Config;
-use gate_controller::record::{Actor, Mode, OperatorCommand, Outcome, Reason, Role};
+use gate_controller::record::{
+    Actor, MatcherFailure, Mode, OperatorCommand, Outcome, Reason, Role,
+};
 use gate_controller::runtime::clock::MonotonicWallClock;
 use gate_controller::runtime::matcher::SimMatcher;
 use gate_controller::runtime::screening::InlineWatchlist;
 use gate_controller::runtime::{Devices, FeedKind, Gate, GateHandle, RunReport};
 use gate_controller::types::{
-    CaptureInfo, Document, DocumentKind, Door, DoorPosition, MrzDate, PaStatus, Sensor,
+    CaptureInfo, ChipFailure, Document, DocumentKind, Door, DoorPosition, MrzDate, PaStatus, Sensor,
 };
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -101,6 +103,9 @@ impl DocumentReader for FakeReader {
     }
 }
 
+/// A live "template" the fake scanner answers with a timeout fault instead.
+const TIMES_OUT: &str = "!timeout";
+
 struct FakeScanner {
     shared: Arc<Shared>,
 }
@@ -113,6 +118,14 @@ impl FingerprintScanner for FakeScanner {
         Box::pin(async move {
             let next = self.shared.captures.lock().unwrap().pop_front();
             match next {
+                // The scanner stops answering within its protocol timeout.
+                Some(Some(TIMES_OUT)) => {
+                    sleep(Duration::from_millis(400)).await;
+                    Err(CaptureError::Device(DeviceFault::new(
+                        FaultKind::Timeout,
+                        "no reply to the capture command",
+                    )))
+                }
                 Some(Some(finger)) => {
                     sleep(Duration::from_millis(400)).await;
                     Ok(LiveCapture {
@@ -565,7 +578,74 @@ async fn an_unreadable_chip_is_referred_before_entry() {
     rig.stop().await;
     let j = Journal::open(&path).unwrap();
     let r = j.records_after(0, 1).unwrap();
-    assert!(
-        matches!(&r[0].record.reasons[0], Reason::ChipUnreadable { error, .. } if error == "wrong_key")
+    assert!(matches!(
+        &r[0].record.reasons[0],
+        Reason::ChipUnreadable {
+            error: ChipFailure::WrongKey,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_template_is_a_recorded_matcher_error_not_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let mut rig = rig(&path);
+    rig.wait_for("ready", |s| s.machine.mode == Mode::Ready)
+        .await;
+    // The chip's enrolled thumb does not decode (an empty simulated finger).
+    rig.traveller("M1", "#1", Some("p/right#1"));
+    rig.wait_for("referred", |s| {
+        s.outcomes.referred == 1 && s.machine.mode == Mode::Ready
+    })
+    .await;
+    // The live capture does not decode (a drawn score out of range).
+    rig.traveller("M2", "p/right", Some("~7.5"));
+    rig.wait_for("referred", |s| {
+        s.outcomes.referred == 2 && s.machine.mode == Mode::Ready
+    })
+    .await;
+    let (_, shared) = rig.stop().await;
+    assert_eq!(shared.lane.lock().unwrap().out_entry, 2);
+    let j = Journal::open(&path).unwrap();
+    let r = j.records_after(0, 10).unwrap();
+    let want = [
+        MatcherFailure::MalformedEnrolledTemplate,
+        MatcherFailure::MalformedLiveTemplate,
+    ];
+    for (rec, error) in r.iter().zip(want) {
+        let rec = &rec.record;
+        assert_eq!(rec.outcome, Outcome::Referred);
+        assert_eq!(rec.reasons, vec![Reason::MatcherError { error }]);
+        let b = rec.biometric.expect("a capture was made");
+        assert_eq!(b.score, None, "no score was made");
+        assert_eq!(b.attempts, 1, "the same templates are not tried again");
+    }
+    let json = serde_json::to_value(&r[0].record).unwrap();
+    assert_eq!(json["reasons"][0]["code"], "matcher_error");
+    assert_eq!(json["reasons"][0]["error"], "malformed_enrolled_template");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scanner_fault_reaches_the_record_with_its_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let mut rig = rig(&path);
+    rig.wait_for("ready", |s| s.machine.mode == Mode::Ready)
+        .await;
+    rig.traveller("F1", "p/right", Some(TIMES_OUT));
+    rig.wait_for("aborted", |s| s.outcomes.aborted == 1).await;
+    rig.stop().await;
+    let j = Journal::open(&path).unwrap();
+    let r = j.records_after(0, 1).unwrap();
+    assert_eq!(
+        r[0].record.reasons,
+        vec![Reason::DeviceFault {
+            device: gate_controller::types::Device::FingerprintScanner,
+            kind: Some(FaultKind::Timeout),
+        }]
     );
+    let json = serde_json::to_value(&r[0].record).unwrap();
+    assert_eq!(json["reasons"][0]["kind"], "timeout");
 }

@@ -6,45 +6,20 @@ use rand_core::CryptoRng;
 use super::apdu::{CommandApdu, ResponseApdu, SW_AUTH_FAILED, SW_OK};
 use super::crypto::{self, CipherSuite, KDF_ENC, KDF_MAC};
 use super::error::CardError;
+use super::mrz::{self, MrzError};
 use super::sm::SecureChannel;
 
 /// A malformed access key: the MRZ fields or CAN cannot form a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AccessKeyError {
-    /// A field holds characters outside the MRZ alphabet (`0-9`, `A-Z`, `<`).
-    #[error("{field} holds characters outside the MRZ alphabet")]
-    BadCharacters {
-        /// Which field.
-        field: &'static str,
-    },
-    /// A date is not six digits YYMMDD.
-    #[error("{field} must be six digits YYMMDD")]
-    BadDate {
-        /// Which field.
-        field: &'static str,
-    },
-    /// A document number is empty.
-    #[error("document number is empty")]
-    EmptyDocumentNumber,
+    /// A field of the MRZ key is malformed (characters outside the MRZ alphabet, an
+    /// empty document number, a date that is not `YYMMDD`).
+    #[error(transparent)]
+    Mrz(#[from] MrzError),
     /// A CAN is not 6 digits.
     #[error("CAN must be six digits")]
     BadCan,
-}
-
-/// ICAO 9303 check digit (weights 7, 3, 1; `<` = 0, `A` = 10 ...) of an MRZ field.
-pub fn check_digit(field: &str) -> Option<u8> {
-    let mut sum = 0u32;
-    for (i, c) in field.chars().enumerate() {
-        let v = match c {
-            '0'..='9' => c as u32 - '0' as u32,
-            'A'..='Z' => c as u32 - 'A' as u32 + 10,
-            '<' => 0,
-            _ => return None,
-        };
-        sum += v * [7, 3, 1][i % 3];
-    }
-    Some((sum % 10) as u8)
 }
 
 /// The "MRZ information" that keys BAC and the PACE MRZ password: document number, date
@@ -61,35 +36,23 @@ impl std::fmt::Debug for MrzKey {
 }
 
 impl MrzKey {
-    /// Build the key from the three fields as printed (the check digits are computed here;
-    /// a document number shorter than 9 characters is filled with `<`).
+    /// Build the key from the three fields as printed (checked and turned into the MRZ
+    /// information by [`mrz::MrzKey`], the one definition of both; the check digits are
+    /// computed there, a document number shorter than 9 characters is filled with `<`).
     pub fn new(
         document_number: &str,
         date_of_birth: &str,
         date_of_expiry: &str,
     ) -> Result<Self, AccessKeyError> {
-        let doc = document_number.trim().to_ascii_uppercase();
-        if doc.is_empty() {
-            return Err(AccessKeyError::EmptyDocumentNumber);
-        }
-        let mut doc_field = doc.clone();
-        while doc_field.len() < 9 {
-            doc_field.push('<');
-        }
-        let mut info = String::new();
-        for (field, name, is_date) in [
-            (doc_field.as_str(), "document number", false),
-            (date_of_birth.trim(), "date of birth", true),
-            (date_of_expiry.trim(), "date of expiry", true),
-        ] {
-            if is_date && (field.len() != 6 || !field.bytes().all(|b| b.is_ascii_digit())) {
-                return Err(AccessKeyError::BadDate { field: name });
-            }
-            let cd = check_digit(field).ok_or(AccessKeyError::BadCharacters { field: name })?;
-            info.push_str(field);
-            info.push(char::from(b'0' + cd));
-        }
-        Ok(MrzKey { info })
+        let key = mrz::MrzKey::new(document_number, date_of_birth, date_of_expiry)?;
+        Self::from_fields(&key)
+    }
+
+    /// The key of fields already checked (e.g. from an OCR MRZ).
+    pub fn from_fields(key: &mrz::MrzKey) -> Result<Self, AccessKeyError> {
+        Ok(MrzKey {
+            info: key.mrz_information()?,
+        })
     }
 
     /// The MRZ information string (e.g. `L898902C<369080619406236`).

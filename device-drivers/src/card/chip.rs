@@ -529,7 +529,7 @@ impl<R: CryptoRng> VirtualChip<R> {
             return sw(SW_WRONG_DATA);
         };
         let get = |t: u32| objs.iter().find(|(tag, _)| *tag == t).map(|(_, v)| *v);
-        if get(0x80) != Some(info.oid.as_slice()) {
+        if get(0x80) != Some(info.oid_bytes().as_slice()) {
             return sw(SW_WRONG_DATA);
         }
         match (self.config.parameter_id_tag, get(0x84).is_some()) {

@@ -22,7 +22,7 @@ use super::transport::{CardTransport, TransportError};
 use crate::devices::{
     BiometricTemplate, ChipRead, DeviceFault, FaultKind, Holder, ReadError, TemplateFormat,
 };
-use crate::types::{Document, DocumentKind, MrzDate, PaStatus};
+use crate::types::{Document, DocumentKind, MrzDate};
 
 /// The MRZ the page reader's OCR produced: the full zone (2 or 3 lines), or only the
 /// three fields that key BAC/PACE (`DOCNO,YYMMDD,YYMMDD`).
@@ -118,15 +118,6 @@ pub fn read_error(e: CardError) -> ReadError {
     }
 }
 
-fn pa_status(s: pa::PaStatus) -> PaStatus {
-    match s {
-        pa::PaStatus::Valid => PaStatus::Valid,
-        pa::PaStatus::Invalid => PaStatus::Invalid,
-        pa::PaStatus::Untrusted => PaStatus::Untrusted,
-        pa::PaStatus::NotChecked => PaStatus::NotChecked,
-    }
-}
-
 fn document_kind(code: &str) -> DocumentKind {
     match code.chars().next() {
         Some('P') => DocumentKind::Passport,
@@ -151,8 +142,7 @@ fn template_format(bytes: &[u8]) -> TemplateFormat {
 /// The BAC/PACE key of an OCR MRZ (an unusable one is the traveller's problem: the
 /// chip cannot be opened with it).
 pub fn access_key(ocr: &OcrMrz) -> Result<AccessKey, ReadError> {
-    let k = ocr.key();
-    super::bac::MrzKey::new(&k.document_number, &k.date_of_birth, &k.date_of_expiry)
+    super::bac::MrzKey::from_fields(&ocr.key())
         .map(AccessKey::Mrz)
         .map_err(|e| ReadError::AccessDenied(format!("the OCR MRZ cannot key the chip: {e}")))
 }
@@ -222,7 +212,7 @@ pub fn read_for_gate(
         nationality: chip_mrz.nationality.clone(),
         date_of_birth: date("date of birth", &chip_mrz.date_of_birth)?,
         date_of_expiry: date("date of expiry", &chip_mrz.date_of_expiry)?,
-        passive_auth: pa_status(report.status),
+        passive_auth: report.status,
         mrz_matches_ocr: ocr.matches(&chip_mrz),
         enrolled_thumbs: u8::try_from(enrolled.len()).unwrap_or(u8::MAX),
     };
@@ -253,6 +243,7 @@ mod tests {
     use crate::card::lds::{Finger, LdsFile};
     use crate::card::pa::pki;
     use crate::card::pace::{PaceCurve, PaceInfo};
+    use crate::types::{ChipFailure, PaStatus};
     use rand10::rngs::StdRng;
     use rand10::SeedableRng;
 
@@ -352,7 +343,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "wrong_key", "{e}");
+        assert_eq!(e.code(), ChipFailure::WrongKey, "{e}");
         let mut c = chip(&persona, false);
         c.inject(Fault::PulledAt(8));
         let e = read_for_gate(
@@ -417,7 +408,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "wrong_key", "{e}");
+        assert_eq!(e.code(), ChipFailure::WrongKey, "{e}");
         // A malformed CAN never reaches the chip.
         let e = read_for_gate(
             &mut chip(&persona, true),
@@ -427,7 +418,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "wrong_key", "{e}");
+        assert_eq!(e.code(), ChipFailure::WrongKey, "{e}");
     }
 
     #[test]
@@ -444,7 +435,7 @@ mod tests {
             SystemTime::now(),
         )
         .unwrap_err();
-        assert_eq!(e.code(), "reader_fault");
+        assert_eq!(e.code(), ChipFailure::ReaderFault);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+pub use crate::types::MrzDate;
+
 /// How an MRZ misbehaved.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -200,12 +202,13 @@ fn check_date(field: &'static str, s: &str, allow_unknown: bool) -> Result<(), M
     if allow_unknown && s.chars().any(|c| c == '<') {
         return Ok(());
     }
-    MrzDate::parse(s)
-        .map(|_| ())
-        .map_err(|e| MrzError::BadField {
+    match MrzDate::parse(s) {
+        Some(_) => Ok(()),
+        None => Err(MrzError::BadField {
             field,
-            detail: e.to_string(),
-        })
+            detail: format!("{s:?} is not a date YYMMDD"),
+        }),
+    }
 }
 
 impl Mrz {
@@ -520,14 +523,30 @@ pub struct MrzKey {
 impl MrzKey {
     /// Parses the `DOCNO,YYMMDD,YYMMDD` form of `gatectl doc read --mrz-key` (case-insensitive).
     pub fn parse(s: &str) -> Result<MrzKey, MrzError> {
-        let parts: Vec<String> = s.split(',').map(|p| p.trim().to_uppercase()).collect();
+        let parts: Vec<&str> = s.split(',').collect();
         let [doc, dob, exp] = parts.as_slice() else {
             return Err(MrzError::BadField {
                 field: "mrz_key",
                 detail: "expected DOCNO,YYMMDD,YYMMDD".into(),
             });
         };
-        let doc = doc.trim_end_matches('<').to_string();
+        MrzKey::new(doc, dob, exp)
+    }
+
+    /// The key from its three fields as printed (surrounding spaces and trailing `<`
+    /// fillers of the number ignored, letters upper-cased): a document number in the MRZ
+    /// alphabet, a date of birth `YYMMDD` (`<` for unknown parts allowed) and a date of
+    /// expiry `YYMMDD`.
+    pub fn new(
+        document_number: &str,
+        date_of_birth: &str,
+        date_of_expiry: &str,
+    ) -> Result<MrzKey, MrzError> {
+        let doc = document_number
+            .trim()
+            .to_ascii_uppercase()
+            .trim_end_matches('<')
+            .to_string();
         if doc.is_empty()
             || !doc
                 .chars()
@@ -538,12 +557,13 @@ impl MrzKey {
                 detail: format!("{doc:?} is not an MRZ document number"),
             });
         }
+        let (dob, exp) = (date_of_birth.trim(), date_of_expiry.trim());
         check_date("date_of_birth", dob, true)?;
         check_date("date_of_expiry", exp, false)?;
         Ok(MrzKey {
             document_number: doc,
-            date_of_birth: dob.clone(),
-            date_of_expiry: exp.clone(),
+            date_of_birth: dob.to_string(),
+            date_of_expiry: exp.to_string(),
         })
     }
 
@@ -570,69 +590,6 @@ impl MrzKey {
             self.date_of_expiry,
             cd("date_of_expiry", &self.date_of_expiry)?
         ))
-    }
-}
-
-/// A calendar date as written in an MRZ (`YYMMDD`, century implied).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct MrzDate {
-    /// Two-digit year.
-    pub yy: u8,
-    /// Month 1–12.
-    pub mm: u8,
-    /// Day 1–31 (checked against the month).
-    pub dd: u8,
-}
-
-impl MrzDate {
-    /// Parses `YYMMDD`, rejecting impossible months and days.
-    pub fn parse(s: &str) -> Result<MrzDate, MrzError> {
-        let bad = |detail: String| MrzError::BadField {
-            field: "date",
-            detail,
-        };
-        if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad(format!("{s:?} is not YYMMDD")));
-        }
-        let num = |i: usize| {
-            s.get(i..i + 2)
-                .and_then(|p| p.parse::<u8>().ok())
-                .unwrap_or(0)
-        };
-        let (yy, mm, dd) = (num(0), num(2), num(4));
-        if !(1..=12).contains(&mm) {
-            return Err(bad(format!("month {mm} in {s}")));
-        }
-        // Days per month, with February allowing 29 (the century is not known here).
-        let max = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-        if dd == 0 || dd > max[usize::from(mm - 1)] {
-            return Err(bad(format!("day {dd} in {s}")));
-        }
-        Ok(MrzDate { yy, mm, dd })
-    }
-
-    /// Full year for a date of birth: the latest century that does not put it after `today`.
-    pub fn birth_year(&self, today: (u16, u8, u8)) -> u16 {
-        let century = today.0 - today.0 % 100;
-        let candidate = century.saturating_add(u16::from(self.yy));
-        if (candidate, self.mm, self.dd) > today {
-            candidate.saturating_sub(100)
-        } else {
-            candidate
-        }
-    }
-
-    /// Full year for an expiry date: within 50 years behind to 49 years ahead of `today`.
-    pub fn expiry_year(&self, today: (u16, u8, u8)) -> u16 {
-        let century = today.0 - today.0 % 100;
-        let candidate = century.saturating_add(u16::from(self.yy));
-        if candidate.saturating_add(50) <= today.0 {
-            candidate.saturating_add(100)
-        } else if candidate >= today.0.saturating_add(50) {
-            candidate.saturating_sub(100)
-        } else {
-            candidate
-        }
     }
 }
 
@@ -781,31 +738,6 @@ mod tests {
             Mrz::parse(&shifted),
             Err(MrzError::BadLineLength { line: 1, .. })
         ));
-    }
-
-    #[test]
-    fn bad_dates_rejected() {
-        assert!(MrzDate::parse("691306").is_err());
-        assert!(MrzDate::parse("690231").is_err());
-        assert!(MrzDate::parse("69083A").is_err());
-        assert_eq!(
-            MrzDate::parse("690806").unwrap(),
-            MrzDate {
-                yy: 69,
-                mm: 8,
-                dd: 6
-            }
-        );
-    }
-
-    #[test]
-    fn century_inference() {
-        let today = (2026, 11, 26);
-        assert_eq!(MrzDate::parse("690806").unwrap().birth_year(today), 1969);
-        assert_eq!(MrzDate::parse("200101").unwrap().birth_year(today), 2020);
-        assert_eq!(MrzDate::parse("261127").unwrap().birth_year(today), 1926);
-        assert_eq!(MrzDate::parse("940623").unwrap().expiry_year(today), 1994);
-        assert_eq!(MrzDate::parse("340623").unwrap().expiry_year(today), 2034);
     }
 
     #[test]

@@ -17,11 +17,6 @@ use super::crypto::{self, CipherSuite, KDF_ENC, KDF_MAC, KDF_PI};
 use super::error::CardError;
 use super::sm::SecureChannel;
 
-/// OID prefix `id-PACE-ECDH-GM` (0.4.0.127.0.7.2.2.4.2), DER content bytes.
-const OID_PACE_ECDH_GM: [u8; 9] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04, 0x02];
-/// OID prefix `id-PACE` (0.4.0.127.0.7.2.2.4), DER content bytes.
-const OID_PACE: [u8; 8] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04];
-
 /// Elliptic curve of the PACE domain parameters (standardized parameter IDs of
 /// ICAO 9303-11 table 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,48 +63,50 @@ impl PaceCurve {
     }
 }
 
-/// One PACE protocol offered by the chip in EF.CardAccess (a `PACEInfo`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaceInfo {
-    /// The protocol OID, DER content bytes.
-    pub oid: Vec<u8>,
-    /// Protocol version (2 for current chips).
-    pub version: u32,
-    /// Standardized domain parameter ID, when given.
-    pub parameter_id: Option<u32>,
-}
+pub use super::lds::PaceInfo;
+use super::lds::{Cipher, KeyAgreement, Mapping, PaceProtocol, SecurityInfo, SecurityInfos};
 
 impl PaceInfo {
-    /// A PACE-ECDH-GM info for `suite` on `curve`.
+    /// The protocol OID as DER content bytes (as MSE:Set AT and the public-key data
+    /// objects carry it).
+    pub fn oid_bytes(&self) -> Vec<u8> {
+        self.protocol.oid().as_bytes().to_vec()
+    }
+
+    /// A PACE-ECDH-GM info (version 2) for `suite` on `curve`.
     pub fn ecdh_gm(suite: CipherSuite, curve: PaceCurve) -> Self {
-        let mut oid = OID_PACE_ECDH_GM.to_vec();
-        oid.push(match suite {
-            CipherSuite::Tdes => 1,
-            CipherSuite::Aes128 => 2,
-            CipherSuite::Aes192 => 3,
-            CipherSuite::Aes256 => 4,
-        });
+        let cipher = match suite {
+            CipherSuite::Tdes => Cipher::Des3,
+            CipherSuite::Aes128 => Cipher::Aes128,
+            CipherSuite::Aes192 => Cipher::Aes192,
+            CipherSuite::Aes256 => Cipher::Aes256,
+        };
         PaceInfo {
-            oid,
+            protocol: PaceProtocol {
+                key_agreement: KeyAgreement::Ecdh,
+                mapping: Mapping::Generic,
+                cipher,
+            },
             version: 2,
             parameter_id: Some(u32::from(curve.parameter_id())),
         }
     }
 
-    /// The cipher suite and curve, when this reader implements the protocol.
+    /// The cipher suite and curve, when this reader implements the protocol (ECDH with
+    /// Generic Mapping on a standardized curve it knows).
     pub fn supported(&self) -> Result<(CipherSuite, PaceCurve), CardError> {
-        let unknown =
-            || CardError::UnknownAlgorithm(format!("PACE protocol {}", oid_dotted(&self.oid)));
-        let (prefix, last) = self.oid.split_at(self.oid.len().saturating_sub(1));
-        if prefix != OID_PACE_ECDH_GM {
-            return Err(unknown());
+        let p = self.protocol;
+        if (p.key_agreement, p.mapping) != (KeyAgreement::Ecdh, Mapping::Generic) {
+            return Err(CardError::UnknownAlgorithm(format!(
+                "PACE protocol {}",
+                p.name()
+            )));
         }
-        let suite = match last {
-            [1] => CipherSuite::Tdes,
-            [2] => CipherSuite::Aes128,
-            [3] => CipherSuite::Aes192,
-            [4] => CipherSuite::Aes256,
-            _ => return Err(unknown()),
+        let suite = match p.cipher {
+            Cipher::Des3 => CipherSuite::Tdes,
+            Cipher::Aes128 => CipherSuite::Aes128,
+            Cipher::Aes192 => CipherSuite::Aes192,
+            Cipher::Aes256 => CipherSuite::Aes256,
         };
         let id = self.parameter_id.ok_or_else(|| {
             CardError::UnknownAlgorithm("PACE without a standardized parameter ID".into())
@@ -118,87 +115,22 @@ impl PaceInfo {
             .ok_or_else(|| CardError::UnknownAlgorithm(format!("PACE domain parameters {id}")))?;
         Ok((suite, curve))
     }
-
-    /// DER encoding of this `PACEInfo` (for building EF.CardAccess).
-    pub fn to_der(&self) -> Vec<u8> {
-        let mut body = tlv_encode(0x06, &self.oid);
-        body.extend(der_uint(self.version));
-        if let Some(p) = self.parameter_id {
-            body.extend(der_uint(p));
-        }
-        tlv_encode(0x30, &body)
-    }
 }
 
-fn der_uint(v: u32) -> Vec<u8> {
-    let mut b: Vec<u8> = v.to_be_bytes().to_vec();
-    while b.len() > 1 && b.first() == Some(&0) && b.get(1).is_some_and(|x| x & 0x80 == 0) {
-        b.remove(0);
-    }
-    if b.first().is_some_and(|x| x & 0x80 != 0) {
-        b.insert(0, 0);
-    }
-    tlv_encode(0x02, &b)
-}
-
-fn der_uint_value(v: &[u8]) -> Option<u32> {
-    if v.is_empty() || v.len() > 5 || v.first().is_some_and(|b| b & 0x80 != 0) {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for b in v {
-        n = (n << 8) | u64::from(*b);
-    }
-    u32::try_from(n).ok()
-}
-
-fn oid_dotted(oid: &[u8]) -> String {
-    oid.iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join("")
-}
-
-/// EF.CardAccess content: a DER `SET OF SecurityInfo`.
+/// EF.CardAccess content offering `infos` (the LDS encoding of [`SecurityInfos`]).
 pub fn build_card_access(infos: &[PaceInfo]) -> Vec<u8> {
-    let body: Vec<u8> = infos.iter().flat_map(PaceInfo::to_der).collect();
-    tlv_encode(0x31, &body)
+    SecurityInfos {
+        infos: infos.iter().cloned().map(SecurityInfo::Pace).collect(),
+    }
+    .encode()
 }
 
-/// The PACE protocols listed in EF.CardAccess; other security infos are skipped.
+/// The PACE protocols listed in EF.CardAccess (parsed by [`SecurityInfos`]); other
+/// security infos are skipped. A malformed file is a protocol violation of the chip.
 pub fn parse_card_access(bytes: &[u8]) -> Result<Vec<PaceInfo>, CardError> {
-    let bad = |w: &str| CardError::ProtocolViolation(format!("EF.CardAccess: {w}"));
-    let (tag, set, _) = tlv_first(bytes).ok_or_else(|| bad("not a TLV"))?;
-    if tag != 0x31 {
-        return Err(bad("not a SET"));
-    }
-    let mut out = Vec::new();
-    for (tag, info) in tlv_all(set).ok_or_else(|| bad("malformed SET"))? {
-        if tag != 0x30 {
-            return Err(bad("SecurityInfo is not a SEQUENCE"));
-        }
-        let fields = tlv_all(info).ok_or_else(|| bad("malformed SecurityInfo"))?;
-        let Some((0x06, oid)) = fields.first().copied() else {
-            return Err(bad("SecurityInfo without OID"));
-        };
-        if !oid.starts_with(&OID_PACE) || oid.len() != OID_PACE.len() + 2 {
-            continue;
-        }
-        let version = match fields.get(1) {
-            Some((0x02, v)) => der_uint_value(v).ok_or_else(|| bad("bad version"))?,
-            _ => continue, // PACEDomainParameterInfo has a SEQUENCE here
-        };
-        let parameter_id = match fields.get(2) {
-            Some((0x02, v)) => Some(der_uint_value(v).ok_or_else(|| bad("bad parameter ID"))?),
-            _ => None,
-        };
-        out.push(PaceInfo {
-            oid: oid.to_vec(),
-            version,
-            parameter_id,
-        });
-    }
-    Ok(out)
+    let infos = SecurityInfos::parse_card_access(bytes)
+        .map_err(|e| CardError::ProtocolViolation(e.to_string()))?;
+    Ok(infos.pace().into_iter().cloned().collect())
 }
 
 /// PACE password reference (MSE:Set AT tag 83).
@@ -219,7 +151,7 @@ pub fn password_key(suite: CipherSuite, key: &AccessKey) -> Vec<u8> {
 
 /// MSE:Set AT selecting PACE (no Le: some chips fall back to BAC when it is present).
 pub fn mse_set_at(info: &PaceInfo, key: &AccessKey, with_parameter_id: bool) -> CommandApdu {
-    let mut data = tlv_encode(0x80, &info.oid);
+    let mut data = tlv_encode(0x80, &info.oid_bytes());
     data.extend(tlv_encode(0x83, &[password_ref(key)]));
     if with_parameter_id {
         if let Some(p) = info.parameter_id.and_then(|p| u8::try_from(p).ok()) {
@@ -474,7 +406,7 @@ impl PaceInit {
 
     /// MSE:Set AT (tag 84 with the parameter ID only when `with_parameter_id`).
     pub fn set_at(&self, with_parameter_id: bool) -> CommandApdu {
-        let mut data = tlv_encode(0x80, &self.info.oid);
+        let mut data = tlv_encode(0x80, &self.info.oid_bytes());
         data.extend(tlv_encode(0x83, &[self.key_ref]));
         if with_parameter_id {
             data.extend(tlv_encode(0x84, &[self.curve.parameter_id()]));
@@ -576,7 +508,7 @@ impl PaceKeyAgreement {
         let t_ifd = crypto::mac_token(
             suite,
             &k_mac,
-            &public_key_object(&self.init.info.oid, &pk_ic),
+            &public_key_object(&self.init.info.oid_bytes(), &pk_ic),
         )?;
         let command = general_authenticate(0x85, &t_ifd, true);
         Ok(PaceMutualAuth {
@@ -613,7 +545,7 @@ impl PaceMutualAuth {
         let expect = crypto::mac_token(
             suite,
             &self.k_mac,
-            &public_key_object(&self.init.info.oid, &self.pk_eph),
+            &public_key_object(&self.init.info.oid_bytes(), &self.pk_eph),
         )?;
         if !crypto::ct_eq(&expect, &t_ic) {
             return Err(CardError::BadMac("PACE chip authentication token".into()));
@@ -743,7 +675,7 @@ impl ChipPace {
                 let expect = crypto::mac_token(
                     self.suite,
                     &k_mac,
-                    &public_key_object(&self.info.oid, &pk_ic),
+                    &public_key_object(&self.info.oid_bytes(), &pk_ic),
                 )
                 .map_err(|_| 0x6F00u16)?;
                 if !crypto::ct_eq(&expect, &t_ifd) {
@@ -753,7 +685,7 @@ impl ChipPace {
                 let t_ic = crypto::mac_token(
                     self.suite,
                     &k_mac,
-                    &public_key_object(&self.info.oid, &pk_ifd),
+                    &public_key_object(&self.info.oid_bytes(), &pk_ifd),
                 )
                 .map_err(|_| 0x6F00u16)?;
                 Ok(ChipPaceAnswer::Established(
@@ -805,7 +737,11 @@ mod tests {
         );
         assert!(parse_card_access(&h("3114")).is_err());
         let dh = PaceInfo {
-            oid: h("04007F00070202040102"),
+            protocol: PaceProtocol {
+                key_agreement: KeyAgreement::Dh,
+                mapping: Mapping::Generic,
+                cipher: Cipher::Aes128,
+            },
             version: 2,
             parameter_id: Some(0),
         };

@@ -30,7 +30,8 @@ pub use traveller::{
 pub use world::{DoorView, Stream, TravellerView, World};
 
 use crate::types::{
-    CaptureFailure, CaptureInfo, Device, Document, Door, DoorPosition, ReadFailure, Sensor,
+    CaptureFailure, CaptureInfo, Device, Document, Door, DoorPosition, FaultKind, ReadFailure,
+    Sensor,
 };
 use serde::{Deserialize, Serialize};
 
@@ -174,6 +175,8 @@ pub enum Signal {
     DeviceFault {
         /// Device.
         device: Device,
+        /// What kind of failure.
+        kind: FaultKind,
         /// Detail.
         detail: String,
     },

@@ -16,8 +16,8 @@ use super::traveller::{
 };
 use super::{Cue, Injection, Signal, WorldCommand};
 use crate::types::{
-    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, ReadFailure,
-    Sensor, Time,
+    CaptureFailure, CaptureInfo, ChipFailure, Device, Document, DocumentKey, Door, DoorPosition,
+    FaultKind, ReadFailure, Sensor, Time,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -808,8 +808,16 @@ impl World {
             let n = w.offline.entry(device).or_insert(0);
             *n += 1;
             if *n == 1 {
+                // A lost lane link is the link's failure; a reader or scanner gone is
+                // the device missing.
+                let kind = if device == Device::LaneIo {
+                    FaultKind::Link
+                } else {
+                    FaultKind::Unavailable
+                };
                 out.push(Signal::DeviceFault {
                     device,
+                    kind,
                     detail: format!("simulated: offline for {for_ms} ms"),
                 });
             }
@@ -969,25 +977,28 @@ impl World {
     }
 
     fn read_result(&self, who: Option<u32>) -> Result<Document, ReadFailure> {
-        let fail = |code: &str, detail: &str| {
+        let fail = |code: ChipFailure, detail: &str| {
             Err(ReadFailure {
-                code: code.into(),
+                code,
                 detail: detail.into(),
             })
         };
         let Some(i) = who else {
-            return fail("no_card", "no document on the reader");
+            return fail(ChipFailure::NoDocument, "no document on the reader");
         };
         let t = &self.travellers[i as usize];
         if t.mind != Mind::AtReader {
-            return fail("card_removed", "the document was taken off the reader");
+            return fail(
+                ChipFailure::CardRemoved,
+                "the document was taken off the reader",
+            );
         }
         if t.spec.behaviour == Behaviour::UnreadableChip {
-            return fail("no_answer", "the chip did not answer");
+            return fail(ChipFailure::NoAnswer, "the chip did not answer");
         }
         match &t.document {
             Some(d) => Ok(d.clone()),
-            None => fail("no_card", "no document on the reader"),
+            None => fail(ChipFailure::NoDocument, "no document on the reader"),
         }
     }
 
@@ -1728,6 +1739,7 @@ mod tests {
                     1_000,
                     Signal::DeviceFault {
                         device: fault,
+                        kind: FaultKind::Unavailable,
                         detail: "simulated: offline for 2000 ms".into()
                     }
                 ),

@@ -241,7 +241,7 @@ const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn on_item(item: runtime::FeedItem, events: &EventFeed, details: &mut BTreeMap<Device, String>) {
     if let FeedKind::Event { event } = item.kind {
-        if let GateEvent::DeviceFault { device, detail } = &event {
+        if let GateEvent::DeviceFault { device, detail, .. } = &event {
             details.insert(*device, detail.clone());
         }
         events.publish(event);

@@ -196,7 +196,7 @@ impl Machine {
     pub(super) fn on_door_fault(&mut self, now: Time, door: Door, why: &str) {
         self.door_fault = true;
         self.raise(AlarmKind::DoorFault, format!("{door:?} door {why}"));
-        self.fault_transit(now, Device::LaneIo);
+        self.fault_transit(now, Device::LaneIo, FaultKind::Hardware);
     }
 
     /// Re-drives the doors towards what the current step wants.

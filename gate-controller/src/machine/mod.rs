@@ -15,12 +15,12 @@
 use crate::decision::{self, Policy, WatchlistDecision};
 use crate::party::{classify, ChildPolicy, Party};
 use crate::record::{
-    Actor, AlarmKind, BiometricSummary, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Reason,
-    Record, Role, Step, TxnId,
+    Actor, AlarmKind, BiometricSummary, GateEvent, MatcherFailure, Mode, OperatorCommand, Outcome,
+    Prompt, Reason, Record, Role, Step, TxnId,
 };
 use crate::types::{
-    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, ReadFailure,
-    Sensor, Time, WatchlistVerdict,
+    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, FaultKind,
+    ReadFailure, Sensor, Time, WatchlistVerdict,
 };
 use crate::upstream::disk::DiskLevel;
 use serde::{Deserialize, Serialize};
@@ -220,6 +220,7 @@ impl Machine {
         let detail = format!("{name} beam {why}");
         self.emit(GateEvent::DeviceFault {
             device: Device::LaneIo,
+            kind: Some(FaultKind::Hardware),
             detail: detail.clone(),
         });
         self.raise(AlarmKind::DeviceFault, detail);
@@ -298,6 +299,7 @@ impl Machine {
             Event::DoorReached { door, position } => self.on_door_reached(door, position),
             Event::FingerprintCaptured { result } => self.on_capture(now, result),
             Event::MatchDone { score } => self.on_match(now, score),
+            Event::MatchFailed { error } => self.on_match_failed(now, error),
             Event::Journaled { txn } => self.on_journaled(now, txn),
             Event::JournalFailed { txn, detail } => self.on_journal_failed(now, txn, detail),
             Event::Operator { command, actor } => self.on_command(now, command, actor),
@@ -307,7 +309,11 @@ impl Machine {
                     self.enter_emergency(now);
                 }
             }
-            Event::DeviceFault { device, detail } => self.on_fault(now, device, detail),
+            Event::DeviceFault {
+                device,
+                kind,
+                detail,
+            } => self.on_fault(now, device, kind, detail),
             Event::DoorRefused { door, position } => self.on_door_refused(now, door, position),
             Event::DeviceRecovered { device } => {
                 let (phase, mode) = (self.phase, self.mode());

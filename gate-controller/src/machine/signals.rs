@@ -60,6 +60,12 @@ pub enum Event {
         /// Best score over the enrolled thumbs, 0..1.
         score: f32,
     },
+    /// The matcher could not compare the last capture with the enrolled thumbs (no
+    /// score: the traveller is referred with a matcher error, not a mismatch).
+    MatchFailed {
+        /// Why not.
+        error: MatcherFailure,
+    },
     /// The journal durably committed the record of `txn`.
     Journaled {
         /// Transit whose record was committed.
@@ -88,6 +94,8 @@ pub enum Event {
     DeviceFault {
         /// Device.
         device: Device,
+        /// What kind of failure.
+        kind: FaultKind,
         /// Detail.
         detail: String,
     },

@@ -3,18 +3,19 @@
 use super::*;
 
 impl Machine {
-    pub(super) fn on_fault(&mut self, now: Time, device: Device, detail: String) {
+    pub(super) fn on_fault(&mut self, now: Time, device: Device, kind: FaultKind, detail: String) {
         let mode = self.mode();
         let new = self.faults.insert(device);
         if new {
             self.emit(GateEvent::DeviceFault {
                 device,
+                kind: Some(kind),
                 detail: detail.clone(),
             });
             self.raise(AlarmKind::DeviceFault, format!("{device}: {detail}"));
         }
         let phase = self.phase;
-        self.fault_transit(now, device);
+        self.fault_transit(now, device, kind);
         self.report_mode_change(phase, mode);
     }
 
@@ -33,10 +34,14 @@ impl Machine {
     }
 
     /// Safely ends a transit hit by a device fault; an idle gate goes out of service.
-    pub(super) fn fault_transit(&mut self, now: Time, device: Device) {
-        let reasons = vec![Reason::DeviceFault { device }];
+    pub(super) fn fault_transit(&mut self, now: Time, device: Device, kind: FaultKind) {
+        let reason = Reason::DeviceFault {
+            device,
+            kind: Some(kind),
+        };
+        let reasons = vec![reason.clone()];
         match self.phase {
-            p if p.pre_entry() => self.abort_pre_entry(now, Reason::DeviceFault { device }),
+            p if p.pre_entry() => self.abort_pre_entry(now, reason),
             p if p.occupant_undecided() => {
                 self.record(now, Outcome::Aborted, reasons, None);
                 self.let_out(now);

@@ -187,6 +187,15 @@ impl Machine {
         }
     }
 
+    /// The matcher made no score: a referral with the matcher's error, never a retry
+    /// (the same templates would fail again) and never a mismatch.
+    pub(super) fn on_match_failed(&mut self, now: Time, error: MatcherFailure) {
+        if !matches!(self.phase, Phase::Matching { .. }) {
+            return;
+        }
+        self.refer_inside(now, vec![Reason::MatcherError { error }], None);
+    }
+
     pub(super) fn next_attempt(&mut self, now: Time, attempt: u8) {
         if attempt < self.cfg.policy.max_attempts {
             self.start_capture(now, attempt + 1);
@@ -241,6 +250,7 @@ impl Machine {
         if self.faults.insert(Device::Journal) {
             self.emit(GateEvent::DeviceFault {
                 device: Device::Journal,
+                kind: Some(FaultKind::Storage),
                 detail: detail.clone(),
             });
         }

@@ -21,12 +21,14 @@ use super::matcher::Matcher;
 use super::screening::{holder_query, Screening};
 use crate::journal::Journal;
 use crate::machine::{Action, Event, Machine, Snapshot};
-use crate::record::{Actor, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Record, TxnId};
-use crate::types::{CaptureFailure, Device, Door, DoorPosition, Sensor, Time};
+use crate::record::{
+    Actor, GateEvent, MatcherFailure, Mode, OperatorCommand, Outcome, Prompt, Record, TxnId,
+};
+use crate::types::{CaptureFailure, Device, Door, DoorPosition, FaultKind, Sensor, Time};
 use crate::watchlist::PersonQuery;
 use device_drivers::devices::{
-    BiometricTemplate, CaptureError, ChipRead, LaneCommand, LaneInput, LiveCapture, Presence,
-    ReadError,
+    BiometricTemplate, CaptureError, ChipRead, DeviceFault, LaneCommand, LaneInput, LiveCapture,
+    Presence, ReadError,
 };
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -58,8 +60,8 @@ pub enum Input {
     Fault {
         /// Device.
         device: Device,
-        /// What happened.
-        detail: String,
+        /// What happened, typed by the driver.
+        fault: DeviceFault,
     },
     /// A device works again.
     Recovered {
@@ -418,6 +420,7 @@ impl Core {
         if active {
             Some(Event::DeviceFault {
                 device: Device::LaneIo,
+                kind: FaultKind::Hardware,
                 detail: what.to_string(),
             })
         } else if before && !after {
@@ -477,6 +480,7 @@ impl Core {
                     }
                     Err(ReadError::Device(f)) => Some(Event::DeviceFault {
                         device: Device::DocumentReader,
+                        kind: f.kind,
                         detail: f.to_string(),
                     }),
                     Err(e) => Some(Event::DocumentRead {
@@ -500,6 +504,7 @@ impl Core {
                     }),
                     Err(CaptureError::Device(f)) => Some(Event::DeviceFault {
                         device: Device::FingerprintScanner,
+                        kind: f.kind,
                         detail: f.to_string(),
                     }),
                     // Poor captures, and any capture problem a newer driver reports.
@@ -556,7 +561,11 @@ impl Core {
                 // Inputs a newer driver may report that the machine has no use for.
                 _ => None,
             },
-            Input::Fault { device, detail } => Some(Event::DeviceFault { device, detail }),
+            Input::Fault { device, fault } => Some(Event::DeviceFault {
+                device,
+                kind: fault.kind,
+                detail: fault.to_string(),
+            }),
             Input::Recovered { device } => Some(Event::DeviceRecovered { device }),
             Input::Shutdown => Some(Event::Shutdown),
         }
@@ -624,17 +633,17 @@ impl Core {
                 self.out.push_back(Output::CancelCapture);
             }
             Action::MatchFingerprint { attempt } => {
-                let score = match self.live.take() {
-                    Some(live) => match self.matcher.best(&live, &self.enrolled) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::warn!(attempt, error = %e, "fingerprint comparison failed");
-                            0.0
-                        }
-                    },
-                    None => 0.0,
+                let compared = match self.live.take() {
+                    Some(live) => self.matcher.best(&live, &self.enrolled).map_err(|e| {
+                        tracing::warn!(attempt, error = %e, "fingerprint comparison failed");
+                        e.failure()
+                    }),
+                    None => Err(MatcherFailure::NoLiveTemplate),
                 };
-                self.followups.push_back(Event::MatchDone { score });
+                self.followups.push_back(match compared {
+                    Ok(score) => Event::MatchDone { score },
+                    Err(error) => Event::MatchFailed { error },
+                });
             }
             Action::Display { prompt } => self.out.push_back(Output::Display(prompt)),
             Action::Journal { record } => self.journal_record(record),
@@ -713,7 +722,7 @@ fn log_event(event: &GateEvent) {
         GateEvent::AlarmRaised { alarm, detail } => {
             tracing::warn!(alarm = ?alarm, %detail, "alarm raised")
         }
-        GateEvent::DeviceFault { device, detail } => {
+        GateEvent::DeviceFault { device, detail, .. } => {
             tracing::warn!(%device, %detail, "device fault")
         }
         GateEvent::Command {

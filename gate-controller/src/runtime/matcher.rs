@@ -1,18 +1,33 @@
 //! 1:1 fingerprint comparison as the shell sees it: live template against the enrolled
 //! thumbs, best score wins. The templates stay here; only the score goes to the machine.
 
+use crate::record::MatcherFailure;
 use device_drivers::devices::{BiometricTemplate, TemplateFormat};
 use device_drivers::fingerprint::{self, CardFormat, Template};
 
-/// Why a comparison could not be made.
+/// Why a comparison could not be made (recorded as a matcher error, never as a score).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MatchError {
     /// The matcher does not understand this template encoding.
     #[error("unsupported template format {0:?}")]
     Unsupported(TemplateFormat),
-    /// A template could not be decoded.
-    #[error("malformed template: {0}")]
-    Malformed(String),
+    /// The live capture's template could not be decoded.
+    #[error("malformed live template: {0}")]
+    MalformedLive(String),
+    /// An enrolled template (from the chip) could not be decoded.
+    #[error("malformed enrolled template: {0}")]
+    MalformedEnrolled(String),
+}
+
+impl MatchError {
+    /// The failure the movement record carries.
+    pub fn failure(&self) -> MatcherFailure {
+        match self {
+            MatchError::Unsupported(_) => MatcherFailure::UnsupportedTemplate,
+            MatchError::MalformedLive(_) => MatcherFailure::MalformedLiveTemplate,
+            MatchError::MalformedEnrolled(_) => MatcherFailure::MalformedEnrolledTemplate,
+        }
+    }
 }
 
 /// A 1:1 fingerprint matcher (the ISO 19794-2 minutiae matcher, or the simulator's).
@@ -80,19 +95,20 @@ impl Matcher for SimMatcher {
                 .ok()
                 .and_then(|s| s.parse::<f32>().ok())
                 .filter(|s| s.is_finite() && (0.0..=1.0).contains(s))
-                .ok_or_else(|| MatchError::Malformed("bad simulated score".into()))?;
+                .ok_or_else(|| MatchError::MalformedLive("bad simulated score".into()))?;
             return Ok(score);
         }
-        let finger = |t: &BiometricTemplate| -> Result<Vec<u8>, MatchError> {
+        let finger = |t: &BiometricTemplate| -> Option<Vec<u8>> {
             let b = t.bytes();
             let end = b.iter().position(|&c| c == b'#').unwrap_or(b.len());
             let f = b.get(..end).unwrap_or_default();
-            if f.is_empty() {
-                return Err(MatchError::Malformed("empty simulated template".into()));
-            }
-            Ok(f.to_vec())
+            (!f.is_empty()).then(|| f.to_vec())
         };
-        Ok(if finger(live)? == finger(enrolled)? {
+        let empty = "empty simulated template";
+        let live = finger(live).ok_or_else(|| MatchError::MalformedLive(empty.into()))?;
+        let enrolled =
+            finger(enrolled).ok_or_else(|| MatchError::MalformedEnrolled(empty.into()))?;
+        Ok(if live == enrolled {
             SIM_GENUINE
         } else {
             SIM_IMPOSTOR
@@ -107,7 +123,11 @@ impl Matcher for SimMatcher {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MinutiaeMatcher;
 
-fn decode(t: &BiometricTemplate) -> Result<Template, MatchError> {
+/// Decodes `t`; `malformed` says which side a decoding error is on.
+fn decode(
+    t: &BiometricTemplate,
+    malformed: fn(String) -> MatchError,
+) -> Result<Template, MatchError> {
     let r = match t.format() {
         TemplateFormat::Iso19794_2_2005 | TemplateFormat::Iso19794_2_2011 => {
             Template::from_bytes(t.bytes())
@@ -117,7 +137,7 @@ fn decode(t: &BiometricTemplate) -> Result<Template, MatchError> {
         other => return Err(MatchError::Unsupported(other)),
     };
     // The error names the defect (length, field), never template content.
-    r.map_err(|e| MatchError::Malformed(e.to_string()))
+    r.map_err(|e| malformed(e.to_string()))
 }
 
 impl Matcher for MinutiaeMatcher {
@@ -126,8 +146,8 @@ impl Matcher for MinutiaeMatcher {
         live: &BiometricTemplate,
         enrolled: &BiometricTemplate,
     ) -> Result<f32, MatchError> {
-        let a = decode(live)?;
-        let b = decode(enrolled)?;
+        let a = decode(live, MatchError::MalformedLive)?;
+        let b = decode(enrolled, MatchError::MalformedEnrolled)?;
         Ok(fingerprint::matcher::compare(&a, &b).score)
     }
 }
@@ -158,7 +178,11 @@ mod tests {
         ));
         assert!(matches!(
             SimMatcher.compare(&t("#x"), &t("a")),
-            Err(MatchError::Malformed(_))
+            Err(MatchError::MalformedLive(_))
+        ));
+        assert!(matches!(
+            SimMatcher.compare(&t("a"), &t("#x")),
+            Err(MatchError::MalformedEnrolled(_))
         ));
     }
 
@@ -195,10 +219,17 @@ mod tests {
             m.compare(&t("a/b"), &iso(40, 1)),
             Err(MatchError::Unsupported(TemplateFormat::Simulated))
         ));
-        let broken = BiometricTemplate::new(TemplateFormat::Iso19794_2_2005, b"FMR\0".to_vec());
-        assert!(matches!(
-            m.compare(&broken, &iso(40, 1)),
-            Err(MatchError::Malformed(_))
-        ));
+        let broken = || BiometricTemplate::new(TemplateFormat::Iso19794_2_2005, b"FMR\0".to_vec());
+        let e = m.compare(&broken(), &iso(40, 1)).unwrap_err();
+        assert_eq!(e.failure(), MatcherFailure::MalformedLiveTemplate, "{e}");
+        // A malformed enrolled thumb fails the comparison only when no other thumb can
+        // be compared.
+        let e = m.best(&iso(40, 1), &[broken()]).unwrap_err();
+        assert_eq!(
+            e.failure(),
+            MatcherFailure::MalformedEnrolledTemplate,
+            "{e}"
+        );
+        assert!(m.best(&iso(40, 1), &[broken(), iso(40, 2)]).unwrap() > 0.6);
     }
 }

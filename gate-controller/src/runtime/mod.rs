@@ -449,7 +449,7 @@ type Signals = mpsc::UnboundedSender<Input>;
 fn fault(device: Device, f: &DeviceFault) -> Input {
     Input::Fault {
         device,
-        detail: f.to_string(),
+        fault: f.clone(),
     }
 }
 

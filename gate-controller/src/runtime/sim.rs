@@ -29,7 +29,7 @@ use device_drivers::devices::{
 use device_drivers::sim::{
     DoorView, Injection, Signal, Stream, TravellerId, TravellerSpec, World, WorldCommand,
 };
-use device_drivers::types::{DoorPosition, ReadFailure};
+use device_drivers::types::{ChipFailure, DoorPosition, ReadFailure};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -275,9 +275,13 @@ impl Router {
                     let _ = self.scanner.send(Ok(LiveCapture { info, template }));
                 }
             }
-            Signal::DeviceFault { device, detail } => {
+            Signal::DeviceFault {
+                device,
+                kind,
+                detail,
+            } => {
                 lock(&self.offline).insert(device);
-                let f = DeviceFault::new(FaultKind::Unavailable, detail);
+                let f = DeviceFault::new(kind, detail);
                 match device {
                     Device::DocumentReader => {
                         let _ = self.reader.send(ReaderMsg::Fault(f));
@@ -381,10 +385,13 @@ struct SimReader {
 }
 
 fn read_error(f: ReadFailure) -> ReadError {
-    match f.code.as_str() {
-        "card_removed" => ReadError::Removed,
-        "no_card" => ReadError::NoDocument,
-        "no_answer" => ReadError::NoAnswer,
+    match f.code {
+        ChipFailure::CardRemoved => ReadError::Removed,
+        ChipFailure::NoDocument => ReadError::NoDocument,
+        ChipFailure::NoAnswer => ReadError::NoAnswer,
+        ChipFailure::WrongKey => ReadError::AccessDenied(f.detail),
+        ChipFailure::BadMac => ReadError::SecureMessaging(f.detail),
+        ChipFailure::Unsupported => ReadError::Unsupported(f.detail),
         _ => ReadError::Protocol(format!("{}: {}", f.code, f.detail)),
     }
 }
