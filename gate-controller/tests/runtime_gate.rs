@@ -585,6 +585,9 @@ async fn an_unreadable_chip_is_referred_before_entry() {
             ..
         }
     ));
+    let json = serde_json::to_value(&r[0].record).unwrap();
+    assert_eq!(json["reasons"][0]["code"], "chip_unreadable");
+    assert_eq!(json["reasons"][0]["error"], "wrong_key");
 }
 
 #[tokio::test(start_paused = true)]

@@ -408,6 +408,20 @@ impl<R: CryptoRng> VirtualChip<R> {
         }
     }
 
+    /// The file `fid` of the selected application (only over secure messaging, and never
+    /// a data group the chip protects) or of the master file, for both READ BINARY forms.
+    fn readable(&self, fid: u16, secure: bool) -> Result<&Vec<u8>, u16> {
+        let file = if self.app_selected {
+            if !secure || self.config.protected_dgs.iter().any(|&n| dg_fid(n) == fid) {
+                return Err(SW_SECURITY_NOT_SATISFIED);
+            }
+            self.app_files.get(&fid)
+        } else {
+            self.mf_files.get(&fid)
+        };
+        file.ok_or(SW_FILE_NOT_FOUND)
+    }
+
     fn read_binary(&mut self, cmd: &CommandApdu, secure: bool) -> ResponseApdu {
         let sw = |s: u16| ResponseApdu::new(vec![], s);
         let (fid, offset) = if cmd.p1 & 0x80 != 0 {
@@ -434,19 +448,9 @@ impl<R: CryptoRng> VirtualChip<R> {
                 usize::from(u16::from_be_bytes([cmd.p1 & 0x7F, cmd.p2])),
             )
         };
-        let file = if self.app_selected {
-            if !secure {
-                return sw(SW_SECURITY_NOT_SATISFIED);
-            }
-            if self.config.protected_dgs.iter().any(|&n| dg_fid(n) == fid) {
-                return sw(SW_SECURITY_NOT_SATISFIED);
-            }
-            self.app_files.get(&fid)
-        } else {
-            self.mf_files.get(&fid)
-        };
-        let Some(file) = file else {
-            return sw(SW_FILE_NOT_FOUND);
+        let file = match self.readable(fid, secure) {
+            Ok(f) => f,
+            Err(status) => return sw(status),
         };
         let Some(le) = cmd.le else {
             return sw(SW_WRONG_LENGTH);
@@ -493,16 +497,9 @@ impl<R: CryptoRng> VirtualChip<R> {
         let Some(fid) = self.current_ef else {
             return sw(0x6986);
         };
-        let file = if self.app_selected {
-            if !secure {
-                return sw(SW_SECURITY_NOT_SATISFIED);
-            }
-            self.app_files.get(&fid)
-        } else {
-            self.mf_files.get(&fid)
-        };
-        let Some(file) = file else {
-            return sw(SW_FILE_NOT_FOUND);
+        let file = match self.readable(fid, secure) {
+            Ok(f) => f,
+            Err(status) => return sw(status),
         };
         if offset > file.len() {
             return sw(SW_WRONG_OFFSET);
