@@ -6,15 +6,22 @@
 //! exactly what to fix. Every key is documented in `docs/configuration.md` and in
 //! `configs/gate.example.toml`.
 
-use crate::decision::{LaneKind, Policy};
+pub use crate::api::config::ApiSection;
+use crate::decision::LaneKind;
+pub use crate::decision::{Direction, PolicySection};
+pub use crate::journal::section::JournalSection;
+pub use crate::logging::{LogFormat, LogSection};
 use crate::machine::{self, Timeouts};
-use crate::types::DocumentKind;
-use crate::upstream::disk::DiskGuardConfig;
-use device_drivers::sim::{Behaviour, Params as SimParams};
+pub use crate::party::LaneSection;
+pub use crate::problem::Problem;
+pub use crate::runtime::devices::section::{
+    DevicesSection, DocumentDevice, FingerprintDevice, IoDevice, MrzDevice,
+};
+pub use crate::runtime::matcher::section::MatcherSection;
+use crate::runtime::settings::GateSettings;
+pub use crate::runtime::sim::section::SimSection;
+pub use crate::runtime::watchlist::section::{WatchlistAction, WatchlistEntry, WatchlistSection};
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Why a configuration cannot be used.
@@ -78,21 +85,6 @@ fn extra_key_of_fieldless_kind(text: &str) -> Option<(String, String)> {
     None
 }
 
-/// One validation problem: the dotted key and what is wrong with its value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// Dotted key, e.g. `policy.biometric_threshold`.
-    pub key: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.problem)
-    }
-}
-
 fn join(problems: &[Problem]) -> String {
     problems
         .iter()
@@ -141,26 +133,6 @@ pub struct GateConfig {
     pub upstream: Option<crate::upstream::section::UpstreamSection>,
 }
 
-/// Travel direction the gate controls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Entering the country.
-    Arrival,
-    /// Leaving the country.
-    Departure,
-}
-
-impl Direction {
-    /// Lower-case name (journal, upstream).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Arrival => "arrival",
-            Direction::Departure => "departure",
-        }
-    }
-}
-
 /// `[gate]`: identity and role of the gate.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +153,32 @@ pub struct GateSection {
     pub drain_timeout_ms: u64,
 }
 
+impl GateSection {
+    /// Problems of `[gate]`, with their keys.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let id = &self.id;
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            out.push(Problem::new(
+                "gate.id",
+                format!("{id:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'"),
+            ));
+        }
+        if self.drain_timeout_ms == 0 {
+            out.push(Problem::new(
+                "gate.drain_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
+        out
+    }
+}
+
 fn default_reversals() -> u8 {
     3
 }
@@ -188,640 +186,16 @@ fn default_drain() -> u64 {
     60_000
 }
 
-/// `[policy]`: eligibility and biometric policy (see [`Policy`]).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PolicySection {
-    /// Minimum age in whole years.
-    pub min_age: u8,
-    /// Document kinds the lane accepts.
-    pub allowed_documents: Vec<DocumentKind>,
-    /// Whether passive authentication must be valid.
-    pub require_passive_auth: bool,
-    /// Score at or above which a comparison is a match (0..1).
-    pub biometric_threshold: f32,
-    /// Capture attempts before a referral.
-    pub max_attempts: u8,
-    /// Minimum minutiae of a usable capture.
-    pub min_minutiae: u16,
-    /// Minimum quality (0..100) of a usable capture.
-    pub min_quality: u8,
-}
-
-impl Default for PolicySection {
-    fn default() -> Self {
-        let p = Policy::default();
-        PolicySection {
-            min_age: p.min_age,
-            allowed_documents: p.allowed_documents,
-            require_passive_auth: p.require_passive_auth,
-            biometric_threshold: p.biometric_threshold,
-            max_attempts: p.max_attempts,
-            min_minutiae: p.min_minutiae,
-            min_quality: p.min_quality,
-        }
-    }
-}
-
-/// `[lane]`: who may be in the mantrap with the traveller.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LaneSection {
-    /// One adult with one child (below the overhead sensor's child height threshold):
-    /// `"allow"` (pass on the adult's clear decision) or `"refer"` (default: both to the
-    /// counter). Anything else in the mantrap with the traveller is tailgating.
-    pub accompanied_child: crate::party::ChildPolicy,
-}
-
-/// `[journal]`: where movement records are committed, and the disk guard of its file
-/// system.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JournalSection {
-    /// SQLite file (created if missing; its directory must exist and be writable).
-    pub path: PathBuf,
-    /// Usage of the journal's file system, in percent, at or above which the
-    /// `disk_space_low` alarm is raised (the gate still clears).
-    #[serde(default = "default_disk_alarm_percent")]
-    pub disk_alarm_percent: f64,
-    /// Usage, in percent, at or above which the gate stops clearing: every traveller is
-    /// referred before entry and the `disk_full` alarm is raised.
-    #[serde(default = "default_disk_stop_clearing_percent")]
-    pub disk_stop_clearing_percent: f64,
-    /// How often the journal's file system is measured, in milliseconds.
-    #[serde(default = "default_disk_check_ms")]
-    pub disk_check_ms: u64,
-}
-
-fn default_disk_alarm_percent() -> f64 {
-    DiskGuardConfig::default().alarm_percent
-}
-fn default_disk_stop_clearing_percent() -> f64 {
-    DiskGuardConfig::default().stop_clearing_percent
-}
-fn default_disk_check_ms() -> u64 {
-    5_000
-}
-
-/// Bounds of `journal.disk_check_ms`.
-const DISK_CHECK_MS: (u64, u64) = (100, 60_000);
-
-impl JournalSection {
-    /// The thresholds of the disk guard.
-    pub fn disk_guard(&self) -> DiskGuardConfig {
-        DiskGuardConfig {
-            alarm_percent: self.disk_alarm_percent,
-            stop_clearing_percent: self.disk_stop_clearing_percent,
-        }
-    }
-
-    /// The directory whose file system the disk guard measures (the journal's).
-    pub fn dir(&self) -> PathBuf {
-        match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
-    }
-}
-
-/// Problems of the disk guard's keys in `[journal]`.
-fn disk_guard_problems(j: &JournalSection, bad: &mut impl FnMut(&str, String)) {
-    let percent = |v: f64| v.is_finite() && v > 0.0 && v <= 100.0;
-    let (alarm, stop) = (j.disk_alarm_percent, j.disk_stop_clearing_percent);
-    if !percent(alarm) {
-        bad(
-            "journal.disk_alarm_percent",
-            format!("{alarm} must be above 0 and at most 100"),
-        );
-    }
-    if !percent(stop) {
-        bad(
-            "journal.disk_stop_clearing_percent",
-            format!("{stop} must be above 0 and at most 100"),
-        );
-    }
-    if percent(alarm) && percent(stop) && alarm >= stop {
-        bad(
-            "journal.disk_alarm_percent",
-            format!("{alarm} must be below journal.disk_stop_clearing_percent ({stop})"),
-        );
-    }
-    let (lo, hi) = DISK_CHECK_MS;
-    if !(lo..=hi).contains(&j.disk_check_ms) {
-        bad(
-            "journal.disk_check_ms",
-            format!("{} must be between {lo} and {hi}", j.disk_check_ms),
-        );
-    }
-}
-
-/// `[devices]`: one table per device.
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DevicesSection {
-    /// `[devices.document]`.
-    pub document: DocumentDevice,
-    /// `[devices.fingerprint]`.
-    pub fingerprint: FingerprintDevice,
-    /// `[devices.io]`.
-    pub io: IoDevice,
-    /// `[devices.mrz]`: the page reader's OCR (absent: none; a PC/SC reader then takes
-    /// its MRZ from `[devices.document] mrz_file`).
-    pub mrz: Option<MrzDevice>,
-}
-
-impl DevicesSection {
-    /// Whether any device is simulated, so that the simulated lane world must run.
-    pub fn any_sim(&self) -> bool {
-        self.document == DocumentDevice::Sim
-            || self.fingerprint == FingerprintDevice::Sim
-            || self.io == IoDevice::Sim
-            || self.mrz == Some(MrzDevice::Sim)
-    }
-
-    /// Combinations of device kinds that cannot work together, as `(key, why)`: a
-    /// simulated device never stands behind a real one, and a real device never serves
-    /// the simulated lane's travellers.
-    pub fn combination_problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let real_document = matches!(self.document, DocumentDevice::Pcsc { .. });
-        if real_document {
-            if self.fingerprint == FingerprintDevice::Sim {
-                out.push((
-                    "devices.fingerprint.kind",
-                    "\"sim\" cannot serve a real document reader (devices.document.kind = \
-                     \"pcsc\"): the simulated scanner has no traveller at a real reader; use \
-                     a real scanner (\"serial\")"
-                        .to_string(),
-                ));
-            }
-            if self.io == IoDevice::Sim {
-                out.push((
-                    "devices.io.kind",
-                    "\"sim\" cannot serve a real document reader (devices.document.kind = \
-                     \"pcsc\"): the simulated lane's travellers do not carry the document on \
-                     the real reader; use a real lane I/O (\"modbus\" or \"gpio\")"
-                        .to_string(),
-                ));
-            }
-        } else if self.fingerprint != FingerprintDevice::Sim {
-            out.push((
-                "devices.fingerprint.kind",
-                "a real scanner needs a real document reader (devices.document.kind = \
-                 \"pcsc\"): the simulated documents carry no thumbprint a live finger could \
-                 match"
-                    .to_string(),
-            ));
-        }
-        let legacy_file = match &self.document {
-            DocumentDevice::Pcsc { mrz_file, .. } => mrz_file.is_some(),
-            DocumentDevice::Sim => false,
-        };
-        match (&self.mrz, real_document) {
-            (Some(MrzDevice::Sim), true) => out.push((
-                "devices.mrz.kind",
-                "\"sim\" cannot key a real chip (devices.document.kind = \"pcsc\"): use the \
-                 page reader's OCR (\"serial\") or, on a bench, \"file\""
-                    .to_string(),
-            )),
-            (Some(MrzDevice::Serial { .. } | MrzDevice::File { .. }), false) => out.push((
-                "devices.mrz.kind",
-                "a real MRZ reader needs a real document reader (devices.document.kind = \
-                 \"pcsc\"): the simulated documents are read by the simulated reader"
-                    .to_string(),
-            )),
-            (Some(_), true) if legacy_file => out.push((
-                "devices.document.mrz_file",
-                "give the MRZ source once: [devices.mrz] or devices.document.mrz_file, \
-                 not both"
-                    .to_string(),
-            )),
-            (None, true) if !legacy_file => out.push((
-                "devices.mrz",
-                "a PC/SC reader needs the MRZ that keys the chip: add [devices.mrz] with \
-                 kind = \"serial\" (the page reader's OCR) or kind = \"file\""
-                    .to_string(),
-            )),
-            _ => {}
-        }
-        out
-    }
-}
-
-/// `[devices.mrz]`: the page or swipe reader's OCR of the machine-readable zone, whose
-/// read starts a transit and keys BAC/PACE (see `docs/mrz.md`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum MrzDevice {
-    /// The simulated lane's documents (the simulated reader reads them; nothing to add).
-    Sim,
-    /// An OCR reader sending the MRZ lines as ASCII on a serial or USB-CDC port.
-    Serial {
-        /// Device path, e.g. `/dev/ttyACM0`.
-        port: PathBuf,
-        /// Baud rate (ignored by USB-CDC readers).
-        #[serde(default = "default_mrz_baud")]
-        baud: u32,
-        /// How the reader frames a read (`[devices.mrz.framing]`; defaults: lines ended by
-        /// CR, LF or CR LF, no STX/ETX, no checksum, no CAN line).
-        #[serde(default, deserialize_with = "framing_strict")]
-        framing: device_drivers::mrz::framing::Framing,
-    },
-    /// A bench seam: the MRZ (lines, or `DOCNO,YYMMDD,YYMMDD`) typed into a file, read
-    /// whenever a chip is placed on the reader.
-    File {
-        /// The file.
-        path: PathBuf,
-    },
-}
-
-/// A bench MRZ file must be a file name in an existing directory (it may appear later).
-fn mrz_file_problem(f: &Path, key: &str, bad: &mut impl FnMut(&str, String)) {
-    if f.as_os_str().is_empty() {
-        bad(key, "must name a file".into());
-    } else if f.is_dir() {
-        bad(key, format!("{} is a directory, not a file", f.display()));
-    } else {
-        let dir = match f.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.is_dir() {
-            bad(key, format!("directory {} does not exist", dir.display()));
-        }
-    }
-}
-
-/// `[devices.mrz.framing]`, refusing unknown keys like every other table (the driver's
-/// `Framing` accepts any, so that it can be flattened elsewhere).
-fn framing_strict<'de, D>(d: D) -> Result<device_drivers::mrz::framing::Framing, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    use serde::de::Error;
-    const KEYS: &[&str] = &[
-        "terminator",
-        "stx_etx",
-        "checksum",
-        "read_can",
-        "frame_gap_ms",
-    ];
-    let table = toml::Table::deserialize(d)?;
-    if let Some(k) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(D::Error::unknown_field(k, KEYS));
-    }
-    device_drivers::mrz::framing::Framing::deserialize(table).map_err(D::Error::custom)
-}
-
-fn default_mrz_baud() -> u32 {
-    9_600
-}
-
-/// `[devices.document]`: the document reader.
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum DocumentDevice {
-    /// The simulator's reader (travellers from `[sim]`).
-    #[default]
-    Sim,
-    /// A PC/SC reader through pcscd (ICAO 9303 chip reading; see `docs/card.md`).
-    Pcsc {
-        /// Reader name as pcscd lists it (a prefix is enough).
-        reader: String,
-        /// Directory of CSCA certificates (DER or PEM files) for passive authentication;
-        /// absent = PA is `not_checked` (and the gate refers when PA is required).
-        #[serde(default)]
-        csca: Option<PathBuf>,
-        /// File holding the MRZ (the lines, or `DOCNO,YYMMDD,YYMMDD`), read at every chip
-        /// read to key BAC/PACE: the same as `[devices.mrz] kind = "file"` (a bench
-        /// seam; a gate has `[devices.mrz] kind = "serial"`).
-        #[serde(default)]
-        mrz_file: Option<PathBuf>,
-    },
-}
-
-/// `[devices.fingerprint]`: the fingerprint scanner.
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum FingerprintDevice {
-    /// The simulator's scanner.
-    #[default]
-    Sim,
-    /// A Suprema-style scanner on a serial port.
-    Serial {
-        /// Device path, e.g. `/dev/ttyUSB0`.
-        port: PathBuf,
-        /// Baud rate.
-        #[serde(default = "default_baud")]
-        baud: u32,
-        /// How long a request waits for the scanner's reply, in ms (a scan waits
-        /// `timeouts.capture_ms` on top).
-        #[serde(default = "default_reply_timeout_ms")]
-        reply_timeout_ms: u64,
-        /// Requests resent after a corrupted reply before the scanner is faulted.
-        #[serde(default = "default_retries")]
-        retries: u32,
-    },
-}
-
-fn default_baud() -> u32 {
-    115_200
-}
-
-fn default_reply_timeout_ms() -> u64 {
-    1_000
-}
-
-fn default_retries() -> u32 {
-    2
-}
-
-/// `[devices.io]`: doors, sensors and emergency input.
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum IoDevice {
-    /// The simulator's lane.
-    #[default]
-    Sim,
-    /// A Modbus TCP remote I/O module (register map: `docs/io.md`).
-    Modbus {
-        /// `HOST:PORT` of the module.
-        address: String,
-        /// Modbus unit (slave) id.
-        #[serde(default = "default_unit_id")]
-        unit_id: u8,
-        /// Bound on each Modbus request, in milliseconds.
-        #[serde(default = "default_modbus_timeout_ms")]
-        timeout_ms: u64,
-        /// Scan cycle (read inputs → logic → write outputs), in milliseconds.
-        #[serde(default = "default_cycle_ms")]
-        cycle_ms: u64,
-        /// Consecutive equal scans before an input change counts.
-        #[serde(default = "default_debounce_scans")]
-        debounce_scans: u8,
-        /// Pin map (`[devices.io.map]`); absent: the reference map.
-        #[serde(default)]
-        map: Option<device_drivers::io::IoMap>,
-        /// Distance from the entry beam to the first mantrap beam, in metres (the beam
-        /// body counter's geometry).
-        #[serde(default = "default_first_mantrap_beam_m")]
-        first_mantrap_beam_m: f64,
-    },
-    /// The Linux GPIO character device (feature `gpio`; see `docs/io.md`).
-    Gpio {
-        /// GPIO chip, e.g. `/dev/gpiochip0`.
-        chip: PathBuf,
-        /// Scan cycle (read inputs → logic → write outputs), in milliseconds.
-        #[serde(default = "default_cycle_ms")]
-        cycle_ms: u64,
-        /// Consecutive equal scans before an input change counts.
-        #[serde(default = "default_debounce_scans")]
-        debounce_scans: u8,
-        /// Pin map (`[devices.io.map]`; numbers are the chip's line offsets). Required in
-        /// practice: the reference map numbers inputs and outputs from 0 each.
-        #[serde(default)]
-        map: Option<device_drivers::io::IoMap>,
-        /// Distance from the entry beam to the first mantrap beam, in metres (the beam
-        /// body counter's geometry).
-        #[serde(default = "default_first_mantrap_beam_m")]
-        first_mantrap_beam_m: f64,
-    },
-}
-
-impl IoDevice {
-    /// Where the beams the body counter uses lie (`first_mantrap_beam_m`; the reference
-    /// lane's for the simulated lane, which reports no mantrap beams).
-    pub fn beam_geometry(&self) -> crate::beamcount::BeamGeometry {
-        match self {
-            IoDevice::Modbus {
-                first_mantrap_beam_m,
-                ..
-            }
-            | IoDevice::Gpio {
-                first_mantrap_beam_m,
-                ..
-            } => crate::beamcount::BeamGeometry {
-                first_mantrap_m: *first_mantrap_beam_m,
-            },
-            IoDevice::Sim => crate::beamcount::BeamGeometry::default(),
-        }
-    }
-}
-
-fn default_first_mantrap_beam_m() -> f64 {
-    crate::beamcount::BeamGeometry::default().first_mantrap_m
-}
-
-/// Problems of `devices.io.first_mantrap_beam_m`.
-fn geometry_problems(io: &IoDevice, bad: &mut impl FnMut(&str, String)) {
-    let m = io.beam_geometry().first_mantrap_m;
-    let (lo, hi) = crate::beamcount::BeamGeometry::FIRST_MANTRAP_RANGE_M;
-    if !(m.is_finite() && (lo..=hi).contains(&m)) {
-        bad(
-            "devices.io.first_mantrap_beam_m",
-            format!("{m} must be a distance in metres between {lo} and {hi}"),
-        );
-    }
-}
-
-fn default_unit_id() -> u8 {
-    1
-}
-
-fn default_modbus_timeout_ms() -> u64 {
-    200
-}
-
-fn default_cycle_ms() -> u64 {
-    device_drivers::io::DEFAULT_CYCLE_MS
-}
-
-fn default_debounce_scans() -> u8 {
-    device_drivers::io::DEFAULT_DEBOUNCE_SCANS
-}
-
-/// Problems of the scan driver keys of a `gpio` lane I/O.
-fn scan_problems(cycle_ms: u64, debounce_scans: u8, bad: &mut impl FnMut(&str, String)) {
-    if !(1..=1_000).contains(&cycle_ms) {
-        bad(
-            "devices.io.cycle_ms",
-            format!("{cycle_ms} must be in 1..=1000"),
-        );
-    }
-    if debounce_scans == 0 {
-        bad("devices.io.debounce_scans", "must be at least 1".into());
-    }
-}
-
-/// `[matcher]`: the 1:1 fingerprint comparison.
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum MatcherSection {
-    /// The simulator's matcher (understands simulated templates only).
-    #[default]
-    Sim,
-    /// The ISO/IEC 19794-2 minutiae matcher.
-    Minutiae,
-}
-
-/// `[sim]`: the simulated lane and its traveller stream.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SimSection {
-    /// Seed of the traveller stream (same seed, same travellers).
-    pub seed: u64,
-    /// Mean gap between travellers arriving at the gate, in milliseconds of simulated time.
-    pub mean_arrival_gap_ms: u64,
-    /// Simulated time runs this many times faster than real time (1.0 = real time).
-    pub speed: f64,
-    /// Relative integer weights of traveller behaviours (`[sim.mix]`, behaviour names
-    /// as in scenario files).
-    pub mix: BTreeMap<Behaviour, u32>,
-    /// Physical and timing model of the lane (`[sim.lane]`, see `device_drivers::sim::Params`).
-    pub lane: SimParams,
-}
-
-impl Default for SimSection {
-    fn default() -> Self {
-        SimSection {
-            seed: 1,
-            mean_arrival_gap_ms: 4_000,
-            speed: 1.0,
-            mix: default_mix(),
-            lane: SimParams::default(),
-        }
-    }
-}
-
-/// The default behaviour mix: mostly normal travellers, a few of every kind that ends
-/// without an operator (holds and stubborn tailgaters need one, so they are left out).
-pub fn default_mix() -> BTreeMap<Behaviour, u32> {
-    [
-        (Behaviour::Normal, 85),
-        (Behaviour::Slow, 5),
-        (Behaviour::WrongFinger, 2),
-        (Behaviour::ExpiredDocument, 2),
-        (Behaviour::WatchlistRefer, 1),
-        (Behaviour::TurnsBack, 1),
-        (Behaviour::Tailgater, 1),
-        (Behaviour::NeverEnters, 1),
-        (Behaviour::PoorQuality, 1),
-        (Behaviour::UnreadableChip, 1),
-    ]
-    .into_iter()
-    .collect()
-}
-
-/// `[watchlist]`: inline entries and/or the signed list store (`dir`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WatchlistSection {
-    /// Version reported with every verdict of the inline entries.
-    pub version: u64,
-    /// Listed documents (inline).
-    pub entries: Vec<WatchlistEntry>,
-    /// Directory of the signed list store (absent: inline entries only).
-    pub dir: Option<PathBuf>,
-    /// Trusted Ed25519 public keys: 64 hex digits, or a key file path.
-    pub trusted_keys: Vec<String>,
-    /// Folder polled for signed snapshots and deltas.
-    pub updates_dir: Option<PathBuf>,
-    /// Seconds between polls of `updates_dir`.
-    pub poll_interval_s: u64,
-    /// Seconds after which a list is stale (the gate refers everyone).
-    pub max_age_s: u64,
-}
-
-impl Default for WatchlistSection {
-    fn default() -> Self {
-        WatchlistSection {
-            version: 0,
-            entries: Vec::new(),
-            dir: None,
-            trusted_keys: Vec::new(),
-            updates_dir: None,
-            poll_interval_s: 30,
-            max_age_s: 86_400,
-        }
-    }
-}
-
-/// One `[[watchlist.entries]]` item.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatchlistEntry {
-    /// Issuing state (ICAO three-letter code).
-    pub issuing_state: String,
-    /// Document number as in the MRZ.
-    pub document_number: String,
-    /// What to do on a hit.
-    pub action: WatchlistAction,
-    /// Reason code recorded with the verdict.
-    pub reason: String,
-}
-
-/// What a watchlist hit does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WatchlistAction {
-    /// Send the traveller to the counter.
-    Refer,
-    /// Keep the doors shut and call an officer.
-    Hold,
-}
-
-/// `[api]`: the HTTP API, operator console and traveller display (see `docs/api.md`).
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiSection {
-    /// Listen address, e.g. `127.0.0.1:8080`; absent = no API.
-    pub listen: Option<SocketAddr>,
-    /// Users (`[[api.tokens]]`: `user`, `role`, `sha256` of the bearer token). None on a
-    /// loopback address: one-time local tokens are made at start-up.
-    pub tokens: Vec<crate::api::TokenEntry>,
-    /// Base URLs of the other gates shown on this gate's console.
-    pub peers: Vec<String>,
-    /// Failed logins allowed at once from one address (default 5).
-    pub login_burst: Option<u32>,
-    /// Failed logins regained per minute per address (default 6).
-    pub login_refill_per_minute: Option<u32>,
-}
-
-/// `[log]`: logging.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogSection {
-    /// Filter in `tracing` env-filter syntax (`info`, `gate_controller=debug,info`);
-    /// `RUST_LOG` overrides it.
-    pub level: String,
-    /// Output format.
-    pub format: LogFormat,
-}
-
-impl Default for LogSection {
-    fn default() -> Self {
-        LogSection {
-            level: "info".into(),
-            format: LogFormat::Json,
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// One JSON object per line (for journald and log shippers).
-    #[default]
-    Json,
-    /// Human-readable text.
-    Text,
-}
-
 impl GateConfig {
     /// Reads, parses and validates the file at `path`. Relative paths inside the file
     /// (the journal) are taken relative to the file's directory.
     pub fn load(path: &Path) -> Result<GateConfig, ConfigError> {
+        GateConfig::load_settings(path).map(|(cfg, _)| cfg)
+    }
+
+    /// [`GateConfig::load`], also returning the validated settings the shell builds the
+    /// gate from (the files they name, such as the CSCA trust store, read once here).
+    pub fn load_settings(path: &Path) -> Result<(GateConfig, GateSettings), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -834,22 +208,7 @@ impl GateConfig {
                 }
             };
             resolve(&mut cfg.journal.path);
-            if let DocumentDevice::Pcsc { csca, mrz_file, .. } = &mut cfg.devices.document {
-                if let Some(c) = csca {
-                    resolve(c);
-                }
-                if let Some(f) = mrz_file {
-                    resolve(f);
-                }
-            }
-            match &mut cfg.devices.mrz {
-                Some(MrzDevice::File { path }) => resolve(path),
-                Some(MrzDevice::Serial { port, .. }) => resolve(port),
-                _ => {}
-            }
-            if let FingerprintDevice::Serial { port, .. } = &mut cfg.devices.fingerprint {
-                resolve(port);
-            }
+            cfg.devices.resolve_paths(dir);
         }
         if let (Some(u), Some(dir)) = (cfg.upstream.as_mut(), path.parent()) {
             u.resolve_paths(dir);
@@ -857,14 +216,13 @@ impl GateConfig {
         if let Some(dir) = path.parent() {
             cfg.watchlist.resolve_paths(dir);
         }
-        let problems = cfg.problems();
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid {
+        match cfg.settings() {
+            Ok(settings) => Ok((cfg, settings)),
+            Err(problems) => Err(ConfigError::Invalid {
                 path: path.to_owned(),
                 problems,
-            });
+            }),
         }
-        Ok(cfg)
     }
 
     /// Parses `text` (named `origin` in errors) without validating values.
@@ -896,348 +254,59 @@ impl GateConfig {
 
     /// Every out-of-range or inconsistent value, with its key (empty = valid).
     pub fn problems(&self) -> Vec<Problem> {
-        let mut out = Vec::new();
-        let mut bad = |key: &str, problem: String| {
-            out.push(Problem {
-                key: key.into(),
-                problem,
-            })
-        };
-        let id = &self.gate.id;
-        if id.is_empty()
-            || id.len() > 64
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            bad(
-                "gate.id",
-                format!("{id:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'"),
-            );
+        self.settings().err().unwrap_or_default()
+    }
+
+    /// The validated settings of every section, or every problem with its key. Files the
+    /// sections name (the CSCA trust store) are read here.
+    pub fn settings(&self) -> Result<GateSettings, Vec<Problem>> {
+        let mut out = self.gate.problems();
+        out.extend(self.policy.problems(self.gate.lane));
+        out.extend(self.timeouts.problems());
+        out.extend(self.journal.problems());
+        let devices = self.devices.settings();
+        if let Err(p) = &devices {
+            out.extend(p.iter().cloned());
         }
-        if self.gate.drain_timeout_ms == 0 {
-            bad("gate.drain_timeout_ms", "must be greater than 0".into());
-        }
-        let p = &self.policy;
-        if p.min_age > 120 {
-            bad(
-                "policy.min_age",
-                format!("{} is not a plausible age", p.min_age),
-            );
-        }
-        if p.allowed_documents.is_empty() {
-            bad(
-                "policy.allowed_documents",
-                "must list at least one document kind".into(),
-            );
-        }
-        if !(p.biometric_threshold.is_finite() && (0.0..=1.0).contains(&p.biometric_threshold)) {
-            bad(
-                "policy.biometric_threshold",
-                format!("{} must be between 0 and 1", p.biometric_threshold),
-            );
-        }
-        if !(1..=10).contains(&p.max_attempts) {
-            bad(
-                "policy.max_attempts",
-                format!("{} must be between 1 and 10", p.max_attempts),
-            );
-        }
-        if p.min_quality > 100 {
-            bad(
-                "policy.min_quality",
-                format!("{} must be between 0 and 100", p.min_quality),
-            );
-        }
-        if self.gate.lane == LaneKind::Resident
-            && !p.allowed_documents.contains(&DocumentKind::IdCard)
-        {
-            bad(
-                "policy.allowed_documents",
-                "a resident lane must accept id_card (the resident ID card)".into(),
-            );
-        }
-        let t = &self.timeouts;
-        for (key, v) in [
-            ("timeouts.document_read_ms", t.document_read_ms),
-            ("timeouts.watchlist_ms", t.watchlist_ms),
-            ("timeouts.enter_ms", t.enter_ms),
-            ("timeouts.occupancy_ms", t.occupancy_ms),
-            ("timeouts.capture_ms", t.capture_ms),
-            ("timeouts.match_ms", t.match_ms),
-            ("timeouts.journal_ms", t.journal_ms),
-            ("timeouts.leave_ms", t.leave_ms),
-            ("timeouts.door_travel_ms", t.door_travel_ms),
-            ("timeouts.notice_ms", t.notice_ms),
-            ("timeouts.beam_blocked_ms", t.beam_blocked_ms),
-        ] {
-            if v == 0 || v > 3_600_000 {
-                bad(key, format!("{v} must be between 1 and 3600000 ms"));
-            }
-        }
-        let j = &self.journal.path;
-        if j.as_os_str().is_empty() {
-            bad("journal.path", "must not be empty".into());
-        } else if j.is_dir() {
-            bad(
-                "journal.path",
-                format!("{} is a directory, not a file", j.display()),
-            );
-        } else {
-            let dir = match j.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            if !dir.is_dir() {
-                bad(
-                    "journal.path",
-                    format!("directory {} does not exist", dir.display()),
-                );
-            }
-        }
-        if let DocumentDevice::Pcsc {
-            reader,
-            csca,
-            mrz_file,
-        } = &self.devices.document
-        {
-            if reader.trim().is_empty() {
-                bad("devices.document.reader", "must name a PC/SC reader".into());
-            }
-            if let Some(dir) = csca {
-                match device_drivers::card::pa::TrustStore::load_dir(dir) {
-                    Ok(t) if t.anchors().is_empty() => bad(
-                        "devices.document.csca",
-                        format!("{} holds no CSCA certificate", dir.display()),
-                    ),
-                    Ok(_) => {}
-                    Err(e) => bad(
-                        "devices.document.csca",
-                        format!("cannot load the trust store {}: {e}", dir.display()),
-                    ),
-                }
-            }
-            if let Some(f) = mrz_file {
-                mrz_file_problem(f, "devices.document.mrz_file", &mut bad);
-            }
-        }
-        match &self.devices.mrz {
-            Some(MrzDevice::File { path }) => mrz_file_problem(path, "devices.mrz.path", &mut bad),
-            Some(MrzDevice::Serial {
-                port,
-                baud,
-                framing,
-            }) => {
-                let settings = device_drivers::mrz::serial::SerialMrzSettings {
-                    port: port.clone(),
-                    baud: *baud,
-                    framing: framing.clone(),
-                };
-                if let Err(e) = settings.validate() {
-                    let key = match e.field {
-                        "port" | "baud" => format!("devices.mrz.{}", e.field),
-                        f => format!("devices.mrz.framing.{f}"),
-                    };
-                    bad(&key, e.detail.clone());
-                }
-            }
-            _ => {}
-        }
-        match &self.devices.fingerprint {
-            FingerprintDevice::Serial { port, .. } if port.as_os_str().is_empty() => {
-                bad("devices.fingerprint.port", "must name a serial port".into())
-            }
-            FingerprintDevice::Serial { baud, .. } if *baud == 0 => {
-                bad("devices.fingerprint.baud", "must be greater than 0".into())
-            }
-            FingerprintDevice::Serial {
-                reply_timeout_ms, ..
-            } if !(10..=60_000).contains(reply_timeout_ms) => bad(
-                "devices.fingerprint.reply_timeout_ms",
-                format!("{reply_timeout_ms} must be between 10 and 60000"),
-            ),
-            FingerprintDevice::Serial { retries, .. } if *retries > 10 => bad(
-                "devices.fingerprint.retries",
-                format!("{retries} must be at most 10"),
-            ),
-            _ => {}
-        }
-        match &self.devices.io {
-            IoDevice::Gpio { chip, .. } if chip.as_os_str().is_empty() => {
-                bad("devices.io.chip", "must name a GPIO chip".into())
-            }
-            _ => {}
-        }
-        let s = &self.sim;
-        if !(s.speed.is_finite() && s.speed > 0.0 && s.speed <= 1000.0) {
-            bad(
-                "sim.speed",
-                format!("{} must be above 0 and at most 1000", s.speed),
-            );
-        }
-        if s.mean_arrival_gap_ms == 0 {
-            bad("sim.mean_arrival_gap_ms", "must be greater than 0".into());
-        }
-        if s.mix.values().all(|&w| w == 0) {
-            bad(
-                "sim.mix",
-                "at least one behaviour needs a weight above 0".into(),
-            );
-        }
-        match s.lane.validate() {
-            Ok(()) => {}
-            Err(device_drivers::sim::ParamsError::OutOfRange {
-                key,
-                value,
-                expected,
-            }) => bad(
-                &format!("sim.lane.{key}"),
-                format!("{value} must be {expected}"),
-            ),
-            Err(e) => bad("sim.lane", e.to_string()),
-        }
-        for (i, e) in self.watchlist.entries.iter().enumerate() {
-            if e.issuing_state.len() != 3
-                || !e
-                    .issuing_state
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c == '<')
-            {
-                bad(
-                    &format!("watchlist.entries[{i}].issuing_state"),
-                    format!("{:?} must be a three-letter ICAO code", e.issuing_state),
-                );
-            }
-            if e.document_number.is_empty()
-                || e.document_number.len() > 22
-                || !e.document_number.chars().all(|c| c.is_ascii_alphanumeric())
-            {
-                bad(
-                    &format!("watchlist.entries[{i}].document_number"),
-                    format!("{:?} must be 1 to 22 letters and digits", e.document_number),
-                );
-            }
-        }
-        disk_guard_problems(&self.journal, &mut bad);
+        out.extend(self.sim.problems());
+        out.extend(self.watchlist.problems());
         if let Some(u) = &self.upstream {
-            for p in u.problems(&self.gate.id) {
-                bad(&p.key, p.problem);
-            }
+            out.extend(u.problems(&self.gate.id));
         }
-        for (key, problem) in crate::api::config::section_problems(&self.api) {
-            bad(&key, problem);
-        }
-        for (key, problem) in crate::runtime::watchlist::config_problems(&self.watchlist) {
-            bad(&key, problem);
-        }
-        geometry_problems(&self.devices.io, &mut bad);
-        for (key, problem) in self.devices.combination_problems() {
-            bad(key, problem);
-        }
+        out.extend(self.api.problems());
         if matches!(self.devices.document, DocumentDevice::Pcsc { .. })
             && self.matcher == MatcherSection::Sim
         {
-            bad(
+            out.push(Problem::new(
                 "matcher.kind",
                 "\"sim\" compares simulated templates only; a real scanner and real \
-                 documents need kind = \"minutiae\""
-                    .into(),
-            );
+                 documents need kind = \"minutiae\"",
+            ));
         }
-        if let IoDevice::Gpio {
-            cycle_ms,
-            debounce_scans,
-            map,
-            ..
-        } = &self.devices.io
-        {
-            scan_problems(*cycle_ms, *debounce_scans, &mut bad);
-            if let Some(problem) = crate::runtime::gpio::map_problem(map.as_ref()) {
-                bad("devices.io.map", problem);
-            }
+        out.extend(self.log.problems());
+        match devices {
+            Ok(devices) if out.is_empty() => Ok(GateSettings {
+                gate_id: self.gate.id.clone(),
+                machine: self.machine_config(),
+                journal: self.journal.clone(),
+                devices,
+                matcher: self.matcher.clone(),
+                sim: self.sim.clone(),
+                watchlist: self.watchlist.clone(),
+            }),
+            _ => Err(out),
         }
-        if let IoDevice::Modbus {
-            address,
-            timeout_ms,
-            cycle_ms,
-            debounce_scans,
-            ..
-        } = &self.devices.io
-        {
-            let port = address.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
-            if !matches!(port, Some((h, Ok(p))) if !h.is_empty() && p != 0) {
-                bad(
-                    "devices.io.address",
-                    format!("{address:?} must be HOST:PORT with a port in 1..=65535"),
-                );
-            }
-            if !(1..=10_000).contains(timeout_ms) {
-                bad(
-                    "devices.io.timeout_ms",
-                    format!("{timeout_ms} must be in 1..=10000"),
-                );
-            }
-            if !(1..=1_000).contains(cycle_ms) {
-                bad(
-                    "devices.io.cycle_ms",
-                    format!("{cycle_ms} must be in 1..=1000"),
-                );
-            }
-            if *debounce_scans == 0 {
-                bad("devices.io.debounce_scans", "must be at least 1".into());
-            }
-        }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            bad(
-                "log.level",
-                format!(
-                    "{:?} is not a valid filter (e.g. \"info\", \"gate_controller=debug\")",
-                    self.log.level
-                ),
-            );
-        }
-        out
     }
 
     /// Parts of the configuration that are valid but not implemented in this build:
     /// `(key, what)`. `gated` refuses to start while any remain.
     pub fn not_built(&self) -> Vec<(&'static str, &'static str)> {
-        #[cfg_attr(all(feature = "pcsc", feature = "gpio"), allow(unused_mut))]
-        let mut out = Vec::new();
-        #[cfg(not(feature = "pcsc"))]
-        if let DocumentDevice::Pcsc { .. } = self.devices.document {
-            out.push((
-                "devices.document.kind",
-                "the PC/SC document reader (\"pcsc\"; build gated with `--features pcsc`)",
-            ));
-        }
-        match self.devices.io {
-            IoDevice::Modbus { .. } => {}
-            #[cfg(not(feature = "gpio"))]
-            IoDevice::Gpio { .. } => out.push((
-                "devices.io.kind",
-                "the GPIO lane I/O (\"gpio\"; build gated with `--features gpio`)",
-            )),
-            #[cfg(feature = "gpio")]
-            IoDevice::Gpio { .. } => {}
-            IoDevice::Sim => {}
-        }
-        out
+        self.devices.not_built()
     }
 
     /// The eligibility policy of the state machine.
-    pub fn policy(&self) -> Policy {
-        let p = &self.policy;
-        Policy {
-            lane: self.gate.lane,
-            allowed_documents: p.allowed_documents.clone(),
-            min_age: p.min_age,
-            require_passive_auth: p.require_passive_auth,
-            biometric_threshold: p.biometric_threshold,
-            max_attempts: p.max_attempts,
-            min_minutiae: p.min_minutiae,
-            min_quality: p.min_quality,
-        }
+    pub fn policy(&self) -> crate::decision::Policy {
+        self.policy.policy(self.gate.lane)
     }
 
     /// The state machine's configuration.
@@ -1278,6 +347,7 @@ fn key_of(path: &str, problem: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::DiskGuardConfig;
 
     const MINIMAL: &str = r#"
 [gate]

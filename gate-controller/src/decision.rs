@@ -1,6 +1,7 @@
 //! Decision rules with recorded reasons: document validity and eligibility, watchlist
 //! verdicts, biometric scores. Pure functions; "today" is passed in.
 
+use crate::problem::Problem;
 use crate::record::Reason;
 use crate::types::{Date, Document, DocumentKind, PaStatus, WatchlistVerdict};
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,26 @@ pub enum LaneKind {
     Visitor,
     /// Residents with an enrolled ID card (DG3 thumbprints required).
     Resident,
+}
+
+/// Travel direction the gate controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Entering the country.
+    Arrival,
+    /// Leaving the country.
+    Departure,
+}
+
+impl Direction {
+    /// Lower-case name (journal, upstream).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Arrival => "arrival",
+            Direction::Departure => "departure",
+        }
+    }
 }
 
 /// Eligibility policy of a lane.
@@ -47,6 +68,102 @@ impl Default for Policy {
             max_attempts: 3,
             min_minutiae: 12,
             min_quality: 20,
+        }
+    }
+}
+
+/// `[policy]`: eligibility and biometric policy (see [`Policy`]).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    /// Minimum age in whole years.
+    pub min_age: u8,
+    /// Document kinds the lane accepts.
+    pub allowed_documents: Vec<DocumentKind>,
+    /// Whether passive authentication must be valid.
+    pub require_passive_auth: bool,
+    /// Score at or above which a comparison is a match (0..1).
+    pub biometric_threshold: f32,
+    /// Capture attempts before a referral.
+    pub max_attempts: u8,
+    /// Minimum minutiae of a usable capture.
+    pub min_minutiae: u16,
+    /// Minimum quality (0..100) of a usable capture.
+    pub min_quality: u8,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        let p = Policy::default();
+        PolicySection {
+            min_age: p.min_age,
+            allowed_documents: p.allowed_documents,
+            require_passive_auth: p.require_passive_auth,
+            biometric_threshold: p.biometric_threshold,
+            max_attempts: p.max_attempts,
+            min_minutiae: p.min_minutiae,
+            min_quality: p.min_quality,
+        }
+    }
+}
+
+impl PolicySection {
+    /// Every out-of-range or inconsistent value of `[policy]` on a lane of kind `lane`,
+    /// with its key.
+    pub fn problems(&self, lane: LaneKind) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, problem: String| out.push(Problem::new(key, problem));
+        let p = self;
+        if p.min_age > 120 {
+            bad(
+                "policy.min_age",
+                format!("{} is not a plausible age", p.min_age),
+            );
+        }
+        if p.allowed_documents.is_empty() {
+            bad(
+                "policy.allowed_documents",
+                "must list at least one document kind".into(),
+            );
+        }
+        if !(p.biometric_threshold.is_finite() && (0.0..=1.0).contains(&p.biometric_threshold)) {
+            bad(
+                "policy.biometric_threshold",
+                format!("{} must be between 0 and 1", p.biometric_threshold),
+            );
+        }
+        if !(1..=10).contains(&p.max_attempts) {
+            bad(
+                "policy.max_attempts",
+                format!("{} must be between 1 and 10", p.max_attempts),
+            );
+        }
+        if p.min_quality > 100 {
+            bad(
+                "policy.min_quality",
+                format!("{} must be between 0 and 100", p.min_quality),
+            );
+        }
+        if lane == LaneKind::Resident && !p.allowed_documents.contains(&DocumentKind::IdCard) {
+            bad(
+                "policy.allowed_documents",
+                "a resident lane must accept id_card (the resident ID card)".into(),
+            );
+        }
+        out
+    }
+
+    /// The eligibility policy of a lane of kind `lane`.
+    pub fn policy(&self, lane: LaneKind) -> Policy {
+        Policy {
+            lane,
+            allowed_documents: self.allowed_documents.clone(),
+            min_age: self.min_age,
+            require_passive_auth: self.require_passive_auth,
+            biometric_threshold: self.biometric_threshold,
+            max_attempts: self.max_attempts,
+            min_minutiae: self.min_minutiae,
+            min_quality: self.min_quality,
         }
     }
 }

@@ -26,6 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
 pub mod outbox;
+pub mod section;
 
 /// Why the journal failed.
 #[derive(Debug, thiserror::Error)]

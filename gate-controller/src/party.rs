@@ -35,6 +35,16 @@ impl ChildPolicy {
     }
 }
 
+/// `[lane]`: who may be in the mantrap with the traveller.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LaneSection {
+    /// One adult with one child (below the overhead sensor's child height threshold):
+    /// `"allow"` (pass on the adult's clear decision) or `"refer"` (default: both to the
+    /// counter). Anything else in the mantrap with the traveller is tailgating.
+    pub accompanied_child: ChildPolicy,
+}
+
 /// The people in the mantrap as the machine judges them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Party {

@@ -171,8 +171,9 @@ kind = "minutiae"
         scanner,
         Box::new(fake_lane),
     );
+    let settings = cfg.settings().expect("valid settings");
     let (gate, handle) =
-        Gate::build(&cfg, devices, MonotonicWallClock::start()).expect("gate built");
+        Gate::build(&settings, devices, MonotonicWallClock::start()).expect("gate built");
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(gate.run(async {
         let _ = stop_rx.await;

@@ -250,19 +250,19 @@ format = "text"
         ),
     )
     .unwrap();
-    let cfg = GateConfig::load(&cfg_path).unwrap();
+    let (cfg, settings) = GateConfig::load_settings(&cfg_path).unwrap();
     assert!(cfg.not_built().is_empty(), "{:?}", cfg.not_built());
     let clock = MonotonicWallClock::start();
     let (io, lane_state) = lane::FakeLane::new();
     let finger = Arc::new(std::sync::Mutex::new(None));
     let devices = Devices::new(
-        gate_controller::runtime::pcsc::reader(&cfg).unwrap(),
+        gate_controller::runtime::pcsc::reader(&settings.devices).unwrap(),
         Box::new(lane::SynthFinger {
             finger: finger.clone(),
         }),
         Box::new(io),
     );
-    let (gate, handle) = Gate::build(&cfg, devices, clock).unwrap();
+    let (gate, handle) = Gate::build(&settings, devices, clock).unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(gate.run(async {
         let _ = rx.await;

@@ -217,7 +217,7 @@ max_age_s = {max_age_s}
             ),
         )
         .expect("write config");
-        let cfg = GateConfig::load(&cfg_path).expect("valid config");
+        let (_, settings) = GateConfig::load_settings(&cfg_path).expect("valid config");
         let (tx, rx) = mpsc::unbounded_channel();
         let devices = Devices::new(
             Box::new(Reader { rx, current: None }),
@@ -225,7 +225,7 @@ max_age_s = {max_age_s}
             Box::new(Lane),
         );
         let (gate, handle) =
-            Gate::build(&cfg, devices, MonotonicWallClock::start()).expect("gate builds");
+            Gate::build(&settings, devices, MonotonicWallClock::start()).expect("gate builds");
         let task = tokio::spawn(gate.run(std::future::pending()));
         Running {
             handle,

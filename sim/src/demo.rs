@@ -24,9 +24,10 @@ use anyhow::Context;
 use device_drivers::sim::{Behaviour, Params, Stream};
 use gate_controller::api::config::{random_token, LocalTokens};
 use gate_controller::api::{runtime_link, ApiConfig};
-use gate_controller::config::{GateConfig, SimSection};
+use gate_controller::config::GateConfig;
 use gate_controller::record::{Actor, AlarmKind, GateEvent, OperatorCommand, Role};
 use gate_controller::runtime::clock::MonotonicWallClock;
+use gate_controller::runtime::sim::section::SimSection;
 use gate_controller::runtime::sim::{devices_with_lane, SimLane};
 use gate_controller::runtime::{FeedKind, Gate, GateHandle, RunReport};
 use gate_controller::upstream::service::UpstreamSync;
@@ -303,8 +304,11 @@ pub async fn start(o: DemoOptions) -> anyhow::Result<Demo> {
         let clock = MonotonicWallClock::start();
         let (devices, lane) = devices_with_lane(&cfg.sim, clock)
             .with_context(|| format!("cannot set up the simulated lane of {id}"))?;
+        let settings = cfg
+            .settings()
+            .map_err(|p| anyhow::anyhow!("the demo configuration of {id} is invalid: {p:?}"))?;
         let (gate, handle) =
-            Gate::build(&cfg, devices, clock).with_context(|| format!("cannot build {id}"))?;
+            Gate::build(&settings, devices, clock).with_context(|| format!("cannot build {id}"))?;
         let section = cfg
             .upstream
             .as_ref()

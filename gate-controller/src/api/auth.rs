@@ -1,7 +1,8 @@
 //! Bearer-token authentication (tokens stored as SHA-256 hashes) and a per-source-address
 //! token bucket that slows down token guessing.
 
-use super::config::{ApiConfig, TokenEntry};
+pub use super::config::{is_sha256_hex, token_hash};
+use super::config::{parse_hex32, ApiConfig, TokenEntry};
 use crate::record::Role;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -39,34 +40,6 @@ pub enum AuthError {
         /// Seconds until the next attempt is allowed.
         retry_after_s: u64,
     },
-}
-
-/// The lower-case hex SHA-256 of `token` (what `tokens[].sha256` holds in the config).
-pub fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let s = std::str::from_utf8(pair).ok()?;
-        *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// True when `hex` is a SHA-256 in hex (64 hex digits).
-pub fn is_sha256_hex(hex: &str) -> bool {
-    parse_hex32(hex).is_some()
 }
 
 #[derive(Clone, Copy, Debug)]

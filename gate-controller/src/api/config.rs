@@ -15,10 +15,28 @@
 //! sha256 = "…64 hex digits…"
 //! ```
 
-use super::auth::is_sha256_hex;
+use crate::problem::Problem;
 use crate::record::Role;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
+
+/// `[api]`: the HTTP API, operator console and traveller display (see `docs/api.md`).
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Listen address, e.g. `127.0.0.1:8080`; absent = no API.
+    pub listen: Option<SocketAddr>,
+    /// Users (`[[api.tokens]]`: `user`, `role`, `sha256` of the bearer token). None on a
+    /// loopback address: one-time local tokens are made at start-up.
+    pub tokens: Vec<TokenEntry>,
+    /// Base URLs of the other gates shown on this gate's console.
+    pub peers: Vec<String>,
+    /// Failed logins allowed at once from one address (default 5).
+    pub login_burst: Option<u32>,
+    /// Failed logins regained per minute per address (default 6).
+    pub login_refill_per_minute: Option<u32>,
+}
 
 /// API server configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,10 +174,39 @@ impl ApiConfig {
         self.tokens.push(TokenEntry {
             user: user.to_owned(),
             role,
-            sha256: super::auth::token_hash(token),
+            sha256: token_hash(token),
         });
         self
     }
+}
+
+/// The lower-case hex SHA-256 of `token` (what `tokens[].sha256` holds in the config).
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The 32 bytes of a SHA-256 in hex, or `None` when `hex` is not 64 hex digits.
+pub fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// True when `hex` is a SHA-256 in hex (64 hex digits).
+pub fn is_sha256_hex(hex: &str) -> bool {
+    parse_hex32(hex).is_some()
 }
 
 /// A fresh random bearer token (256 bits from the OS, as 64 hex digits).
@@ -184,7 +231,7 @@ impl ApiConfig {
     /// [`section_problems`]), a one-time random token is made for a local supervisor and
     /// one for a local viewer, valid until the process stops; they are returned so the
     /// caller can show them to the person who started it.
-    pub fn from_section(s: &crate::config::ApiSection) -> Option<(ApiConfig, Option<LocalTokens>)> {
+    pub fn from_section(s: &ApiSection) -> Option<(ApiConfig, Option<LocalTokens>)> {
         let listen = s.listen?;
         let mut cfg = ApiConfig::new(listen);
         cfg.tokens = s.tokens.clone();
@@ -213,9 +260,15 @@ impl ApiConfig {
     }
 }
 
-/// Problems with `gated`'s `[api]` section as `(key, problem)`: the checks of
-/// [`ApiConfig::validate`], and no API on a non-loopback address without configured users.
-pub fn section_problems(s: &crate::config::ApiSection) -> Vec<(String, String)> {
+impl ApiSection {
+    /// Problems with `gated`'s `[api]` section: the checks of [`ApiConfig::validate`],
+    /// and no API on a non-loopback address without configured users.
+    pub fn problems(&self) -> Vec<Problem> {
+        section_problems(self)
+    }
+}
+
+fn section_problems(s: &ApiSection) -> Vec<Problem> {
     let mut out = Vec::new();
     let listen = s
         .listen
@@ -234,12 +287,12 @@ pub fn section_problems(s: &crate::config::ApiSection) -> Vec<(String, String)> 
             ConfigError::BadPeer { index, .. } => format!("api.peers[{index}]"),
             ConfigError::Zero { key } => format!("api.{key}"),
         };
-        out.push((key, e.to_string()));
+        out.push(Problem::new(key, e.to_string()));
     }
     if let Some(addr) = s.listen {
         if s.tokens.is_empty() && !addr.ip().is_loopback() {
-            out.push((
-                "api.tokens".into(),
+            out.push(Problem::new(
+                "api.tokens",
                 format!(
                     "api.listen = \"{addr}\" is not a loopback address, so at least one [[api.tokens]] \
                      user is required (without any, one-time local tokens are made only for 127.0.0.1 / ::1)"

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Parser;
 use gate_controller::config::{GateConfig, LogFormat, LogSection};
 use gate_controller::runtime::clock::{Clock, MonotonicWallClock};
+use gate_controller::runtime::settings::GateSettings;
 use gate_controller::runtime::{Gate, GateHandle};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let cfg = match GateConfig::load(&args.config) {
+    let (cfg, settings) = match GateConfig::load_settings(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gated: invalid configuration: {e}");
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(cfg)) {
+    match rt.block_on(run(cfg, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "gated stopped with an error");
@@ -106,11 +107,11 @@ fn init_logging(log: &LogSection) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-async fn run(cfg: GateConfig) -> anyhow::Result<()> {
+async fn run(cfg: GateConfig, settings: GateSettings) -> anyhow::Result<()> {
     // Build: journal, devices, machine — nothing runs yet.
     let clock = MonotonicWallClock::start();
-    let devices = gate_controller::runtime::devices::build(&cfg, clock)?;
-    let (gate, handle) = Gate::build(&cfg, devices, clock)?;
+    let devices = gate_controller::runtime::devices::build(&settings, clock)?;
+    let (gate, handle) = Gate::build(&settings, devices, clock)?;
     tracing::info!(
         gate = %cfg.gate.id,
         lane = ?cfg.gate.lane,

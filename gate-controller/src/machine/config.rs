@@ -31,6 +31,34 @@ pub struct Timeouts {
     pub beam_blocked_ms: u64,
 }
 
+impl Timeouts {
+    /// Every deadline of `[timeouts]` out of 1..=3600000 ms, with its key.
+    pub fn problems(&self) -> Vec<crate::problem::Problem> {
+        let mut out = Vec::new();
+        let mut bad =
+            |key: &str, problem: String| out.push(crate::problem::Problem::new(key, problem));
+        let t = self;
+        for (key, v) in [
+            ("timeouts.document_read_ms", t.document_read_ms),
+            ("timeouts.watchlist_ms", t.watchlist_ms),
+            ("timeouts.enter_ms", t.enter_ms),
+            ("timeouts.occupancy_ms", t.occupancy_ms),
+            ("timeouts.capture_ms", t.capture_ms),
+            ("timeouts.match_ms", t.match_ms),
+            ("timeouts.journal_ms", t.journal_ms),
+            ("timeouts.leave_ms", t.leave_ms),
+            ("timeouts.door_travel_ms", t.door_travel_ms),
+            ("timeouts.notice_ms", t.notice_ms),
+            ("timeouts.beam_blocked_ms", t.beam_blocked_ms),
+        ] {
+            if v == 0 || v > 3_600_000 {
+                bad(key, format!("{v} must be between 1 and 3600000 ms"));
+            }
+        }
+        out
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {

@@ -13,6 +13,7 @@
 //! closed while its safety sensor is active (invariant 4).
 
 use crate::decision::{self, Policy, WatchlistDecision};
+use crate::disk::DiskLevel;
 use crate::party::{classify, ChildPolicy, Party};
 use crate::record::{
     Actor, AlarmKind, BiometricSummary, GateEvent, MatcherFailure, Mode, OperatorCommand, Outcome,
@@ -22,7 +23,6 @@ use crate::types::{
     CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, FaultKind,
     ReadFailure, Sensor, Time, WatchlistVerdict,
 };
-use crate::upstream::disk::DiskLevel;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 

@@ -5,7 +5,7 @@
 //! only the simulated devices are taken from it. Combinations that cannot work (a
 //! simulated device behind a real one, a real device serving simulated travellers) are
 //! refused by the configuration before anything is built
-//! ([`crate::config::DevicesSection::combination_problems`], `gated --check`).
+//! ([`section::DevicesSection::combination_problems`], `gated --check`).
 //!
 //! | table | kinds |
 //! |---|---|
@@ -14,26 +14,35 @@
 //! | `[devices.io]` | `sim`, `modbus`, `gpio` |
 //! | `[devices.mrz]` | absent, `sim`, `serial`, `file` |
 
+pub mod section;
+
+use self::section::{DocumentDevice, FingerprintDevice, IoDevice};
 use super::clock::MonotonicWallClock;
+use super::settings::GateSettings;
 use super::{Devices, NoDisplay, RuntimeError};
-use crate::config::{DocumentDevice, FingerprintDevice, GateConfig, IoDevice};
 use crate::types::Device;
 use device_drivers::devices::{DocumentReader, FingerprintScanner, LaneIo};
 
 /// Builds the devices of `cfg` on the current tokio runtime (nothing runs until the
 /// gate does, except the simulated world's stepping task and the drivers' own
 /// watchers). Refuses a configuration whose devices cannot work together.
-pub fn build(cfg: &GateConfig, clock: MonotonicWallClock) -> Result<Devices, RuntimeError> {
-    if let Some((key, what)) = cfg.not_built().first() {
+pub fn build(cfg: &GateSettings, clock: MonotonicWallClock) -> Result<Devices, RuntimeError> {
+    if let Some((key, what)) = cfg.devices.section.not_built().first() {
         return Err(RuntimeError::NotBuilt { key, what });
     }
-    if let Some((key, why)) = cfg.devices.combination_problems().into_iter().next() {
+    if let Some((key, why)) = cfg
+        .devices
+        .section
+        .combination_problems()
+        .into_iter()
+        .next()
+    {
         return Err(RuntimeError::Device {
             device: Device::LaneIo,
             detail: format!("{key}: {why}"),
         });
     }
-    let world = if cfg.devices.any_sim() {
+    let world = if cfg.devices.section.any_sim() {
         Some(super::sim::devices(&cfg.sim, clock)?)
     } else {
         None
@@ -50,8 +59,8 @@ pub fn build(cfg: &GateConfig, clock: MonotonicWallClock) -> Result<Devices, Run
     };
     Ok(Devices {
         document: document(cfg, world_reader)?,
-        fingerprint: fingerprint(&cfg.devices.fingerprint, world_scanner)?,
-        io: io(&cfg.devices.io, world_io)?,
+        fingerprint: fingerprint(&cfg.devices.section.fingerprint, world_scanner)?,
+        io: io(&cfg.devices.section.io, world_io)?,
         display,
         screening,
     })
@@ -66,13 +75,13 @@ fn from_world<T: ?Sized>(d: Option<Box<T>>, device: Device) -> Result<Box<T>, Ru
 
 /// `[devices.document]` (with `[devices.mrz]`).
 fn document(
-    cfg: &GateConfig,
+    cfg: &GateSettings,
     world: Option<Box<dyn DocumentReader>>,
 ) -> Result<Box<dyn DocumentReader>, RuntimeError> {
-    match &cfg.devices.document {
+    match &cfg.devices.section.document {
         DocumentDevice::Sim => from_world(world, Device::DocumentReader),
         #[cfg(feature = "pcsc")]
-        DocumentDevice::Pcsc { .. } => super::pcsc::reader(cfg),
+        DocumentDevice::Pcsc { .. } => super::pcsc::reader(&cfg.devices),
         #[cfg(not(feature = "pcsc"))]
         DocumentDevice::Pcsc { .. } => Err(RuntimeError::NotBuilt {
             key: "devices.document.kind",

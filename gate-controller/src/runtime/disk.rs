@@ -9,7 +9,7 @@
 //! might not fit.
 
 use super::core::Input;
-use crate::config::JournalSection;
+use crate::journal::section::JournalSection;
 use crate::upstream::disk::{self, DiskError, DiskGuardConfig, DiskLevel, DiskStatus};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -10,8 +10,8 @@
 
 #[cfg(feature = "gpio")]
 use {
+    super::devices::section::IoDevice,
     super::RuntimeError,
-    crate::config::IoDevice,
     crate::types::Device,
     device_drivers::io::gpio::{GpioImage, SharedGpioInput, SharedGpioOutput},
     device_drivers::io::{ScanLane, ScanLaneIo},
@@ -22,26 +22,6 @@ use {
 /// The lane I/O of a GPIO chip: the scan cycle over the chip's lines.
 #[cfg(feature = "gpio")]
 pub type GpioLaneIo = ScanLaneIo<GpioImage, SharedGpioInput, SharedGpioOutput>;
-
-/// Why the pin map of a `kind = "gpio"` lane I/O cannot be used, if it cannot: none
-/// given (the reference map numbers inputs and outputs from 0 each, which collide on one
-/// chip), or a line used as both an input and an output. `None` without the `gpio`
-/// feature (`gated` then refuses the kind as not built).
-pub fn map_problem(map: Option<&device_drivers::io::IoMap>) -> Option<String> {
-    let Some(_map) = map else {
-        return Some(
-            "a GPIO lane needs its own pin map ([devices.io.map.inputs] and \
-             [devices.io.map.outputs] with the chip's line offsets): the reference map \
-             numbers inputs and outputs from 0 each, which collide on one chip"
-                .into(),
-        );
-    };
-    #[cfg(feature = "gpio")]
-    if let Err(e) = device_drivers::io::gpio::line_plan(_map) {
-        return Some(e.to_string());
-    }
-    None
-}
 
 /// The driver settings of a `kind = "gpio"` lane I/O.
 #[cfg(feature = "gpio")]
@@ -103,6 +83,7 @@ pub fn lane_io(io: &IoDevice) -> Result<Option<GpioLaneIo>, RuntimeError> {
 
 #[cfg(all(test, feature = "gpio"))]
 mod tests {
+    use super::super::devices::section::map_problem;
     use super::*;
 
     const MAP: &str = "[map.inputs]\nentry_closed = { index = 2 }\nentry_open = { index = 3 }\n\

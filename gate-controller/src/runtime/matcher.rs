@@ -1,6 +1,8 @@
 //! 1:1 fingerprint comparison as the shell sees it: live template against the enrolled
 //! thumbs, best score wins. The templates stay here; only the score goes to the machine.
 
+pub mod section;
+
 use crate::record::MatcherFailure;
 use device_drivers::devices::{BiometricTemplate, TemplateFormat};
 use device_drivers::fingerprint::{self, CardFormat, Template};

@@ -30,6 +30,7 @@ pub mod occupancy;
 pub mod pcsc;
 pub mod screening;
 pub mod serial;
+pub mod settings;
 pub mod sim;
 pub mod watchlist;
 
@@ -37,7 +38,8 @@ use self::clock::{Clock, MonotonicWallClock};
 pub use self::core::{
     CommandReply, Core, FeedItem, FeedKind, GateStatus, Input, OutcomeCounts, Output,
 };
-use crate::config::{GateConfig, MatcherSection};
+use self::matcher::section::MatcherSection;
+use self::settings::GateSettings;
 use crate::journal::{Journal, JournalError};
 use crate::machine::Machine;
 use crate::record::{Actor, OperatorCommand, Prompt};
@@ -207,15 +209,15 @@ impl Gate {
     /// machine's transaction ids from it, sets up the watchlist and the matcher. Nothing
     /// runs yet.
     pub fn build(
-        cfg: &GateConfig,
+        cfg: &GateSettings,
         devices: Devices,
         clock: MonotonicWallClock,
     ) -> Result<(Gate, GateHandle), RuntimeError> {
-        if let Some((key, what)) = cfg.not_built().first() {
+        if let Some((key, what)) = cfg.devices.section.not_built().first() {
             return Err(RuntimeError::NotBuilt { key, what });
         }
         let mut journal = Journal::open(&cfg.journal.path)?;
-        journal.claim_gate(&cfg.gate.id)?;
+        journal.claim_gate(&cfg.gate_id)?;
         let matcher: Box<dyn matcher::Matcher> = match cfg.matcher {
             MatcherSection::Sim => Box::new(matcher::SimMatcher),
             MatcherSection::Minutiae => Box::new(matcher::MinutiaeMatcher),
@@ -238,15 +240,16 @@ impl Gate {
             Box::new(screening::Chained(lists))
         };
         let (mut gate, handle) = Gate::from_parts(
-            cfg.gate.id.clone(),
-            cfg.machine_config(),
+            cfg.gate_id.clone(),
+            cfg.machine.clone(),
             journal,
             screening,
             matcher,
             devices,
             clock,
         )?;
-        gate.core.set_beam_geometry(cfg.devices.io.beam_geometry());
+        gate.core
+            .set_beam_geometry(cfg.devices.section.io.beam_geometry());
         for p in problems {
             gate.core.input(Input::WatchlistUpdate { result: Err(p) });
         }
@@ -650,8 +653,7 @@ mod geometry_tests {
             ("kind = \"modbus\"\naddress = \"127.0.0.1:1502\"", 0.625),
             ("kind = \"sim\"", 0.625),
         ] {
-            let cfg =
-                GateConfig::parse(&text(io), &dir.path().join("gate.toml")).expect("valid config");
+            let cfg = settings::from_toml(&text(io));
             let clock = MonotonicWallClock::start();
             let devices = sim::devices(&cfg.sim, clock).expect("sim devices");
             let (gate, _handle) = Gate::build(&cfg, devices, clock).expect("gate builds");
@@ -686,9 +688,7 @@ mod disk_tests {
                  disk_stop_clearing_percent = {stop}\n",
                 journal.display().to_string()
             );
-            let cfg =
-                GateConfig::parse(&text, &dir.path().join("gate.toml")).expect("valid config");
-            assert!(cfg.problems().is_empty(), "{:?}", cfg.problems());
+            let cfg = settings::from_toml(&text);
             let clock = MonotonicWallClock::start();
             let devices = sim::devices(&cfg.sim, clock).expect("sim devices");
             let (gate, handle) = Gate::build(&cfg, devices, clock).expect("gate builds");

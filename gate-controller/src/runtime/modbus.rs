@@ -8,8 +8,8 @@
 //! `DeviceFault` — out of service with an alarm — and the recovery as
 //! `LaneInput::Recovered` followed by the current input states.
 
+use super::devices::section::IoDevice;
 use super::RuntimeError;
-use crate::config::IoDevice;
 use crate::types::Device;
 use device_drivers::io::modbus::{ModbusConfig, ModbusImage, ModbusInputPin, ModbusOutputPin};
 use device_drivers::io::{IoMap, ScanLane, ScanLaneIo};

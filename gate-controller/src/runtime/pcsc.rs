@@ -24,8 +24,8 @@
 //!   ([`DocumentReader::probe`]: pcscd's readers and the OCR's port) until both are back.
 //!   A card pulled mid-read is the traveller's [`ReadError::Removed`], not a fault.
 
+use super::devices::section::{DeviceSettings, DocumentDevice, MrzDevice};
 use super::RuntimeError;
-use crate::config::{DocumentDevice, GateConfig, MrzDevice};
 use crate::types::Device;
 use device_drivers::card::gate::{read_error, read_for_gate, Cancellable, OcrMrz};
 use device_drivers::card::pa::TrustStore;
@@ -368,7 +368,7 @@ impl DocumentReader for PcscReader {
 
 /// The document reader of `[devices.document] kind = "pcsc"` with its MRZ source
 /// (`[devices.mrz]`, or the bench's `mrz_file`). Must run inside a tokio runtime.
-pub fn reader(cfg: &GateConfig) -> Result<Box<dyn DocumentReader>, RuntimeError> {
+pub fn reader(cfg: &DeviceSettings) -> Result<Box<dyn DocumentReader>, RuntimeError> {
     let err = |detail: String| RuntimeError::Device {
         device: Device::DocumentReader,
         detail,
@@ -377,12 +377,12 @@ pub fn reader(cfg: &GateConfig) -> Result<Box<dyn DocumentReader>, RuntimeError>
         reader,
         csca,
         mrz_file,
-    } = &cfg.devices.document
+    } = &cfg.section.document
     else {
         return Err(err("devices.document.kind is not \"pcsc\"".into()));
     };
     let mrz =
-        match (&cfg.devices.mrz, mrz_file) {
+        match (&cfg.section.mrz, mrz_file) {
             (
                 Some(MrzDevice::Serial {
                     port,
@@ -409,11 +409,16 @@ pub fn reader(cfg: &GateConfig) -> Result<Box<dyn DocumentReader>, RuntimeError>
                     .into(),
             )),
         };
-    let trust = match csca {
-        None => None,
-        Some(dir) => Some(Arc::new(
-            TrustStore::load_dir(dir).map_err(|e| err(format!("devices.document.csca: {e}")))?,
-        )),
+    // Loaded once, when the configuration was validated (`DevicesSection::settings`).
+    let trust = match (csca, &cfg.csca) {
+        (None, _) => None,
+        (Some(_), Some(t)) => Some(Arc::clone(t)),
+        (Some(dir), None) => {
+            return Err(err(format!(
+                "devices.document.csca: the trust store {} was not loaded",
+                dir.display()
+            )))
+        }
     };
     let real = PcscReader::start(reader, trust, mrz)
         .map_err(|e| err(format!("cannot start the PC/SC watcher: {e}")))?;

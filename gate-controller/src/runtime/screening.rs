@@ -5,7 +5,7 @@
 //! ([`super::watchlist::StoreScreening`]), which also screens the holder (names, date
 //! of birth, nationality) against the lists' person entries.
 
-use crate::config::{WatchlistAction, WatchlistSection};
+use super::watchlist::section::{WatchlistAction, WatchlistSection};
 use crate::types::{Date, Document, DocumentKey, WatchlistVerdict};
 use crate::watchlist::{PartialDate, PersonQuery};
 use device_drivers::devices::Holder;
@@ -185,8 +185,8 @@ impl Screening for Chained {
 
 #[cfg(test)]
 mod tests {
+    use super::super::watchlist::section::WatchlistEntry;
     use super::*;
-    use crate::config::WatchlistEntry;
 
     #[test]
     fn the_holder_query_takes_the_chip_names_and_resolves_the_birth_century() {

@@ -4,7 +4,7 @@
 //! (the gate starts out of service and recovers when the scanner appears), not a start-up
 //! failure.
 
-use crate::config::FingerprintDevice;
+use super::devices::section::FingerprintDevice;
 use device_drivers::devices::FingerprintScanner;
 use device_drivers::fingerprint::serial::{SerialScanner, SerialSettings};
 use std::time::Duration;

@@ -12,10 +12,12 @@
 //! [`super::matcher::SimMatcher`] reads back. Enrolled templates of simulated documents
 //! are placeholders (`~enrolled`), one per enrolled thumb.
 
+pub mod section;
+
+use self::section::SimSection;
 use super::clock::MonotonicWallClock;
 use super::screening::Screening;
 use super::{Devices, RuntimeError, TravellerDisplay};
-use crate::config::SimSection;
 use crate::record::Prompt;
 use crate::sim_bridge::cue_of;
 use crate::types::{

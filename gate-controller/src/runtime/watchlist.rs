@@ -12,9 +12,12 @@
 //!   `Err`, which raises the `watchlist_update_rejected` alarm while the last good
 //!   version keeps serving.
 
+pub mod section;
+
+pub use self::section::{WatchlistAction, WatchlistEntry, WatchlistSection};
 use super::core::Input;
 use super::screening::{ListState, Screening, WatchlistState};
-use crate::config::WatchlistSection;
+use crate::problem::Problem;
 use crate::types::{DocumentKey, WatchlistVerdict};
 use crate::watchlist::{
     Action, Hit, MatchKind, OpenOptions, PersonQuery, PublicKey, TrustedKeys, Verdict,
@@ -66,8 +69,46 @@ impl WatchlistSection {
     }
 }
 
+impl WatchlistSection {
+    /// Every unusable value of `[watchlist]` (inline entries, store keys), with its key.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        {
+            let mut bad = |key: &str, problem: String| out.push(Problem::new(key, problem));
+            for (i, e) in self.entries.iter().enumerate() {
+                if e.issuing_state.len() != 3
+                    || !e
+                        .issuing_state
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '<')
+                {
+                    bad(
+                        &format!("watchlist.entries[{i}].issuing_state"),
+                        format!("{:?} must be a three-letter ICAO code", e.issuing_state),
+                    );
+                }
+                if e.document_number.is_empty()
+                    || e.document_number.len() > 22
+                    || !e.document_number.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    bad(
+                        &format!("watchlist.entries[{i}].document_number"),
+                        format!("{:?} must be 1 to 22 letters and digits", e.document_number),
+                    );
+                }
+            }
+        }
+        out.extend(
+            config_problems(self)
+                .into_iter()
+                .map(|(key, problem)| Problem::new(key, problem)),
+        );
+        out
+    }
+}
+
 /// Problems with the store keys of `[watchlist]`: `(key, problem)`.
-pub fn config_problems(w: &WatchlistSection) -> Vec<(String, String)> {
+fn config_problems(w: &WatchlistSection) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if w.dir.is_some() && w.trusted_keys.is_empty() {
         out.push((
@@ -350,13 +391,21 @@ pub fn open(w: &WatchlistSection) -> Result<Option<OpenedStore>, WatchlistError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::GateConfig;
 
-    const BASE: &str = "[gate]\nid = \"g\"\nlane = \"visitor\"\ndirection = \"arrival\"\n[journal]\npath = \"j.sqlite\"\n";
+    /// A document holding only `[watchlist]`.
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        watchlist: WatchlistSection,
+    }
 
-    fn problems(extra: &str) -> Vec<String> {
-        let c = GateConfig::parse(&format!("{BASE}{extra}"), Path::new("t.toml")).expect("parses");
-        c.problems().into_iter().map(|p| p.key).collect()
+    fn parse(text: &str) -> Result<WatchlistSection, toml::de::Error> {
+        toml::from_str::<Doc>(text).map(|d| d.watchlist)
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        let w = parse(text).expect("parses");
+        w.problems().into_iter().map(|p| p.key).collect()
     }
 
     #[test]
@@ -388,11 +437,7 @@ mod tests {
                 "watchlist.max_age_s".to_string()
             ]
         );
-        let e = GateConfig::parse(
-            &format!("{BASE}[watchlist]\nmax_age = 3\n"),
-            Path::new("t.toml"),
-        )
-        .expect_err("unknown key");
+        let e = parse("[watchlist]\nmax_age = 3\n").expect_err("unknown key");
         assert!(e.to_string().contains("max_age"), "{e}");
     }
 

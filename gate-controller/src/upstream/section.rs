@@ -6,7 +6,7 @@ use super::client::ClientSettings;
 use super::sync::{d_backoff_initial, d_backoff_max, d_batch, d_idle, d_in_flight, SyncConfig};
 use super::tls::{client_config, load_certs, load_key, valid_gate_id, TlsFiles};
 use super::wire::{Direction, GateInfo};
-use crate::config::Problem;
+use crate::problem::Problem;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -110,15 +110,12 @@ impl UpstreamSection {
     }
 
     /// The sync task's settings for the gate `gate_id`.
-    pub fn sync_config(&self, gate_id: &str, direction: crate::config::Direction) -> SyncConfig {
+    pub fn sync_config(&self, gate_id: &str, direction: Direction) -> SyncConfig {
         SyncConfig {
             gate: GateInfo {
                 gate_id: gate_id.to_owned(),
                 lane: self.lane_name.clone().unwrap_or_else(|| gate_id.to_owned()),
-                direction: match direction {
-                    crate::config::Direction::Arrival => Direction::Arrival,
-                    crate::config::Direction::Departure => Direction::Departure,
-                },
+                direction,
             },
             batch_size: self.batch_size,
             max_in_flight: self.max_in_flight,
@@ -251,14 +248,14 @@ mod tests {
             "{:?}",
             u.problems("gate-01")
         );
-        let s = u.sync_config("gate-01", crate::config::Direction::Departure);
+        let s = u.sync_config("gate-01", Direction::Departure);
         assert_eq!(s.batch_size, 500);
         assert_eq!(s.retain_acked_rows, Some(100_000));
         assert_eq!(s.gate.lane, "gate-01");
         assert_eq!(s.gate.direction, Direction::Departure);
         assert!(u.client_settings().tls.is_none());
         let u = parse("url = \"http://h:1\"\nkeep_all_acked = true\nlane_name = \"A3\"").unwrap();
-        let s = u.sync_config("g", crate::config::Direction::Arrival);
+        let s = u.sync_config("g", Direction::Arrival);
         assert_eq!(s.retain_acked_rows, None);
         assert_eq!(s.gate.lane, "A3");
     }

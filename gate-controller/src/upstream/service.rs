@@ -8,7 +8,7 @@ use super::disk::{self, DiskGuardConfig};
 use super::section::UpstreamSection;
 use super::sync::{self, SyncStatus};
 use super::wire::{unix_ms_now, Heartbeat};
-use crate::config::Direction;
+use crate::decision::Direction;
 use crate::journal::outbox::{Backlog, JournalOutbox};
 use crate::journal::JournalError;
 use crate::runtime::GateStatus;

@@ -10,15 +10,8 @@ use crate::record::{GateEvent, Outcome, Reason, Record};
 use crate::types::{Document, DocumentKind, PaStatus, Time, WatchlistVerdict};
 use serde::{Deserialize, Serialize};
 
-/// Direction of travel through the lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Entering the country.
-    Arrival,
-    /// Leaving the country.
-    Departure,
-}
+/// Direction of travel through the lane (the gate's `[gate] direction`).
+pub use crate::decision::Direction;
 
 /// What the gate says about itself in every upload (from its configuration).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
