@@ -1,6 +1,8 @@
 //! A checker for the invariants of DESIGN.md, fed with every input and every output of a
-//! [`Machine`](crate::machine::Machine). The property tests and `gate-sim` run it on every
-//! step; it knows nothing of the machine's internals, only what crossed its boundary.
+//! [`Machine`](crate::machine::Machine) ([`Checker::observe`], the property tests) or of
+//! the shell around it ([`Checker::heard`] / [`Checker::sent`], `gate-sim`: door commands
+//! as the lane I/O got them, records as read back from the journal). It knows nothing of
+//! the machine's internals, only what crossed its boundary.
 //!
 //! 1. The exit door is commanded open (outside emergency) only after a *clear* record
 //!    for the current transit was emitted and acknowledged as durably journaled.
@@ -62,6 +64,59 @@ pub struct Checker {
     durable_clear: Option<TxnId>,
     records: BTreeMap<TxnId, u32>,
     violations: Vec<Violation>,
+    /// Per input: the door a safety sensor just re-opened, an emergency input, and
+    /// whether a hold may be left.
+    reversal: Option<Door>,
+    emergency_input: bool,
+    hold_release: bool,
+}
+
+/// An input of the shell, as the checker needs to know it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Heard<'a> {
+    /// A binary sensor changed.
+    Sensor {
+        /// Which.
+        sensor: Sensor,
+        /// Now active.
+        active: bool,
+    },
+    /// The lane reported a door position.
+    DoorReached {
+        /// Which door.
+        door: Door,
+        /// Where it is.
+        position: DoorPosition,
+    },
+    /// The emergency input changed.
+    Emergency {
+        /// Now active.
+        active: bool,
+    },
+    /// An operator command.
+    Operator(&'a OperatorCommand),
+    /// A shutdown request.
+    Shutdown,
+    /// Anything else (timeouts, reader, scanner, watchlist, disk).
+    Other,
+}
+
+/// An output of the shell, as the checker needs to know it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sent<'a> {
+    /// A door command sent to the lane I/O.
+    Door {
+        /// Which door.
+        door: Door,
+        /// Where to.
+        position: DoorPosition,
+    },
+    /// The lane I/O was told to latch an emergency release.
+    EmergencyRelease,
+    /// An event published on the feed.
+    Event(&'a GateEvent),
+    /// A record as read back from the journal after its commit.
+    Committed(&'a Record),
 }
 
 impl Default for Checker {
@@ -84,6 +139,9 @@ impl Checker {
             durable_clear: None,
             records: BTreeMap::new(),
             violations: Vec::new(),
+            reversal: None,
+            emergency_input: false,
+            hold_release: false,
         }
     }
 
@@ -100,32 +158,25 @@ impl Checker {
         });
     }
 
-    /// Checks one input (`None` for a timeout) and the actions the machine emitted for it.
+    /// Checks one input (`None` for a timeout) and the actions the machine emitted for it
+    /// (a machine driven directly: a record counts as durable once `Journaled` says so).
     pub fn observe(&mut self, event: Option<&Event>, actions: &[Action]) {
-        self.step += 1;
-        let mut reversal: Option<Door> = None;
+        let heard = match event {
+            Some(Event::Sensor { sensor, active }) => Heard::Sensor {
+                sensor: *sensor,
+                active: *active,
+            },
+            Some(Event::DoorReached { door, position }) => Heard::DoorReached {
+                door: *door,
+                position: *position,
+            },
+            Some(Event::Emergency { active }) => Heard::Emergency { active: *active },
+            Some(Event::Operator { command, .. }) => Heard::Operator(command),
+            Some(Event::Shutdown) => Heard::Shutdown,
+            _ => Heard::Other,
+        };
+        self.heard(heard);
         match event {
-            Some(Event::Sensor { sensor, active }) => {
-                let door = match sensor {
-                    Sensor::EntrySafety => Some(Door::Entry),
-                    Sensor::ExitSafety => Some(Door::Exit),
-                    _ => None,
-                };
-                if let Some(d) = door {
-                    self.safety[i(d)] = *active;
-                    if *active
-                        && self.commanded[i(d)] == DoorPosition::Closed
-                        && self.reported[i(d)] != Some(DoorPosition::Closed)
-                    {
-                        reversal = Some(d);
-                    }
-                }
-            }
-            Some(Event::DoorReached { door, position })
-                if *position == self.commanded[i(*door)] =>
-            {
-                self.reported[i(*door)] = Some(*position);
-            }
             Some(Event::Journaled { txn }) if self.pending_clear == Some(*txn) => {
                 self.durable_clear = Some(*txn);
             }
@@ -139,44 +190,88 @@ impl Checker {
             }
             _ => {}
         }
-        let hold_release_allowed = matches!(
-            event,
-            Some(Event::Operator {
-                command: OperatorCommand::ReleaseHold | OperatorCommand::EmergencyRelease,
-                ..
-            }) | Some(Event::Emergency { active: true })
-                | Some(Event::Shutdown)
-        );
         for a in actions {
-            self.observe_action(a, reversal, hold_release_allowed);
+            match a {
+                Action::OpenDoor { door } => self.sent(Sent::Door {
+                    door: *door,
+                    position: DoorPosition::Open,
+                }),
+                Action::CloseDoor { door } => self.sent(Sent::Door {
+                    door: *door,
+                    position: DoorPosition::Closed,
+                }),
+                Action::Journal { record } => {
+                    self.count_record(record);
+                    if record.outcome == crate::record::Outcome::Cleared {
+                        self.pending_clear = Some(record.txn);
+                    }
+                }
+                Action::Emit { event } => self.sent(Sent::Event(event)),
+                _ => {}
+            }
         }
-        if matches!(event, Some(Event::Emergency { active: true })) {
-            for d in Door::ALL {
-                if self.commanded[i(d)] != DoorPosition::Open {
-                    self.violate(
-                        3,
-                        format!("{d:?} door not commanded open on emergency input"),
-                    );
+        self.done();
+    }
+
+    /// Starts checking one input the shell took in (a device signal, an operator
+    /// command, a timeout as [`Heard::Other`]); follow with [`Checker::sent`] for each
+    /// output it produced, then [`Checker::done`].
+    pub fn heard(&mut self, input: Heard<'_>) {
+        self.step += 1;
+        self.reversal = None;
+        self.emergency_input = false;
+        self.hold_release = matches!(
+            input,
+            Heard::Operator(OperatorCommand::ReleaseHold | OperatorCommand::EmergencyRelease)
+                | Heard::Emergency { active: true }
+                | Heard::Shutdown
+        );
+        match input {
+            Heard::Sensor { sensor, active } => {
+                let door = match sensor {
+                    Sensor::EntrySafety => Some(Door::Entry),
+                    Sensor::ExitSafety => Some(Door::Exit),
+                    _ => None,
+                };
+                if let Some(d) = door {
+                    self.safety[i(d)] = active;
+                    if active
+                        && self.commanded[i(d)] == DoorPosition::Closed
+                        && self.reported[i(d)] != Some(DoorPosition::Closed)
+                    {
+                        self.reversal = Some(d);
+                    }
                 }
             }
+            Heard::DoorReached { door, position } if position == self.commanded[i(door)] => {
+                self.reported[i(door)] = Some(position);
+            }
+            Heard::Emergency { active: true } => self.emergency_input = true,
+            _ => {}
         }
     }
 
-    fn observe_action(&mut self, a: &Action, reversal: Option<Door>, hold_release: bool) {
-        match a {
-            Action::OpenDoor { door } => {
-                let d = *door;
+    /// Checks one output of the input being checked: a door command that went to the
+    /// lane I/O, an event on the feed, or a record read back from the journal after its
+    /// commit (which makes a clear record durable at once).
+    pub fn sent(&mut self, output: Sent<'_>) {
+        match output {
+            Sent::Door {
+                door: d,
+                position: DoorPosition::Open,
+            } => {
                 let emergency = self.mode == Mode::Emergency;
+                let reversal = self.reversal == Some(d);
                 let other = d.other();
                 let other_closed = self.commanded[i(other)] == DoorPosition::Closed
                     && self.reported[i(other)] == Some(DoorPosition::Closed);
-                if !emergency && !other_closed && reversal != Some(d) {
+                if !emergency && !other_closed && !reversal {
                     self.violate(
                         2,
                         format!("{d:?} door commanded open while the {other:?} door is not closed"),
                     );
                 }
-                if d == Door::Exit && !emergency && reversal != Some(d) {
+                if d == Door::Exit && !emergency && !reversal {
                     match (self.current, self.durable_clear) {
                         (Some(c), Some(j)) if c == j => {}
                         (c, j) => self.violate(
@@ -191,47 +286,74 @@ impl Checker {
                 self.commanded[i(d)] = DoorPosition::Open;
                 self.reported[i(d)] = None;
             }
-            Action::CloseDoor { door } => {
-                if self.safety[i(*door)] {
+            Sent::Door { door, .. } => {
+                if self.safety[i(door)] {
                     self.violate(
                         4,
                         format!("{door:?} door commanded closed while its safety sensor is active"),
                     );
                 }
-                self.commanded[i(*door)] = DoorPosition::Closed;
-                self.reported[i(*door)] = None;
+                self.commanded[i(door)] = DoorPosition::Closed;
+                self.reported[i(door)] = None;
             }
-            Action::Journal { record } => {
-                if let Err(e) = check_record_has_no_biometrics(record) {
-                    self.violate(7, e);
-                }
-                let n = {
-                    let n = self.records.entry(record.txn).or_insert(0);
-                    *n += 1;
-                    *n
-                };
-                if n > 1 {
-                    let txn = record.txn;
-                    self.violate(5, format!("transit {txn} has {n} outcome records"));
-                }
+            Sent::EmergencyRelease => self.mode = Mode::Emergency,
+            Sent::Committed(record) => {
+                self.count_record(record);
                 if record.outcome == crate::record::Outcome::Cleared {
                     self.pending_clear = Some(record.txn);
+                    self.durable_clear = Some(record.txn);
                 }
             }
-            Action::Emit { event } => match event {
-                GateEvent::TransitStarted { txn } => {
-                    self.current = Some(*txn);
-                    self.records.entry(*txn).or_insert(0);
+            Sent::Event(GateEvent::TransitStarted { txn }) => {
+                self.current = Some(*txn);
+                self.records.entry(*txn).or_insert(0);
+            }
+            Sent::Event(GateEvent::StepChanged { from, mode, .. }) => {
+                if from == "held" && *mode != Mode::Held && !self.hold_release {
+                    self.violate(6, format!("hold left to {mode:?} without a release"));
                 }
-                GateEvent::StepChanged { from, mode, .. } => {
-                    if from == "held" && *mode != Mode::Held && !hold_release {
-                        self.violate(6, format!("hold left to {mode:?} without a release"));
-                    }
-                    self.mode = *mode;
+                self.mode = *mode;
+            }
+            Sent::Event(_) => {}
+        }
+    }
+
+    /// Ends the input begun with [`Checker::heard`]: an emergency input must have left
+    /// every door commanded open.
+    pub fn done(&mut self) {
+        if self.emergency_input {
+            for d in Door::ALL {
+                if self.commanded[i(d)] != DoorPosition::Open {
+                    self.violate(
+                        3,
+                        format!("{d:?} door not commanded open on emergency input"),
+                    );
                 }
-                _ => {}
-            },
-            _ => {}
+            }
+        }
+        self.emergency_input = false;
+    }
+
+    /// The gate's process restarted: what the shell had been told of the doors is gone
+    /// (the lane reports them again), and the new process starts in `ready` until its
+    /// machine says otherwise. Door commands latched in the lane I/O stand.
+    pub fn restarted(&mut self) {
+        self.reported = [None; 2];
+        self.mode = Mode::Ready;
+    }
+
+    fn count_record(&mut self, record: &Record) {
+        if let Err(e) = check_record_has_no_biometrics(record) {
+            self.violate(7, e);
+        }
+        let n = {
+            let n = self.records.entry(record.txn).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n > 1 {
+            let txn = record.txn;
+            self.violate(5, format!("transit {txn} has {n} outcome records"));
         }
     }
 

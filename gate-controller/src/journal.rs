@@ -314,6 +314,12 @@ impl Journal {
         self.pending.push((at, txn, event));
     }
 
+    /// Forgets the queued events not yet written, as a process that dies would; returns
+    /// how many were lost (simulated crashes).
+    pub fn lose_unwritten(&mut self) -> usize {
+        std::mem::take(&mut self.pending).len()
+    }
+
     /// Number of queued events not yet written.
     pub fn pending_events(&self) -> usize {
         self.pending.len()

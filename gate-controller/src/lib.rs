@@ -13,7 +13,6 @@
 //! - [`upstream`]: the movement-record protocol, the sync client and the control-point server;
 //! - [`watchlist`]: signed, memory-mapped watchlists with exact lookups;
 //! - [`types`] (from `device-drivers`), [`record`], [`prompt`]: the shared vocabulary;
-//! - [`sim_bridge`]: signals and commands of the simulated lane as machine events/actions.
 
 pub mod api;
 pub mod beamcount;
@@ -29,7 +28,6 @@ pub mod problem;
 pub mod prompt;
 pub mod record;
 pub mod runtime;
-pub mod sim_bridge;
 pub mod upstream;
 pub mod watchlist;
 

@@ -5,28 +5,36 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use device_drivers::sim::{Params, TravellerSpec};
 use device_drivers::types::Time;
 use gate_controller::machine::{Config, Event, Machine};
-use gate_sim::gate::{Gate, Watchlist};
+use gate_controller::runtime::screening::InlineWatchlist;
+use gate_sim::observed::SimGate;
 use gate_sim::run::{run, START};
 use gate_sim::scenario::Scenario;
 use std::path::Path;
 
 /// The machine inputs of ten ordinary transits, recorded from the simulated lane.
 fn recorded_inputs() -> Vec<(Time, Option<Event>)> {
-    let wl = Watchlist::default();
-    let mut g = Gate::new(0, Config::default(), Params::default(), 1, START, 2, 1, 0)
-        .expect("default params are valid");
-    g.recorded = Some(Vec::new());
+    let mut g = SimGate::new(
+        0,
+        Config::default(),
+        Params::default(),
+        1,
+        START,
+        2,
+        InlineWatchlist::default(),
+    )
+    .expect("default params are valid");
+    g.shell.record_machine_inputs(true);
     for k in 0..10 {
-        g.world.add_traveller(
+        g.shell.world().add_traveller(
             START.plus(k * 1_000),
             TravellerSpec::new(device_drivers::sim::Behaviour::Normal),
         );
     }
     while let Some(t) = g.wakeup() {
-        g.step(t, &wl);
+        g.step(t);
     }
     assert_eq!(g.outcomes[0], 10, "ten clears");
-    g.recorded.take().unwrap_or_default()
+    g.shell.take_recorded()
 }
 
 fn machine_step(c: &mut Criterion) {

@@ -17,7 +17,11 @@
 //!   tailgating = not recognised but the tailgating alarm was raised (a child measured
 //!   above the threshold counts as a second adult); missed = neither. Breaches = anyone
 //!   through the exit without a clear decision of their own (for a child: one that
-//!   notes them); under `refer` no child ever reaches the far side.
+//!   notes them); under `refer` no child ever reaches the far side;
+//! - crash and restart: `gated`'s process dies at a random step of a random traveller's
+//!   transit (a random delay after the step is entered) and starts again from its
+//!   journal; records lost or doubled (the journal against the transits the shell
+//!   started), people left in the mantrap, invariant violations and breaches.
 
 use crate::run::run;
 use crate::scenario::Scenario;
@@ -34,6 +38,8 @@ pub struct CampaignSpec {
     pub emergencies: u64,
     /// Adults with a child, per policy.
     pub children: u64,
+    /// Crash-and-restart trials.
+    pub crashes: u64,
     /// First seed.
     pub seed: u64,
     /// I/O scan cycle used to express the emergency latency.
@@ -127,6 +133,29 @@ pub struct ChildFigures {
     pub allow: ChildPolicyFigures,
 }
 
+/// Crash-and-restart figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CrashFigures {
+    /// Trials (one crash planned in each).
+    pub trials: u64,
+    /// Trials in which the crash happened (its step was reached).
+    pub crashed: u64,
+    /// Process restarts.
+    pub restarts: u64,
+    /// Transits whose record was lost (started, ended, not in the journal).
+    pub records_lost: u64,
+    /// Transits with more than one record.
+    pub records_doubled: u64,
+    /// Transits ended aborted (a restart ends the transit it cut off so).
+    pub aborted: u64,
+    /// People in the mantrap at the end, or travellers never done.
+    pub shut_in: u64,
+    /// Persons through the exit without a clear decision of their own (P1).
+    pub breaches: u64,
+    /// Invariant violations.
+    pub invariant_violations: u64,
+}
+
 /// The campaign report (`gate-sim campaign --json`).
 #[derive(Clone, Debug, Serialize)]
 pub struct CampaignReport {
@@ -142,6 +171,8 @@ pub struct CampaignReport {
     pub emergency: EmergencyFigures,
     /// Adults with an accompanying child, under each policy.
     pub accompanied_child: ChildFigures,
+    /// `gated` crashing at random steps and restarting from its journal.
+    pub crash_restart: CrashFigures,
 }
 
 impl CampaignReport {
@@ -160,6 +191,14 @@ impl CampaignReport {
                 .iter()
                 .all(|c| c.breaches == 0 && c.invariant_violations == 0)
             && self.accompanied_child.refer.children_passed_exit == 0
+            && {
+                let c = &self.crash_restart;
+                c.records_lost == 0
+                    && c.records_doubled == 0
+                    && c.shut_in == 0
+                    && c.breaches == 0
+                    && c.invariant_violations == 0
+            }
     }
 }
 
@@ -264,7 +303,75 @@ pub fn campaign(spec: &CampaignSpec) -> anyhow::Result<CampaignReport> {
         false_alarms: fa,
         emergency: em,
         accompanied_child,
+        crash_restart: crashes(spec)?,
     })
+}
+
+/// Steps a crash may follow: every step of an ordinary transit, and the refusals.
+const CRASH_STEPS: [&str; 12] = [
+    "reading_document",
+    "checking_watchlist",
+    "entering",
+    "closing_entry",
+    "capturing",
+    "matching",
+    "committing",
+    "exiting",
+    "closing_exit",
+    "letting_out",
+    "notice",
+    "ready",
+];
+
+/// Behaviours of the three travellers of a crash trial.
+const CRASH_BEHAVIOURS: [&str; 6] = [
+    "normal",
+    "slow",
+    "luggage",
+    "wrong_finger",
+    "expired_document",
+    "tailgater",
+];
+
+/// The scenario of crash trial `i`: three travellers, one crash at a random step of a
+/// random one's visit, a random delay (0-2 s) after the step is entered.
+pub fn crash_trial(seed: u64, i: u64) -> String {
+    let r = |k: u64| splitmix(seed ^ splitmix(i.wrapping_mul(8).wrapping_add(k)));
+    let step = CRASH_STEPS[(r(1) % CRASH_STEPS.len() as u64) as usize];
+    let who = r(2) % 3;
+    let delay = r(3) % 2_000;
+    let mut text = String::from("max_duration_s = 900\n");
+    for t in 0..3u64 {
+        let b = CRASH_BEHAVIOURS[(r(4 + t) % CRASH_BEHAVIOURS.len() as u64) as usize];
+        text.push_str(&format!(
+            "[[traveller]]\nname = \"t{t}\"\nat_s = {t}\nbehaviour = \"{b}\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[fault]]\nwhen = {{ gate = 0, step = \"{step}\" }}\nafter = \"t{who}\"\n\
+         delay_ms = {delay}\nkind = \"crash\"\n\
+         [operator]\nacknowledge_after_s = 20\nin_service_after_door_fault_s = 20\n"
+    ));
+    text
+}
+
+/// Crash-and-restart trials: one seeded run each.
+fn crashes(spec: &CampaignSpec) -> anyhow::Result<CrashFigures> {
+    let mut f = CrashFigures::default();
+    for i in 0..spec.crashes {
+        let text = crash_trial(spec.seed, i);
+        let r = run(scenario(&text, "crash-trial")?, spec.seed + i, false)?;
+        f.trials += 1;
+        f.crashed += u64::from(r.restarts > 0);
+        f.restarts += r.restarts;
+        f.records_lost += r.records_lost;
+        f.records_doubled += r.records_doubled;
+        f.aborted += r.outcomes.aborted;
+        f.shut_in += r.left_inside + r.unfinished_travellers;
+        f.breaches += r.violations.iter().filter(|v| v.invariant == "P1").count() as u64;
+        f.invariant_violations += r.invariant_violations;
+    }
+    Ok(f)
 }
 
 /// Adults with a child under one policy: one seeded run each.

@@ -1,8 +1,8 @@
 //! gate-sim: the hardware simulator, scenario runner and demo of echannel.
 //!
 //! - [`scenario`]: scenario files (TOML, `deny_unknown_fields`);
-//! - [`gate`]: one simulated gate (state machine + invariant checker + lane world +
-//!   in-memory journal and watchlist);
+//! - [`observed`]: one simulated gate: `gated`'s shell on a virtual clock
+//!   ([`gate_controller::runtime::sim::stepped`]) and what a run reads from its log;
 //! - [`run`]: the virtual-time runner behind `gate-sim run`;
 //! - [`demo`]: the real-time control point behind `gate-sim demo`;
 //! - [`lane`]: the simulated lane as a Modbus TCP I/O module (`gate-sim lane`);
@@ -11,8 +11,8 @@
 
 pub mod campaign;
 pub mod demo;
-pub mod gate;
 pub mod lane;
+pub mod observed;
 pub mod reference;
 pub mod rig;
 pub mod run;

@@ -75,6 +75,9 @@ enum Cmd {
         /// Adults with an accompanying child, per policy (refer, allow).
         #[arg(long, default_value_t = 1_000)]
         children: u64,
+        /// Crash-and-restart trials (gated dies at a random step, restarts from its journal).
+        #[arg(long, default_value_t = 1_000)]
+        crashes: u64,
         /// First seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -202,6 +205,7 @@ fn main() -> ExitCode {
             singles,
             emergencies,
             children,
+            crashes,
             seed,
             scan_ms,
             json,
@@ -211,6 +215,7 @@ fn main() -> ExitCode {
                 singles,
                 emergencies,
                 children,
+                crashes,
                 seed,
                 scan_ms,
             };
@@ -265,6 +270,19 @@ fn main() -> ExitCode {
                                 c.breaches
                             );
                         }
+                        let c = &r.crash_restart;
+                        println!(
+                            "crash and restart: {} trials, {} crashed ({} restarts), {} transit(s) aborted; {} record(s) lost, {} doubled, {} shut in, {} breach(es), {} invariant violation(s)",
+                            c.trials,
+                            c.crashed,
+                            c.restarts,
+                            c.aborted,
+                            c.records_lost,
+                            c.records_doubled,
+                            c.shut_in,
+                            c.breaches,
+                            c.invariant_violations
+                        );
                     }
                     if r.meets_targets() {
                         ExitCode::SUCCESS

@@ -162,6 +162,14 @@ pub fn check_scenario(s: &Scenario) -> Result<(), (String, String)> {
         return no("gates", "the rig serves one lane: set gates = 1");
     }
     for (k, f) in s.faults.iter().enumerate() {
+        if f.shell_fault().is_some() {
+            return Err((
+                format!("fault[{k}].kind"),
+                "storage, process and clock faults are played by `gate-sim run` only; the \
+                 rig's gate is a real gated"
+                    .into(),
+            ));
+        }
         if f.at_s.is_none() {
             return Err((
                 format!("fault[{k}].when"),

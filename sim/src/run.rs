@@ -3,14 +3,18 @@
 //! in-memory journal/watchlist answers and the scenario's scheduled items; the invariant
 //! checker sees every input of every gate.
 
-use crate::gate::{Gate, Mark, Watchlist};
-use crate::scenario::{behaviour_named, Expect, ListAction, Scenario, Schedule, Traffic, Trigger};
+use crate::observed::{Mark, SimGate, WATCHLIST_VERSION};
+use crate::scenario::{
+    behaviour_named, Expect, ListAction, Scenario, Schedule, ShellFault, Traffic, Trigger,
+};
 use device_drivers::sim::{
     generate_document, Behaviour, Companion, Fate, Injection, SimRng, TravellerId, TravellerSpec,
 };
 use device_drivers::types::{DocumentKey, Time};
-use gate_controller::machine::{Config, Event};
-use gate_controller::record::{Actor, Outcome};
+use gate_controller::config::WatchlistAction;
+use gate_controller::machine::Config;
+use gate_controller::record::{Actor, OperatorCommand, Outcome};
+use gate_controller::runtime::screening::InlineWatchlist;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -36,7 +40,15 @@ fn ms(s: f64) -> u64 {
 #[derive(Clone, Debug)]
 enum Op {
     Arrival(Behaviour),
-    Command { gate: Option<usize>, event: Event },
+    Command {
+        gate: Option<usize>,
+        command: OperatorCommand,
+        actor: Actor,
+    },
+    Shell {
+        gates: Vec<usize>,
+        fault: ShellFault,
+    },
 }
 
 /// What a triggered entry does when it fires.
@@ -48,7 +60,16 @@ enum Deferred {
         injection: Injection,
     },
     /// An operator command (to one gate or every gate).
-    Command { gate: Option<usize>, event: Event },
+    Command {
+        gate: Option<usize>,
+        command: OperatorCommand,
+        actor: Actor,
+    },
+    /// Something happens to these gates' computers (storage, process, clock).
+    Shell {
+        gates: Vec<usize>,
+        fault: ShellFault,
+    },
 }
 
 /// A `[[fault]]`, `[[emergency]]` or `[[command]]` waiting for its trigger.
@@ -225,6 +246,14 @@ pub struct Report {
     pub children_passed_exit: u64,
     /// Emergency inputs seen, and the longest time from one to both doors commanded open.
     pub emergency_releases: EmergencyReleases,
+    /// Restarts of the gates' processes (`crash` faults).
+    pub restarts: u64,
+    /// Transits started and ended that have no record in their gate's journal.
+    pub records_lost: u64,
+    /// Transits with more than one record in their gate's journal.
+    pub records_doubled: u64,
+    /// People still in a mantrap when the run ended.
+    pub left_inside: u64,
     /// Wall-clock figures, only with `--timing`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<Timing>,
@@ -242,8 +271,7 @@ pub struct Run {
     scenario: Scenario,
     seed: u64,
     /// The gates.
-    pub gates: Vec<Gate>,
-    watchlist: Watchlist,
+    pub gates: Vec<SimGate>,
     ops: BTreeMap<(Time, u64), Op>,
     seq: u64,
     named: BTreeMap<String, (usize, TravellerId)>,
@@ -275,18 +303,29 @@ impl Run {
             cfg.policy.min_age = a;
         }
         cfg.accompanied_child = scenario.lane.accompanied_child;
+        let mut watchlist = InlineWatchlist::new(WATCHLIST_VERSION);
+        for w in &scenario.watchlist {
+            let key = DocumentKey {
+                issuing_state: w.issuing_state.clone(),
+                document_number: w.document_number.clone(),
+            };
+            let action = match w.action {
+                ListAction::Hold => WatchlistAction::Hold,
+                ListAction::Refer => WatchlistAction::Refer,
+            };
+            watchlist.insert(key, action, w.reason.clone());
+        }
         let mut gates = Vec::with_capacity(scenario.gates);
         for g in 0..scenario.gates {
             let wseed = splitmix(seed ^ splitmix(g as u64 + 1));
-            let gate = Gate::new(
+            let gate = SimGate::new(
                 g,
                 cfg.clone(),
                 scenario.world.clone(),
                 wseed,
                 START,
                 scenario.journal_commit_ms,
-                scenario.watchlist_latency_ms,
-                0,
+                watchlist.clone(),
             )?;
             gates.push(gate);
         }
@@ -294,7 +333,6 @@ impl Run {
             end: START.plus(ms(scenario.max_duration_s)),
             seed,
             gates,
-            watchlist: Watchlist::default(),
             ops: BTreeMap::new(),
             seq: 0,
             named: BTreeMap::new(),
@@ -322,14 +360,6 @@ impl Run {
 
     fn schedule_all(&mut self) {
         let s = self.scenario.clone();
-        for w in &s.watchlist {
-            let key = DocumentKey {
-                issuing_state: w.issuing_state.clone(),
-                document_number: w.document_number.clone(),
-            };
-            self.watchlist
-                .insert(key, w.action == ListAction::Hold, w.reason.clone());
-        }
         for t in &s.travellers {
             let at = START.plus(ms(t.at_s));
             let mut spec = TravellerSpec::new(t.behaviour);
@@ -345,7 +375,7 @@ impl Run {
                 }
                 spec.document = Some(doc);
             }
-            let id = self.gates[t.gate].world.add_traveller(at, spec);
+            let id = self.gates[t.gate].shell.world().add_traveller(at, spec);
             self.planned += 1;
             if let Some(n) = &t.name {
                 self.named.insert(n.clone(), (t.gate, id));
@@ -358,16 +388,13 @@ impl Run {
             }
         }
         for (k, f) in s.faults.iter().enumerate() {
-            let Some(inj) = f.injection() else { continue };
             let gates = self.gates_of(f.gate);
-            self.plan(
-                format!("fault[{k}]"),
-                f.schedule(),
-                Deferred::Inject {
-                    gates,
-                    injection: inj,
-                },
-            );
+            let action = match (f.injection(), f.shell_fault()) {
+                (Some(injection), _) => Deferred::Inject { gates, injection },
+                (None, Some(fault)) => Deferred::Shell { gates, fault },
+                (None, None) => continue,
+            };
+            self.plan(format!("fault[{k}]"), f.schedule(), action);
         }
         for (k, e) in s.emergencies.iter().enumerate() {
             let injection = Injection::Emergency {
@@ -389,13 +416,13 @@ impl Run {
                 role: c.role,
                 reason: c.reason.clone(),
             };
-            let event = Event::Operator { command, actor };
             self.plan(
                 format!("command[{k}]"),
                 c.schedule(),
                 Deferred::Command {
                     gate: c.gate,
-                    event,
+                    command,
+                    actor,
                 },
             );
         }
@@ -431,10 +458,34 @@ impl Run {
         match action {
             Deferred::Inject { gates, injection } => {
                 for g in gates {
-                    self.gates[g].world.inject(at, injection.clone());
+                    self.gates[g].shell.world().inject(at, injection.clone());
                 }
             }
-            Deferred::Command { gate, event } => self.op(at, Op::Command { gate, event }),
+            Deferred::Command {
+                gate,
+                command,
+                actor,
+            } => self.op(
+                at,
+                Op::Command {
+                    gate,
+                    command,
+                    actor,
+                },
+            ),
+            Deferred::Shell { gates, fault } => {
+                // The storage fault's end (if any) is scheduled with it.
+                if let Some((after, end)) = fault.ends() {
+                    self.op(
+                        at.plus(after),
+                        Op::Shell {
+                            gates: gates.clone(),
+                            fault: end,
+                        },
+                    );
+                }
+                self.op(at, Op::Shell { gates, fault });
+            }
         }
     }
 
@@ -495,19 +546,46 @@ impl Run {
 
     /// The scenario's standing orders: schedule the simulated officers' responses.
     fn respond(&mut self, g: usize) {
-        for (at, event) in self.gates[g].standing_orders(&self.scenario.operator) {
+        for (at, command, actor) in self.gates[g].standing_orders(&self.scenario.operator) {
             self.op(
                 at,
                 Op::Command {
                     gate: Some(g),
-                    event,
+                    command,
+                    actor,
                 },
             );
         }
     }
 
+    /// Carries out a fault of a gate's computer at `t`.
+    fn shell_fault(&mut self, g: usize, t: Time, fault: &ShellFault) -> anyhow::Result<()> {
+        if self.trace {
+            eprintln!("[gate {g} {:>9} ms] shell fault {fault:?}", t.since(START));
+        }
+        let gate = &mut self.gates[g];
+        gate.step(t);
+        match fault {
+            ShellFault::Storage {
+                fail_commits,
+                stall_ms,
+                ..
+            } => gate.shell.set_storage_faults(*fail_commits, *stall_ms),
+            ShellFault::Disk { level, detail, .. } => {
+                gate.shell.disk_level(t, *level, detail.clone());
+            }
+            ShellFault::Crash => gate.shell.crash_and_restart(t)?,
+            ShellFault::ClockStep { ms } => gate.shell.step_wall_clock(*ms),
+        }
+        gate.absorb();
+        if !self.gates[g].raised.is_empty() {
+            self.respond(g);
+        }
+        Ok(())
+    }
+
     fn next_time(&self) -> Option<Time> {
-        let gates = self.gates.iter().filter_map(Gate::wakeup).min();
+        let gates = self.gates.iter().filter_map(SimGate::wakeup).min();
         let ops = self.ops.keys().next().map(|k| k.0);
         match (gates, ops) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -519,7 +597,7 @@ impl Run {
     pub fn execute(mut self) -> anyhow::Result<Report> {
         let (end, hit_limit) = self.advance()?;
         for g in &mut self.gates {
-            g.finish(end);
+            g.finish();
         }
         Ok(self.report(end, hit_limit))
     }
@@ -549,7 +627,7 @@ impl Run {
             }
             for g in 0..self.gates.len() {
                 if self.gates[g].wakeup().is_some_and(|w| w <= t) {
-                    self.gates[g].step(t, &self.watchlist);
+                    self.gates[g].step(t);
                 }
                 if !self.gates[g].raised.is_empty() {
                     self.respond(g);
@@ -565,11 +643,23 @@ impl Run {
                         let g = (0..self.gates.len())
                             .min_by_key(|g| (self.gates[*g].load(), *g))
                             .unwrap_or(0);
-                        self.gates[g].world.add_traveller(t, TravellerSpec::new(b));
+                        self.gates[g]
+                            .shell
+                            .world()
+                            .add_traveller(t, TravellerSpec::new(b));
                     }
-                    Op::Command { gate, event } => {
+                    Op::Command {
+                        gate,
+                        command,
+                        actor,
+                    } => {
                         for g in self.gates_of(gate) {
-                            self.gates[g].feed(t, event.clone(), &self.watchlist);
+                            self.gates[g].operator(t, command.clone(), actor.clone());
+                        }
+                    }
+                    Op::Shell { gates, fault } => {
+                        for g in gates {
+                            self.shell_fault(g, t, &fault)?;
                         }
                     }
                 }
@@ -594,7 +684,22 @@ impl Run {
         let mut children_recorded = 0u64;
         let mut children_passed_exit = 0u64;
         let mut releases = EmergencyReleases::default();
+        let (mut restarts, mut records_lost, mut records_doubled, mut left_inside) =
+            (0u64, 0u64, 0u64, 0u64);
         for g in &self.gates {
+            restarts += g.shell.restarts;
+            let audit = g.shell.journal_audit();
+            records_lost += audit.lost;
+            records_doubled += audit.doubled;
+            if let Some(detail) = audit.unreadable {
+                violations.push(ViolationReport {
+                    gate: g.index,
+                    invariant: "5".into(),
+                    at_ms: end.since(START),
+                    detail,
+                });
+            }
+            left_inside += u64::from(g.shell.world().occupancy());
             for (k, n) in g.outcomes.iter().enumerate() {
                 outcomes[k] += n;
             }
@@ -612,17 +717,18 @@ impl Run {
                     .unwrap_or_default();
                 *alarms.entry(name).or_insert(0) += n;
             }
-            for v in &g.violations {
+            for v in g.violations() {
                 violations.push(ViolationReport {
-                    gate: v.gate,
+                    gate: g.index,
                     invariant: v.violation.invariant.to_string(),
                     at_ms: v.at.since(START),
                     detail: v.violation.detail.clone(),
                 });
             }
-            for k in 0..g.world.traveller_count() {
+            let world = g.shell.world();
+            for k in 0..world.traveller_count() {
                 let id = TravellerId(k as u32);
-                let Some(view) = g.world.traveller(id) else {
+                let Some(view) = world.traveller(id) else {
                     continue;
                 };
                 added += 1;
@@ -666,6 +772,7 @@ impl Run {
                     });
                 }
             }
+            drop(world);
             let o = |x: usize| g.outcomes[x];
             per_gate.push(GateReport {
                 gate: g.index,
@@ -676,8 +783,8 @@ impl Run {
                     held: o(2),
                     aborted: o(3),
                 },
-                state: g.machine.mode().as_str().into(),
-                inputs: g.inputs,
+                state: g.shell.core().mode().as_str().into(),
+                inputs: g.shell.inputs,
             });
         }
         unfinished += self.planned.saturating_sub(added);
@@ -770,6 +877,10 @@ impl Run {
             children_recorded,
             children_passed_exit,
             emergency_releases: releases,
+            restarts,
+            records_lost,
+            records_doubled,
+            left_inside,
             timing: None,
         }
     }

@@ -8,6 +8,7 @@ use device_drivers::types::Door;
 use gate_controller::machine::Timeouts;
 use gate_controller::party::ChildPolicy;
 use gate_controller::record::{AlarmKind, OperatorCommand, Outcome, Role};
+use gate_controller::upstream::disk::DiskLevel;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -418,6 +419,84 @@ pub enum FaultKind {
     /// The link to the lane I/O module (Modbus TCP) is lost: a lane I/O fault; no sensor
     /// or door change reaches the gate and door commands wait until the link returns.
     IoLinkLost,
+    /// Every journal commit fails (an I/O error on the journal's disk) for `for_s`.
+    JournalFail,
+    /// Every journal commit holds the gate's shell up `stall_ms` for `for_s`.
+    JournalStall,
+    /// The disk guard measures the journal's file system at `level` (`alarm` or
+    /// `stop_clearing`) for `for_s`.
+    DiskFull,
+    /// `gated` crashes (state in memory lost) and starts again from its journal.
+    Crash,
+    /// The system clock is stepped by `step_s` seconds (an NTP correction; negative:
+    /// backwards). The running gate keeps its monotonic time; it reads the stepped
+    /// clock when its process next starts.
+    ClockStep,
+}
+
+/// The disk guard's levels in scenario files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskLevelName {
+    /// Raise the disk alarm, keep clearing.
+    Alarm,
+    /// Raise the alarm and stop clearing.
+    StopClearing,
+}
+
+/// A fault of the gate's computer rather than of its lane: storage, process, clock.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShellFault {
+    /// Journal commits fail or stall (both off: the storage is healthy again).
+    Storage {
+        /// Every commit fails.
+        fail_commits: bool,
+        /// Every commit takes this long (`None`: the ordinary `journal_commit_ms`).
+        stall_ms: Option<u64>,
+        /// For how long (0: for good).
+        for_ms: u64,
+    },
+    /// The disk guard reports a level.
+    Disk {
+        /// The level.
+        level: DiskLevel,
+        /// What the guard says.
+        detail: String,
+        /// For how long (0: for good).
+        for_ms: u64,
+    },
+    /// The process crashes and restarts from its journal.
+    Crash,
+    /// The system clock is stepped.
+    ClockStep {
+        /// By how much, in ms.
+        ms: i64,
+    },
+}
+
+impl ShellFault {
+    /// When the fault ends by itself: (after how many ms, what undoes it).
+    pub fn ends(&self) -> Option<(u64, ShellFault)> {
+        match self {
+            ShellFault::Storage { for_ms, .. } if *for_ms > 0 => Some((
+                *for_ms,
+                ShellFault::Storage {
+                    fail_commits: false,
+                    stall_ms: None,
+                    for_ms: 0,
+                },
+            )),
+            ShellFault::Disk { for_ms, .. } if *for_ms > 0 => Some((
+                *for_ms,
+                ShellFault::Disk {
+                    level: DiskLevel::Ok,
+                    detail: "journal file system 40.0 % used (simulated)".into(),
+                    for_ms: 0,
+                },
+            )),
+            _ => None,
+        }
+    }
 }
 
 impl FaultKind {
@@ -429,7 +508,17 @@ impl FaultKind {
                 | FaultKind::ReaderOffline
                 | FaultKind::WrongWay
                 | FaultKind::IoLinkLost
+                | FaultKind::JournalFail
+                | FaultKind::JournalStall
+                | FaultKind::DiskFull
+                | FaultKind::Crash
+                | FaultKind::ClockStep
         )
+    }
+
+    /// Whether the fault lasts `for_s` (the others happen at an instant).
+    pub fn needs_duration(self) -> bool {
+        !matches!(self, FaultKind::Crash | FaultKind::ClockStep)
     }
 }
 
@@ -450,10 +539,17 @@ pub struct FaultEntry {
     pub gate: Option<usize>,
     /// What fails.
     pub kind: FaultKind,
-    /// For how long.
+    /// For how long (every kind but `crash` and `clock_step`).
+    #[serde(default)]
     pub for_s: f64,
     /// Which door, for `door_stuck`.
     pub door: Option<Door>,
+    /// `journal_stall`: how long each commit takes, in ms.
+    pub stall_ms: Option<u64>,
+    /// `disk_full`: the disk guard's level.
+    pub level: Option<DiskLevelName>,
+    /// `clock_step`: by how many seconds the system clock jumps (negative: backwards).
+    pub step_s: Option<f64>,
 }
 
 impl FaultEntry {
@@ -479,7 +575,48 @@ impl FaultEntry {
             (FaultKind::ForcedDoor, Some(door)) => Injection::ForceDoor { door, for_ms },
             (FaultKind::WrongWay, _) => Injection::WrongWay { for_ms },
             (FaultKind::IoLinkLost, _) => Injection::IoLinkLost { for_ms },
-            (_, None) => return None,
+            (
+                FaultKind::JournalFail
+                | FaultKind::JournalStall
+                | FaultKind::DiskFull
+                | FaultKind::Crash
+                | FaultKind::ClockStep,
+                _,
+            )
+            | (_, None) => return None,
+        })
+    }
+
+    /// What the gate's computer is made to do (`None` for a fault of the lane).
+    pub fn shell_fault(&self) -> Option<ShellFault> {
+        let for_ms = (self.for_s * 1000.0).round() as u64;
+        Some(match self.kind {
+            FaultKind::JournalFail => ShellFault::Storage {
+                fail_commits: true,
+                stall_ms: None,
+                for_ms,
+            },
+            FaultKind::JournalStall => ShellFault::Storage {
+                fail_commits: false,
+                stall_ms: Some(self.stall_ms.unwrap_or(0)),
+                for_ms,
+            },
+            FaultKind::DiskFull => {
+                let (level, used) = match self.level.unwrap_or(DiskLevelName::StopClearing) {
+                    DiskLevelName::Alarm => (DiskLevel::Alarm, 92.0),
+                    DiskLevelName::StopClearing => (DiskLevel::StopClearing, 98.5),
+                };
+                ShellFault::Disk {
+                    level,
+                    detail: format!("journal file system {used:.1} % used (simulated)"),
+                    for_ms,
+                }
+            }
+            FaultKind::Crash => ShellFault::Crash,
+            FaultKind::ClockStep => ShellFault::ClockStep {
+                ms: (self.step_s.unwrap_or(0.0) * 1000.0).round() as i64,
+            },
+            _ => return None,
         })
     }
 }
@@ -927,6 +1064,46 @@ impl Scenario {
                 &names,
             )?;
             time(format!("fault[{k}].for_s"), f.for_s)?;
+            if f.kind.needs_duration() && f.for_s <= 0.0 {
+                return bad(
+                    format!("fault[{k}].for_s"),
+                    "is required for this kind (> 0)",
+                );
+            }
+            let only = |key: &str, set: bool, kind: FaultKind| -> Result<(), (String, String)> {
+                if set && f.kind != kind {
+                    return Err((
+                        format!("fault[{k}].{key}"),
+                        "does not apply to this kind of fault".to_string(),
+                    ));
+                }
+                if !set && f.kind == kind {
+                    return Err((
+                        format!("fault[{k}].{key}"),
+                        "is required for this kind".to_string(),
+                    ));
+                }
+                Ok(())
+            };
+            only("stall_ms", f.stall_ms.is_some(), FaultKind::JournalStall)?;
+            only("step_s", f.step_s.is_some(), FaultKind::ClockStep)?;
+            if f.level.is_some() && f.kind != FaultKind::DiskFull {
+                return bad(
+                    format!("fault[{k}].level"),
+                    "does not apply to this kind of fault",
+                );
+            }
+            if let Some(st) = f.step_s {
+                if !st.is_finite() || st.abs() > 365.0 * 86_400.0 {
+                    return bad(
+                        format!("fault[{k}].step_s"),
+                        "must be within a year either way",
+                    );
+                }
+            }
+            if f.stall_ms.is_some_and(|ms| ms > 60_000) {
+                return bad(format!("fault[{k}].stall_ms"), "must be at most 60000");
+            }
             if let Some(g) = f.gate {
                 gate(format!("fault[{k}].gate"), g)?;
             }

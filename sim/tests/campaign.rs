@@ -10,6 +10,7 @@ fn a_reduced_campaign_meets_the_targets() {
         singles: 1_500,
         emergencies: 30,
         children: 60,
+        crashes: 60,
         seed: 11,
         scan_ms: 20,
     })
@@ -38,6 +39,15 @@ fn a_reduced_campaign_meets_the_targets() {
         assert_eq!(c.breaches, 0);
         assert_eq!(c.invariant_violations, 0);
     }
+    let c = &r.crash_restart;
+    assert_eq!(c.trials, 60);
+    // Most planned crashes happen (a step such as `letting_out` is not in every visit).
+    assert!(c.crashed >= 40, "{c:?}");
+    assert_eq!(c.restarts, c.crashed, "{c:?}");
+    assert_eq!((c.records_lost, c.records_doubled), (0, 0), "{c:?}");
+    assert_eq!(c.shut_in, 0, "{c:?}");
+    assert_eq!(c.breaches, 0, "{c:?}");
+    assert_eq!(c.invariant_violations, 0, "{c:?}");
     let (refer, allow) = (&r.accompanied_child.refer, &r.accompanied_child.allow);
     assert_eq!(
         refer.children_passed_exit, 0,

@@ -3,14 +3,16 @@
 //!
 //! No clock, no I/O, no threads: the driver passes `now` in, exactly like the state
 //! machine. The same [`World`] therefore serves `gate-sim run` in virtual time and
-//! `gated` / `gate-sim demo` in real time:
+//! `gated` / `gate-sim demo` in real time, each time behind the gate's own shell
+//! (`gate_controller::runtime`), whose simulated devices translate its [`Signal`]s into
+//! what a reader, a scanner or a lane I/O module would report:
 //!
 //! ```text
 //! loop {
-//!     let t = min(machine.poll_timeout(), world.next_wakeup(), ...);   // sleep until t
-//!     for s in world.advance_to(t) { machine.handle(t, event_of(s)) }
-//!     machine.handle_timeout(t);
-//!     while let Some(a) = machine.poll_action() { world.command(t, command_of(a)) }
+//!     let t = min(shell.poll_timeout(), world.next_wakeup());   // sleep until t
+//!     for s in world.advance_to(t) { shell.input(device_report_of(s)) }
+//!     if shell deadline <= t { shell.timeout() }
+//!     while let Some(o) = shell.poll_output() { world.command(t, device_command_of(o)) }
 //! }
 //! ```
 //!

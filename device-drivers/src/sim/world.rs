@@ -612,7 +612,11 @@ impl World {
 
     /// The lane I/O link is back: report the current input states and carry out the door
     /// commands latched meanwhile.
-    fn io_back(&mut self, now: Time, out: &mut Vec<Signal>) {
+    /// Every lane input as it stands at `now` (beams, safety fields, occupancy, doors
+    /// that are fully open or closed, the emergency input): what a lane I/O driver reports
+    /// when it (re)connects, e.g. after the link returns or the gate's process restarts.
+    pub fn inputs_now(&self, now: Time) -> Vec<Signal> {
+        let mut out = Vec::with_capacity(8);
         for (k, sensor) in [Sensor::EntryBeam, Sensor::ExitBeam]
             .into_iter()
             .enumerate()
@@ -657,6 +661,11 @@ impl World {
         out.push(Signal::Emergency {
             active: self.emergency,
         });
+        out
+    }
+
+    fn io_back(&mut self, now: Time, out: &mut Vec<Signal>) {
+        out.extend(self.inputs_now(now));
         for door in Door::ALL {
             if let Some(to) = self.io_latched[di(door)].take() {
                 self.drive(now, door, to);

@@ -12,6 +12,39 @@ use tokio::time::Instant;
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Time;
+
+    /// Blocks the caller for `ms` (a stalled disk write holds the shell up this long).
+    /// Real clocks sleep; a virtual clock moves on by `ms`.
+    fn block(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// A clock the driver sets: virtual time for `gate-sim run`, campaigns and tests. Clones
+/// share the same time. It never goes backwards: setting an earlier time is ignored.
+#[derive(Clone, Debug, Default)]
+pub struct VirtualClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl VirtualClock {
+    /// A clock that reads `t`.
+    pub fn at(t: Time) -> VirtualClock {
+        VirtualClock(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(t.0)))
+    }
+
+    /// Moves the clock on to `t` (no-op if it already reads later).
+    pub fn advance_to(&self, t: Time) {
+        self.0.fetch_max(t.0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> Time {
+        Time(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn block(&self, ms: u64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The wall clock as of start-up, advanced by the monotonic clock.
@@ -66,5 +99,16 @@ mod tests {
             c.instant_at(Time(1_002_000)) - Instant::now(),
             std::time::Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn a_virtual_clock_only_moves_forward_and_a_stall_moves_it_on() {
+        let c = VirtualClock::at(Time(1_000));
+        let shared = c.clone();
+        c.advance_to(Time(1_500));
+        c.advance_to(Time(1_200));
+        assert_eq!(shared.now(), Time(1_500));
+        shared.block(250);
+        assert_eq!(c.now(), Time(1_750));
     }
 }

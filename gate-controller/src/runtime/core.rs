@@ -203,6 +203,19 @@ pub struct GateStatus {
 /// Most events kept in memory while the journal cannot write them.
 const MAX_PENDING_EVENTS: usize = 10_000;
 
+/// Storage trouble the simulator makes the journal's disk show (`gate-sim` scenario
+/// faults `journal_fail` and `journal_stall`); `gated` itself never sets any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageFaults {
+    /// Every commit (record or events) fails as an I/O error would.
+    pub fail_commits: bool,
+    /// Every record commit holds the shell up this long before it completes (a slow or
+    /// stalled disk; the in-memory journal's ordinary commit latency too).
+    pub record_stall_ms: u64,
+    /// Every commit of queued events holds the shell up this long.
+    pub event_stall_ms: u64,
+}
+
 /// The state machine with the journal, the watchlist and the matcher.
 pub struct Core {
     gate_id: String,
@@ -220,6 +233,9 @@ pub struct Core {
     capture_op: Option<u64>,
     followups: VecDeque<Event>,
     out: VecDeque<Output>,
+    /// Records the machine asked to journal, written once the outputs queued before
+    /// them have left (a door command never waits for a disk).
+    unwritten: VecDeque<Record>,
     last_command: Option<CommandReply>,
     /// Whether the lane I/O was last told to hold an emergency release.
     lane_emergency: bool,
@@ -231,6 +247,9 @@ pub struct Core {
     outcomes: OutcomeCounts,
     last_seq: u64,
     stopped: bool,
+    storage: StorageFaults,
+    /// Every machine input with its time (`None`: a timeout), when recording.
+    recorded: Option<Vec<(Time, Option<Event>)>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -279,6 +298,7 @@ impl Core {
             capture_op: None,
             followups: VecDeque::new(),
             out: VecDeque::new(),
+            unwritten: VecDeque::new(),
             last_command: None,
             lane_emergency: false,
             lane_trouble: [false; 3],
@@ -286,9 +306,83 @@ impl Core {
             outcomes,
             last_seq,
             stopped: false,
+            storage: StorageFaults::default(),
+            recorded: None,
         };
         core.pump();
         core
+    }
+
+    /// Starts a gate's shell on `journal`, as `gated` does at every start: transaction
+    /// ids continue after the journal's, and if the journal already holds anything this
+    /// is a restart, so the machine resumes (whoever is inside is let out first; a
+    /// transit cut off without its record ends aborted, see [`Machine::resume`]).
+    pub fn start(
+        gate_id: String,
+        machine_cfg: crate::machine::Config,
+        journal: Journal,
+        screening: Box<dyn Screening>,
+        matcher: Box<dyn Matcher>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Core, crate::journal::JournalError> {
+        let first_txn = journal.next_txn()?;
+        let now = clock.now();
+        let mut machine = Machine::new(machine_cfg, now, first_txn);
+        if journal.count()? > 0 || journal.event_count()? > 0 {
+            let unfinished = journal.unfinished_transit()?;
+            if let Some(txn) = unfinished {
+                tracing::warn!(
+                    txn = txn.0,
+                    "the last transit has no record: ending it as aborted (restart)"
+                );
+            }
+            machine.resume(now, unfinished);
+        }
+        tracing::info!(
+            gate = %gate_id,
+            first_txn,
+            records = journal.count()?,
+            last_seq = journal.last_seq()?,
+            "journal opened"
+        );
+        Ok(Core::new(
+            gate_id, machine, journal, screening, matcher, clock,
+        ))
+    }
+
+    /// The process dies here (simulated crash): the machine, the device operations and
+    /// every event not yet written are lost; what the journal holds is kept and handed
+    /// back for the next [`Core::start`].
+    pub fn crash(self) -> Journal {
+        let mut journal = self.journal;
+        journal.lose_unwritten();
+        journal
+    }
+
+    /// Makes the journal's storage misbehave (simulation only).
+    pub fn set_storage_faults(&mut self, faults: StorageFaults) {
+        self.storage = faults;
+    }
+
+    /// Starts (or stops) recording every machine input, e.g. to replay realistic
+    /// transits in a benchmark of the machine alone.
+    pub fn record_machine_inputs(&mut self, on: bool) {
+        self.recorded = on.then(Vec::new);
+    }
+
+    /// The machine inputs recorded since [`Core::record_machine_inputs`].
+    pub fn take_recorded(&mut self) -> Vec<(Time, Option<Event>)> {
+        self.recorded
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn feed(&mut self, now: Time, event: Event) {
+        if let Some(r) = self.recorded.as_mut() {
+            r.push((now, Some(event.clone())));
+        }
+        self.machine.handle(now, event);
     }
 
     /// Sets where the lane's beams lie for the beam body counter (`[devices.io]
@@ -318,12 +412,12 @@ impl Core {
         };
         if let Some(event) = self.translate(input) {
             let now = self.clock.now();
-            self.machine.handle(now, event);
+            self.feed(now, event);
         }
         if let Some((entry, active)) = threshold {
             let now = self.clock.now();
             if let Some(persons) = self.occupancy.threshold(now.0, entry, active) {
-                self.machine.handle(now, Event::Occupancy { persons });
+                self.feed(now, Event::Occupancy { persons });
             }
         }
         self.pump();
@@ -332,6 +426,9 @@ impl Core {
     /// Handles every deadline that has passed.
     pub fn timeout(&mut self) {
         let now = self.clock.now();
+        if let Some(r) = self.recorded.as_mut() {
+            r.push((now, None));
+        }
         self.machine.handle_timeout(now);
         self.pump();
     }
@@ -340,7 +437,7 @@ impl Core {
     pub fn operator(&mut self, command: OperatorCommand, actor: Actor) -> CommandReply {
         self.last_command = None;
         let now = self.clock.now();
-        self.machine.handle(now, Event::Operator { command, actor });
+        self.feed(now, Event::Operator { command, actor });
         self.pump();
         self.last_command.take().unwrap_or(CommandReply {
             accepted: false,
@@ -348,8 +445,18 @@ impl Core {
         })
     }
 
-    /// The next output to carry out.
+    /// The next output to carry out. Records are committed here, once every output
+    /// queued before them has been taken: an emergency release or a safety reversal
+    /// reaches the doors before a slow disk is waited for, and an exit opened on a
+    /// decision still follows that decision's commit (it is queued only once the
+    /// machine hears `Journaled`).
     pub fn poll_output(&mut self) -> Option<Output> {
+        while self.out.is_empty() && !self.unwritten.is_empty() {
+            while let Some(record) = self.unwritten.pop_front() {
+                self.journal_record(record);
+            }
+            self.pump();
+        }
         self.out.pop_front()
     }
 
@@ -361,6 +468,19 @@ impl Core {
     /// Writes queued events durably (call after carrying out the outputs, so the
     /// decision path does not wait for it). Errors are logged and the events kept.
     pub fn flush_events(&mut self) {
+        if self.journal.pending_events() == 0 {
+            return;
+        }
+        if self.storage.fail_commits {
+            tracing::error!(
+                pending = self.journal.pending_events(),
+                "cannot write events to the journal: simulated storage failure"
+            );
+            return;
+        }
+        if self.storage.event_stall_ms > 0 {
+            self.clock.block(self.storage.event_stall_ms);
+        }
         if let Err(e) = self.journal.flush_events() {
             tracing::error!(error = %e, pending = self.journal.pending_events(), "cannot write events to the journal");
         }
@@ -582,7 +702,7 @@ impl Core {
             match self.followups.pop_front() {
                 Some(event) => {
                     let now = self.clock.now();
-                    self.machine.handle(now, event);
+                    self.feed(now, event);
                 }
                 None => break,
             }
@@ -646,7 +766,8 @@ impl Core {
                 });
             }
             Action::Display { prompt } => self.out.push_back(Output::Display(prompt)),
-            Action::Journal { record } => self.journal_record(record),
+            // Written when the outputs queued so far have been taken (see `poll_output`).
+            Action::Journal { record } => self.unwritten.push_back(record),
             Action::Emit { event } => {
                 let now = self.clock.now();
                 let txn = self.machine.snapshot().txn;
@@ -681,8 +802,22 @@ impl Core {
     }
 
     fn journal_record(&mut self, record: Record) {
-        let now = self.clock.now();
         let txn = record.txn;
+        if self.storage.fail_commits {
+            tracing::error!(
+                txn = txn.0,
+                "movement record not journaled: simulated storage failure"
+            );
+            self.followups.push_back(Event::JournalFailed {
+                txn,
+                detail: "journal write failed: input/output error (simulated)".into(),
+            });
+            return;
+        }
+        if self.storage.record_stall_ms > 0 {
+            self.clock.block(self.storage.record_stall_ms);
+        }
+        let now = self.clock.now();
         match self.journal.append_record(now, &record) {
             Ok(seq) => {
                 if seq > self.last_seq {

@@ -34,14 +34,13 @@ pub mod settings;
 pub mod sim;
 pub mod watchlist;
 
-use self::clock::{Clock, MonotonicWallClock};
+use self::clock::MonotonicWallClock;
 pub use self::core::{
-    CommandReply, Core, FeedItem, FeedKind, GateStatus, Input, OutcomeCounts, Output,
+    CommandReply, Core, FeedItem, FeedKind, GateStatus, Input, OutcomeCounts, Output, StorageFaults,
 };
 use self::matcher::section::MatcherSection;
 use self::settings::GateSettings;
 use crate::journal::{Journal, JournalError};
-use crate::machine::Machine;
 use crate::record::{Actor, OperatorCommand, Prompt};
 use crate::types::Device;
 use device_drivers::devices::{
@@ -273,36 +272,14 @@ impl Gate {
         devices: Devices,
         clock: MonotonicWallClock,
     ) -> Result<(Gate, GateHandle), RuntimeError> {
-        let first_txn = journal.next_txn()?;
-        let now = clock.now();
-        let mut machine = Machine::new(machine_cfg, now, first_txn);
-        if journal.count()? > 0 || journal.event_count()? > 0 {
-            // A restart: whoever is inside is let out first, and a transit cut off
-            // without its record ends aborted (see `Machine::resume`).
-            let unfinished = journal.unfinished_transit()?;
-            if let Some(txn) = unfinished {
-                tracing::warn!(
-                    txn = txn.0,
-                    "the last transit has no record: ending it as aborted (restart)"
-                );
-            }
-            machine.resume(now, unfinished);
-        }
-        tracing::info!(
-            gate = %gate_id,
-            first_txn,
-            records = journal.count()?,
-            last_seq = journal.last_seq()?,
-            "journal opened"
-        );
-        let core = Core::new(
+        let core = Core::start(
             gate_id,
-            machine,
+            machine_cfg,
             journal,
             screening,
             matcher,
             Arc::new(clock),
-        );
+        )?;
         let (status, status_rx) = watch::channel(core.status());
         let (feed, _) = broadcast::channel(1024);
         let (cmd_tx, commands) = mpsc::channel(32);

@@ -119,6 +119,20 @@ impl InlineWatchlist {
         }
     }
 
+    /// An empty list reporting `version`.
+    pub fn new(version: u64) -> InlineWatchlist {
+        InlineWatchlist {
+            version,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// Lists a document (the simulator's scenario watchlists).
+    pub fn insert(&mut self, key: DocumentKey, action: WatchlistAction, reason: String) {
+        self.entries
+            .insert((key.issuing_state, key.document_number), (action, reason));
+    }
+
     /// Number of listed documents.
     pub fn len(&self) -> usize {
         self.entries.len()

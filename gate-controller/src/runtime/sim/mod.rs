@@ -12,35 +12,33 @@
 //! [`super::matcher::SimMatcher`] reads back. Enrolled templates of simulated documents
 //! are placeholders (`~enrolled`), one per enrolled thumb.
 
+mod adapter;
 pub mod section;
+pub mod stepped;
 
+pub use adapter::ENROLLED_MARK;
+
+use self::adapter::{
+    chip_read, cue_of, lock, world_command, Adapter, Offline, ReaderMsg, Routed, Shared,
+    SimListings,
+};
 use self::section::SimSection;
 use super::clock::MonotonicWallClock;
-use super::screening::Screening;
 use super::{Devices, RuntimeError, TravellerDisplay};
 use crate::record::Prompt;
-use crate::sim_bridge::cue_of;
-use crate::types::{
-    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, Time, WatchlistVerdict,
-};
+use crate::types::{Device, Door, Time};
 use device_drivers::devices::{
-    BiometricTemplate, CaptureError, ChipRead, DeviceFault, DeviceFuture, DocumentReader,
-    FaultKind, FingerprintScanner, Holder, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence,
-    ReadError, TemplateFormat,
+    CaptureError, ChipRead, DeviceFault, DeviceFuture, DocumentReader, FaultKind,
+    FingerprintScanner, LaneCommand, LaneInput, LaneIo, LiveCapture, Presence, ReadError,
 };
 use device_drivers::sim::{
-    DoorView, Injection, Signal, Stream, TravellerId, TravellerSpec, World, WorldCommand,
+    DoorView, Injection, Stream, TravellerId, TravellerSpec, World, WorldCommand,
 };
-use device_drivers::types::{ChipFailure, DoorPosition, ReadFailure};
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-/// Marker of a simulated enrolled template.
-pub const ENROLLED_MARK: &[u8] = b"~enrolled";
 
 /// World time: real elapsed time since the start, times the speed factor.
 #[derive(Clone, Copy, Debug)]
@@ -59,21 +57,6 @@ impl WorldClock {
         let world_ms = t.0.saturating_sub(self.start_ms) as f64;
         self.start + Duration::from_secs_f64(world_ms / self.speed / 1000.0)
     }
-}
-
-enum ReaderMsg {
-    Presence(Presence),
-    Read(Result<Document, ReadFailure>),
-    Fault(DeviceFault),
-}
-
-type Shared = Arc<Mutex<World>>;
-type Offline = Arc<Mutex<BTreeSet<Device>>>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave the world half-updated in a way that
-    // matters more than stopping the simulation; keep going with its state.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The simulated lane's devices and its watchlist, with the stepping task spawned on the
@@ -169,7 +152,8 @@ pub fn devices_with_lane(
         }),
     );
     let world: Shared = Arc::new(Mutex::new(world));
-    let offline: Offline = Arc::default();
+    let adapter = Adapter::default();
+    let offline: Offline = adapter.offline.clone();
     let (cmd_tx, cmd_rx) = unbounded_channel();
     let (reader_tx, reader_rx) = unbounded_channel();
     let (scan_tx, scan_rx) = unbounded_channel();
@@ -178,8 +162,7 @@ pub fn devices_with_lane(
         reader: reader_tx,
         scanner: scan_tx,
         lane: lane_tx,
-        offline: offline.clone(),
-        captured: None,
+        adapter,
     };
     let wake = Arc::new(Notify::new());
     tokio::spawn(step_world(
@@ -220,89 +203,25 @@ struct Router {
     reader: UnboundedSender<ReaderMsg>,
     scanner: UnboundedSender<Result<LiveCapture, CaptureError>>,
     lane: UnboundedSender<Result<LaneInput, DeviceFault>>,
-    offline: Offline,
-    /// A capture waiting for the world's match score.
-    captured: Option<CaptureInfo>,
+    adapter: Adapter,
 }
 
 impl Router {
     /// Routes one signal; returns a command for the world when one is due at once.
-    fn route(&mut self, s: Signal) -> Option<WorldCommand> {
-        match s {
-            Signal::DocumentPresented { .. } => {
-                let _ = self.reader.send(ReaderMsg::Presence(Presence::Placed));
+    fn route(&mut self, s: device_drivers::sim::Signal) -> Option<WorldCommand> {
+        match self.adapter.route(s) {
+            Routed::Reader(m) => {
+                let _ = self.reader.send(m);
             }
-            Signal::DocumentRead { result } => {
-                let _ = self.reader.send(ReaderMsg::Read(result));
+            Routed::Scanner(r) => {
+                let _ = self.scanner.send(r);
             }
-            Signal::Sensor { sensor, active } => {
-                let _ = self.lane.send(Ok(LaneInput::Sensor { sensor, active }));
+            Routed::Lane(r) => {
+                let _ = self.lane.send(r);
             }
-            Signal::Occupancy { persons } => {
-                let _ = self.lane.send(Ok(LaneInput::Occupancy { persons }));
-            }
-            Signal::Headcount { persons, children } => {
-                let _ = self
-                    .lane
-                    .send(Ok(LaneInput::Headcount { persons, children }));
-            }
-            Signal::DoorReached { door, position } => {
-                let _ = self
-                    .lane
-                    .send(Ok(LaneInput::DoorReached { door, position }));
-            }
-            Signal::Emergency { active } => {
-                let _ = self.lane.send(Ok(LaneInput::Emergency { active }));
-            }
-            Signal::FingerprintCaptured { result } => match result {
-                Ok(info) => {
-                    self.captured = Some(info);
-                    return Some(WorldCommand::Match { attempt: 0 });
-                }
-                Err(CaptureFailure::NoFinger) => {
-                    let _ = self.scanner.send(Err(CaptureError::NoFinger));
-                }
-                Err(CaptureFailure::Poor) => {
-                    let _ = self
-                        .scanner
-                        .send(Err(CaptureError::Poor("simulated poor capture".into())));
-                }
-            },
-            Signal::MatchDone { score } => {
-                if let Some(info) = self.captured.take() {
-                    let template = BiometricTemplate::new(
-                        TemplateFormat::Simulated,
-                        format!("~{score}").into_bytes(),
-                    );
-                    let _ = self.scanner.send(Ok(LiveCapture { info, template }));
-                }
-            }
-            Signal::DeviceFault {
-                device,
-                kind,
-                detail,
-            } => {
-                lock(&self.offline).insert(device);
-                let f = DeviceFault::new(kind, detail);
-                match device {
-                    Device::DocumentReader => {
-                        let _ = self.reader.send(ReaderMsg::Fault(f));
-                    }
-                    Device::FingerprintScanner => {
-                        self.captured = None;
-                        let _ = self.scanner.send(Err(CaptureError::Device(f)));
-                    }
-                    _ => {
-                        let _ = self.lane.send(Err(f));
-                    }
-                }
-            }
-            Signal::DeviceRecovered { device } => {
-                lock(&self.offline).remove(&device);
-                if !matches!(device, Device::DocumentReader | Device::FingerprintScanner) {
-                    let _ = self.lane.send(Ok(LaneInput::Recovered));
-                }
-            }
+            // The reader's and scanner's probes find them working again.
+            Routed::Recovered(_) | Routed::Nothing => {}
+            Routed::World(c) => return Some(c),
         }
         None
     }
@@ -386,18 +305,6 @@ struct SimReader {
     offline: Offline,
 }
 
-fn read_error(f: ReadFailure) -> ReadError {
-    match f.code {
-        ChipFailure::CardRemoved => ReadError::Removed,
-        ChipFailure::NoDocument => ReadError::NoDocument,
-        ChipFailure::NoAnswer => ReadError::NoAnswer,
-        ChipFailure::WrongKey => ReadError::AccessDenied(f.detail),
-        ChipFailure::BadMac => ReadError::SecureMessaging(f.detail),
-        ChipFailure::Unsupported => ReadError::Unsupported(f.detail),
-        _ => ReadError::Protocol(format!("{}: {}", f.code, f.detail)),
-    }
-}
-
 impl DocumentReader for SimReader {
     fn next_presence(&mut self) -> DeviceFuture<'_, Result<Presence, DeviceFault>> {
         Box::pin(async move {
@@ -442,30 +349,13 @@ impl DocumentReader for SimReader {
                 }
             };
             guard.done();
-            match result {
-                Ok(document) => {
-                    let enrolled = (0..document.enrolled_thumbs)
-                        .map(|_| {
-                            BiometricTemplate::new(
-                                TemplateFormat::Simulated,
-                                ENROLLED_MARK.to_vec(),
-                            )
-                        })
-                        .collect();
-                    Ok(ChipRead {
-                        document,
-                        holder: Holder::default(),
-                        enrolled,
-                    })
-                }
-                Err(f) => Err(read_error(f)),
-            }
+            chip_read(result)
         })
     }
 
     fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
         Box::pin(async move {
-            if lock(&self.offline).contains(&Device::DocumentReader) {
+            if Adapter::is_offline(&self.offline, Device::DocumentReader) {
                 Err(DeviceFault::new(
                     FaultKind::Unavailable,
                     "simulated reader offline",
@@ -492,7 +382,7 @@ impl FingerprintScanner for SimScanner {
         // The world's scanner has its own no-finger timeout (`sim.lane.scanner_timeout_ms`).
         Box::pin(async move {
             while self.rx.try_recv().is_ok() {}
-            if lock(&self.offline).contains(&Device::FingerprintScanner) {
+            if Adapter::is_offline(&self.offline, Device::FingerprintScanner) {
                 return Err(CaptureError::Device(DeviceFault::new(
                     FaultKind::Unavailable,
                     "simulated scanner offline",
@@ -513,7 +403,7 @@ impl FingerprintScanner for SimScanner {
 
     fn probe(&mut self) -> DeviceFuture<'_, Result<(), DeviceFault>> {
         Box::pin(async move {
-            if lock(&self.offline).contains(&Device::FingerprintScanner) {
+            if Adapter::is_offline(&self.offline, Device::FingerprintScanner) {
                 Err(DeviceFault::new(
                     FaultKind::Unavailable,
                     "simulated scanner offline",
@@ -534,18 +424,10 @@ struct SimLaneIo {
 impl LaneIo for SimLaneIo {
     fn command(&mut self, command: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
         Box::pin(async move {
-            let c = match command {
-                LaneCommand::Door {
-                    door,
-                    position: DoorPosition::Open,
-                } => WorldCommand::OpenDoor { door },
-                LaneCommand::Door {
-                    door,
-                    position: DoorPosition::Closed,
-                } => WorldCommand::CloseDoor { door },
-                _ => return Ok(()),
-            };
-            self.cmd.send(c).map_err(|_| gone())
+            match world_command(command) {
+                Some(c) => self.cmd.send(c).map_err(|_| gone()),
+                None => Ok(()),
+            }
         })
     }
 
@@ -569,28 +451,6 @@ impl TravellerDisplay for SimDisplay {
         let _ = self.cmd.send(WorldCommand::Display {
             cue: cue_of(prompt),
         });
-    }
-}
-
-/// The watchlist entries of the world's generated watchlisted travellers.
-struct SimListings {
-    world: Shared,
-}
-
-impl Screening for SimListings {
-    fn check(&self, key: &DocumentKey) -> WatchlistVerdict {
-        let w = lock(&self.world);
-        match w.listing(key) {
-            None => WatchlistVerdict::Clear { version: 0 },
-            Some(l) if l.hold => WatchlistVerdict::Hold {
-                version: 0,
-                reason: l.reason.clone(),
-            },
-            Some(l) => WatchlistVerdict::Refer {
-                version: 0,
-                reason: l.reason.clone(),
-            },
-        }
     }
 }
 
