@@ -824,6 +824,35 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_data_group_is_refused_to_both_read_binary_forms() {
+        let mut rng = StdRng::seed_from_u64(120);
+        let mut cfg = ChipConfig::new(specimen_key(), None);
+        cfg.protected_dgs = vec![3];
+        let mut c = VirtualChip::new(cfg, StdRng::seed_from_u64(21));
+        c.set_file(dg_fid(1), dg1());
+        c.set_file(dg_fid(3), blob(0x63, 100, 3));
+        let mut s = Session {
+            t: &mut c,
+            stats: LinkStats::default(),
+            sm: None,
+            extended: false,
+            extended_chunk: 257,
+            short_chunk: 200,
+            use_sfi: false,
+        };
+        bac_flow(&mut s, &AccessKey::Mrz(specimen_key()), &mut rng).unwrap();
+        for (dg, want) in [(1, SW_OK), (3, SW_SECURITY_NOT_SATISFIED)] {
+            assert_eq!(s.select_ef(dg_fid(dg)).unwrap(), SW_OK, "DG{dg}");
+            let even = CommandApdu::new(0x00, 0xB0, 0x00, 0x00).with_le(16);
+            let odd = CommandApdu::new(0x00, 0xB1, 0x00, 0x00)
+                .with_data(tlv_encode(0x54, &[0]))
+                .with_le(20);
+            assert_eq!(s.send(&even).unwrap().sw, want, "DG{dg} even INS");
+            assert_eq!(s.send(&odd).unwrap().sw, want, "DG{dg} odd INS");
+        }
+    }
+
+    #[test]
     fn chip_with_unprotected_errors() {
         let mut rng = StdRng::seed_from_u64(112);
         for pace in [
