@@ -248,3 +248,31 @@ fn a_cleared_traveller_who_left_while_the_link_was_down_is_closed_behind_on_reco
     h.reach(Door::Exit, DoorPosition::Closed);
     assert_eq!(h.m.mode(), Mode::Ready);
 }
+
+/// Found by `machine_props`: the exit reopened for its safety sensor reports "closed"
+/// before it moves, then is commanded closed again. That earlier report may predate the
+/// motion the reopening set off, so the entry stays shut until the exit reports closed
+/// after the close command (invariant 2; the checker in the harness would fail the test).
+#[test]
+fn an_exit_reported_closed_before_its_close_command_does_not_open_the_entry() {
+    let mut h = Harness::unreported(gate_controller::machine::Config::default());
+    h.ev(Event::DocumentPresented);
+    h.ev(Event::DocumentRead {
+        result: Ok(valid_doc()),
+    });
+    let a = h.beam(Sensor::ExitSafety, true);
+    assert!(a.contains(&Action::OpenDoor { door: Door::Exit }), "{a:?}");
+    h.ev(Event::WatchlistChecked {
+        verdict: WatchlistVerdict::Clear { version: 1 },
+    });
+    h.reach(Door::Exit, DoorPosition::Closed);
+    let a = h.beam(Sensor::ExitSafety, false);
+    assert!(a.contains(&Action::CloseDoor { door: Door::Exit }), "{a:?}");
+    assert!(
+        !a.contains(&Action::OpenDoor { door: Door::Entry }),
+        "{a:?}"
+    );
+    // The exit reports closed after the command: now the entry opens.
+    let a = h.reach(Door::Exit, DoorPosition::Closed);
+    assert!(a.contains(&Action::OpenDoor { door: Door::Entry }), "{a:?}");
+}

@@ -17,7 +17,7 @@ pub struct DoorCtl {
     /// The lane I/O refused to close it; the obstruction is already counted.
     pub(super) refused: bool,
     /// The position last reported and not yet followed by a command: a door commanded
-    /// to where it already stands reports nothing new (e.g. found open after a restart).
+    /// open where it already stands open reports nothing new (e.g. after a restart).
     pub(super) seen: Option<DoorPosition>,
 }
 
@@ -47,8 +47,12 @@ impl Machine {
     pub(super) fn drive(&mut self, door: Door, pos: DoorPosition, now: Time) {
         let c = &mut self.doors[idx(door)];
         c.target = pos;
-        // Already there (reported since the last command): no change will be reported.
-        let there = c.seen.take() == Some(pos);
+        // Reported open since the last command and now commanded open: no change will be
+        // reported (e.g. found open after a restart), so it is there. A door reported
+        // closed is believed closed only on a report that follows the close command: the
+        // command before may have set it moving since that report, and the other door's
+        // interlock relies on "closed" (a door that stays silent is a door fault).
+        let there = c.seen.take() == Some(pos) && pos == DoorPosition::Open;
         c.at = there.then_some(pos);
         c.deadline = (!there).then(|| now.plus(self.cfg.timeouts.door_travel_ms));
         self.push(match pos {

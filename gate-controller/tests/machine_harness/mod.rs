@@ -30,6 +30,20 @@ impl Harness {
 
     /// A machine on `cfg`, both doors reported closed.
     pub fn with_config(cfg: Config) -> Harness {
+        let mut h = Harness::unreported(cfg);
+        h.ev(Event::DoorReached {
+            door: Door::Entry,
+            position: DoorPosition::Closed,
+        });
+        h.ev(Event::DoorReached {
+            door: Door::Exit,
+            position: DoorPosition::Closed,
+        });
+        h
+    }
+
+    /// A machine on `cfg` whose doors have reported nothing yet.
+    pub fn unreported(cfg: Config) -> Harness {
         let now = Time(T0);
         let mut h = Harness {
             m: Machine::new(cfg, now, 1),
@@ -39,14 +53,6 @@ impl Harness {
             records: Vec::new(),
         };
         h.drain(None);
-        h.ev(Event::DoorReached {
-            door: Door::Entry,
-            position: DoorPosition::Closed,
-        });
-        h.ev(Event::DoorReached {
-            door: Door::Exit,
-            position: DoorPosition::Closed,
-        });
         h
     }
 
