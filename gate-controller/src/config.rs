@@ -347,7 +347,6 @@ fn key_of(path: &str, problem: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disk::DiskGuardConfig;
 
     const MINIMAL: &str = r#"
 [gate]
