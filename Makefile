@@ -20,7 +20,7 @@ ECHANNEL_PG_URL ?= postgresql://echannel:echannel@127.0.0.1/echannel
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build demo rig test services eval lint bench bench-rig clean
+.PHONY: deps build demo rig test services eval lint import-cycles bench bench-rig clean
 
 ## deps: install the missing Debian packages (idempotent; apt-get update only if needed)
 deps:
@@ -87,7 +87,7 @@ eval:
 	fi
 
 ## lint: formatting and clippy, warnings are errors
-lint: deps
+lint: deps import-cycles
 	$(CARGO) fmt --all -- --check
 	# the workspace builds device-drivers with pcsc and gpio (gate-controller's defaults);
 	# the second run lints the drivers without either feature
@@ -108,3 +108,23 @@ bench: deps
 
 clean:
 	$(CARGO) clean
+
+# cargo-modules, pinned: the version whose DOT scripts/import-cycles.py reads, and one that
+# builds with our Rust.
+CARGO_MODULES_VERSION := 0.27.0
+
+## import-cycles (part of lint): no import cycle between gate-controller's modules, and
+## the pure core (machine, decision, record, ...) imports nothing from runtime, api,
+## upstream or config (scripts/import-cycles.py says how the graph is read); installs
+## cargo-modules only if it is missing
+import-cycles:
+	@if ! cargo-modules --version 2>/dev/null | grep -qF "$(CARGO_MODULES_VERSION)"; then \
+	  echo "import-cycles: installing cargo-modules $(CARGO_MODULES_VERSION)"; \
+	  $(CARGO) install --locked cargo-modules --version $(CARGO_MODULES_VERSION); \
+	else \
+	  echo "import-cycles: cargo-modules $(CARGO_MODULES_VERSION) present"; \
+	fi
+	@mkdir -p target
+	$(CARGO) modules dependencies --lib -p gate-controller \
+	  --no-fns --no-types --no-traits --no-owns > target/gate-controller-modules.dot
+	python3 scripts/import-cycles.py target/gate-controller-modules.dot

@@ -347,7 +347,6 @@ fn key_of(path: &str, problem: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disk::DiskGuardConfig;
 
     const MINIMAL: &str = r#"
 [gate]
@@ -469,69 +468,12 @@ path = "journal.sqlite"
     }
 
     #[test]
-    fn disk_guard_keys_take_defaults_and_are_range_checked_by_name() {
-        let c = parse(MINIMAL).unwrap();
-        assert_eq!(c.journal.disk_guard(), DiskGuardConfig::default());
-        assert_eq!(c.journal.disk_check_ms, 5_000);
-        assert_eq!(c.journal.dir(), PathBuf::from("."));
-        // Integers and floats both read as percentages.
-        let journal = |keys: &str| {
-            let s = MINIMAL.replace(
-                "path = \"journal.sqlite\"",
-                &format!("path = \"journal.sqlite\"\n{keys}"),
-            );
-            parse(&s)
-        };
-        let c = journal(
-            "disk_alarm_percent = 70\ndisk_stop_clearing_percent = 92.5\ndisk_check_ms = 1000",
-        )
-        .unwrap();
-        assert_eq!(
-            c.journal.disk_guard(),
-            DiskGuardConfig {
-                alarm_percent: 70.0,
-                stop_clearing_percent: 92.5
-            }
+    fn unknown_journal_keys_are_named() {
+        let s = MINIMAL.replace(
+            "path = \"journal.sqlite\"",
+            "path = \"journal.sqlite\"\ndisk_alarm = 80",
         );
-        assert_eq!(c.journal.disk_check_ms, 1_000);
-        let problems = |keys: &str| {
-            journal(keys)
-                .unwrap()
-                .problems()
-                .into_iter()
-                .filter(|p| p.key.starts_with("journal.disk"))
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-        };
-        assert!(problems("disk_alarm_percent = 1\ndisk_stop_clearing_percent = 100").is_empty());
-        let p = problems("disk_alarm_percent = 95\ndisk_stop_clearing_percent = 90");
-        assert_eq!(
-            p,
-            ["journal.disk_alarm_percent: 95 must be below journal.disk_stop_clearing_percent (90)"]
-        );
-        let p = problems("disk_alarm_percent = 90\ndisk_stop_clearing_percent = 90");
-        assert_eq!(p.len(), 1, "{p:?}");
-        let p = problems("disk_alarm_percent = 0\ndisk_stop_clearing_percent = 101");
-        assert_eq!(
-            p,
-            [
-                "journal.disk_alarm_percent: 0 must be above 0 and at most 100",
-                "journal.disk_stop_clearing_percent: 101 must be above 0 and at most 100"
-            ]
-        );
-        let p = problems("disk_alarm_percent = nan");
-        assert_eq!(p.len(), 1, "{p:?}");
-        for ms in [0, 99, 60_001] {
-            let p = problems(&format!("disk_check_ms = {ms}"));
-            assert_eq!(
-                p,
-                [format!(
-                    "journal.disk_check_ms: {ms} must be between 100 and 60000"
-                )]
-            );
-        }
-        // Unknown keys are named.
-        let e = journal("disk_alarm = 80").unwrap_err();
+        let e = parse(&s).unwrap_err();
         assert!(
             matches!(&e, ConfigError::Syntax { key, .. } if key == "journal.disk_alarm"),
             "{e}"
@@ -727,37 +669,5 @@ path = "journal.sqlite"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("lane.children"), "{msg}");
-    }
-
-    #[test]
-    fn first_mantrap_beam_m_is_read_and_checked() {
-        let io = |extra: &str| {
-            format!(
-                "{MINIMAL}\n[devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:502\"\n{extra}"
-            )
-        };
-        let c = parse(&io("")).unwrap();
-        assert_eq!(c.devices.io.beam_geometry().first_mantrap_m, 0.625);
-        let c = parse(&io("first_mantrap_beam_m = 0.8\n")).unwrap();
-        assert_eq!(c.devices.io.beam_geometry().first_mantrap_m, 0.8);
-        assert!(c
-            .problems()
-            .iter()
-            .all(|p| !p.key.contains("first_mantrap")));
-        for bad in ["0.05", "3.5", "-1.0", "nan", "inf"] {
-            let c = parse(&io(&format!("first_mantrap_beam_m = {bad}\n"))).unwrap();
-            let p = c.problems();
-            assert!(
-                p.iter().any(|p| p.key == "devices.io.first_mantrap_beam_m"
-                    && p.problem.contains("between 0.1 and 3")),
-                "{bad}: {p:?}"
-            );
-        }
-        // The simulated lane reports no mantrap beams: its counter keeps the reference
-        // lane's geometry.
-        assert_eq!(
-            parse(MINIMAL).unwrap().devices.io.beam_geometry(),
-            crate::beamcount::BeamGeometry::default()
-        );
     }
 }

@@ -325,7 +325,7 @@ pub enum AlarmKind {
     DiskFull,
 }
 
-/// Traveller-facing prompts (rendered in English and Chinese by [`crate::prompt`]).
+/// Traveller-facing prompts (rendered in English and Chinese by the `prompt` module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prompt {

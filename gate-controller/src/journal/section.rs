@@ -117,3 +117,81 @@ impl JournalSection {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document holding only `[journal]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        journal: JournalSection,
+    }
+
+    /// `[journal]` with `path = "journal.sqlite"` and `keys`.
+    fn journal(keys: &str) -> Result<Doc, toml::de::Error> {
+        toml::from_str(&format!("[journal]\npath = \"journal.sqlite\"\n{keys}"))
+    }
+
+    #[test]
+    fn disk_guard_keys_take_defaults_and_are_range_checked_by_name() {
+        let c = journal("").unwrap();
+        assert_eq!(c.journal.disk_guard(), DiskGuardConfig::default());
+        assert_eq!(c.journal.disk_check_ms, 5_000);
+        assert_eq!(c.journal.dir(), PathBuf::from("."));
+        // Integers and floats both read as percentages.
+        let c = journal(
+            "disk_alarm_percent = 70\ndisk_stop_clearing_percent = 92.5\ndisk_check_ms = 1000",
+        )
+        .unwrap();
+        assert_eq!(
+            c.journal.disk_guard(),
+            DiskGuardConfig {
+                alarm_percent: 70.0,
+                stop_clearing_percent: 92.5
+            }
+        );
+        assert_eq!(c.journal.disk_check_ms, 1_000);
+        let problems = |keys: &str| {
+            journal(keys)
+                .unwrap()
+                .journal
+                .problems()
+                .into_iter()
+                .filter(|p| p.key.starts_with("journal.disk"))
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert!(problems("disk_alarm_percent = 1\ndisk_stop_clearing_percent = 100").is_empty());
+        let p = problems("disk_alarm_percent = 95\ndisk_stop_clearing_percent = 90");
+        assert_eq!(
+            p,
+            ["journal.disk_alarm_percent: 95 must be below journal.disk_stop_clearing_percent (90)"]
+        );
+        let p = problems("disk_alarm_percent = 90\ndisk_stop_clearing_percent = 90");
+        assert_eq!(p.len(), 1, "{p:?}");
+        let p = problems("disk_alarm_percent = 0\ndisk_stop_clearing_percent = 101");
+        assert_eq!(
+            p,
+            [
+                "journal.disk_alarm_percent: 0 must be above 0 and at most 100",
+                "journal.disk_stop_clearing_percent: 101 must be above 0 and at most 100"
+            ]
+        );
+        let p = problems("disk_alarm_percent = nan");
+        assert_eq!(p.len(), 1, "{p:?}");
+        for ms in [0, 99, 60_001] {
+            let p = problems(&format!("disk_check_ms = {ms}"));
+            assert_eq!(
+                p,
+                [format!(
+                    "journal.disk_check_ms: {ms} must be between 100 and 60000"
+                )]
+            );
+        }
+        // Unknown keys are refused.
+        let e = journal("disk_alarm = 80").unwrap_err();
+        assert!(e.to_string().contains("disk_alarm"), "{e}");
+    }
+}

@@ -74,7 +74,7 @@ pub enum Input {
         result: Result<u64, String>,
     },
     /// The disk guard's level for the journal's file system changed (see
-    /// [`super::disk::DiskGuard`]).
+    /// `runtime::disk::DiskGuard`).
     DiskLevel {
         /// The new level.
         level: crate::upstream::disk::DiskLevel,

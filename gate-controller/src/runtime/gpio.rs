@@ -3,7 +3,7 @@
 //! driven by the same embedded-hal scan cycle as the Modbus backend ([`ScanLaneIo`] over
 //! a [`GpioImage`]); the pin map's numbers are the chip's line offsets (`docs/io.md`).
 //!
-//! Built by [`super::devices`] from `[devices.io]` alone. A chip that is missing at start, or whose lines fail later, is
+//! Built by `runtime::devices` from `[devices.io]` alone. A chip that is missing at start, or whose lines fail later, is
 //! a lane I/O `DeviceFault` naming the chip (out of service with an alarm); the scan
 //! cycle requests the lines again (backoff 100 ms doubling to 2 s) and the gate comes
 //! back by itself once they are granted.

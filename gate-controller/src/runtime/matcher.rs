@@ -72,7 +72,7 @@ pub trait Matcher: Send {
 /// - a template naming a finger (`"<person>/<finger>"`, optionally `#<impression>`):
 ///   the same finger scores [`SIM_GENUINE`], any other [`SIM_IMPOSTOR`];
 /// - a live template carrying the score the simulated lane already drew for this
-///   capture (`"~0.734"`, see [`super::sim`]): that score, against any enrolled thumb.
+///   capture (`"~0.734"`, see `runtime::sim`): that score, against any enrolled thumb.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SimMatcher;
 

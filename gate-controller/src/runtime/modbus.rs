@@ -2,7 +2,7 @@
 //! a Modbus TCP remote I/O module, driven by the embedded-hal scan cycle
 //! ([`ScanLaneIo`] over a [`ModbusImage`]); register map in `docs/io.md`.
 //!
-//! Built by [`super::devices`] from `[devices.io]` alone, whatever the other devices are.
+//! Built by `runtime::devices` from `[devices.io]` alone, whatever the other devices are.
 //!
 //! A lost link (refused connection, timeout, exception) reaches the machine as a lane I/O
 //! `DeviceFault` — out of service with an alarm — and the recovery as

@@ -2,7 +2,7 @@
 //!
 //! An inline list from the config (`[[watchlist.entries]]`, documents only), and the
 //! signed, memory-mapped store of [`crate::watchlist`] behind the same trait
-//! ([`super::watchlist::StoreScreening`]), which also screens the holder (names, date
+//! (`runtime::watchlist::StoreScreening`), which also screens the holder (names, date
 //! of birth, nationality) against the lists' person entries.
 
 use super::watchlist::section::{WatchlistAction, WatchlistSection};

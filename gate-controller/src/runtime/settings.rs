@@ -8,8 +8,7 @@ use super::watchlist::section::WatchlistSection;
 use crate::journal::section::JournalSection;
 use crate::machine;
 
-/// The validated settings of one gate, as [`super::Gate::build`] and
-/// [`super::devices::build`] take them.
+/// The validated settings of one gate, as `Gate::build` and `devices::build` take them.
 #[derive(Clone, Debug)]
 pub struct GateSettings {
     /// Gate id (journal, upstream, console).

@@ -1,6 +1,6 @@
 //! The disk guard: how full the journal's file system is, and what the gate must do
 //! about it. `gated` polls [`check`] every `[journal] disk_check_ms`
-//! ([`crate::runtime::disk::DiskGuard`]) and feeds each change of level to the state
+//! (`runtime::disk::DiskGuard`) and feeds each change of level to the state
 //! machine: at [`DiskLevel::Alarm`] the `disk_space_low` alarm, at
 //! [`DiskLevel::StopClearing`] the `disk_full` alarm and every new traveller referred,
 //! so that a movement record can always still be written before a door opens.

@@ -8,7 +8,7 @@
 //! - [`disk`]: the disk guard the shell polls;
 //! - [`section`]: the `[upstream]` table of the gate configuration;
 //! - [`service`]: the sync of a running `gated` over the journal's outbox
-//!   ([`crate::journal::outbox::JournalOutbox`]).
+//!   (`journal::outbox::JournalOutbox`).
 //!
 //! The journal is not part of this module: it is reached through the [`Outbox`] seam.
 //! Every uploadable row (movement record or event) carries one gate-wide sequence number,

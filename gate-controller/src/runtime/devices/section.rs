@@ -570,3 +570,76 @@ pub fn map_problem(map: Option<&device_drivers::io::IoMap>) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document holding only `[devices.*]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[serde(default)]
+        devices: DevicesSection,
+    }
+
+    fn parse(text: &str) -> Result<DevicesSection, toml::de::Error> {
+        toml::from_str::<Doc>(text).map(|d| d.devices)
+    }
+
+    #[test]
+    fn first_mantrap_beam_m_is_read_and_checked() {
+        let io = |extra: &str| {
+            format!("[devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:502\"\n{extra}")
+        };
+        let c = parse(&io("")).unwrap();
+        assert_eq!(c.io.beam_geometry().first_mantrap_m, 0.625);
+        let c = parse(&io("first_mantrap_beam_m = 0.8\n")).unwrap();
+        assert_eq!(c.io.beam_geometry().first_mantrap_m, 0.8);
+        assert!(c
+            .problems()
+            .iter()
+            .all(|p| !p.key.contains("first_mantrap")));
+        for bad in ["0.05", "3.5", "-1.0", "nan", "inf"] {
+            let c = parse(&io(&format!("first_mantrap_beam_m = {bad}\n"))).unwrap();
+            let p = c.problems();
+            assert!(
+                p.iter().any(|p| p.key == "devices.io.first_mantrap_beam_m"
+                    && p.problem.contains("between 0.1 and 3")),
+                "{bad}: {p:?}"
+            );
+        }
+        // The simulated lane reports no mantrap beams: its counter keeps the reference
+        // lane's geometry.
+        assert_eq!(
+            parse("").unwrap().io.beam_geometry(),
+            BeamGeometry::default()
+        );
+    }
+
+    /// The CSCA trust store is loaded by validation and carried in the settings, so the
+    /// PC/SC reader takes it from there instead of reading the directory again.
+    #[test]
+    fn settings_carry_the_loaded_trust_store() {
+        let csca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pki/csca");
+        let text = |csca: &str| {
+            format!(
+                "[devices.document]\nkind = \"pcsc\"\nreader = \"Virtual PCD\"\n{csca}\
+                 [devices.mrz]\nkind = \"file\"\npath = \"mrz.txt\"\n\
+                 [devices.fingerprint]\nkind = \"serial\"\nport = \"/dev/ttyS9\"\n\
+                 [devices.io]\nkind = \"modbus\"\naddress = \"127.0.0.1:5502\"\n"
+            )
+        };
+        let d = parse(&text(&format!("csca = {:?}\n", csca.display().to_string()))).unwrap();
+        let s = d.settings().expect("valid devices");
+        let trust = s.csca.expect("the trust store is loaded");
+        assert!(!trust.anchors().is_empty());
+        let d = parse(&text("")).unwrap();
+        assert!(d.settings().expect("valid devices").csca.is_none());
+        let d = parse(&text("csca = \"/nonexistent/csca\"\n")).unwrap();
+        let p = d
+            .settings()
+            .expect_err("an unreadable trust store is a problem");
+        assert_eq!(p[0].key, "devices.document.csca", "{p:?}");
+    }
+}
