@@ -32,8 +32,8 @@ from collections import defaultdict
 CORE = ["machine", "decision", "record", "invariants", "party", "prompt", "beamcount"]
 SHELL = ["runtime", "api", "upstream", "config"]
 
-NODE = re.compile(r'^\s*"([^"]+)"\s*\[(.*)\]\s*;?\s*$')
-EDGE = re.compile(r'^\s*"([^"]+)"\s*->\s*"([^"]+)"\s*(?:\[(.*)\])?\s*;?\s*$')
+NODE = re.compile(r'^\s*"([^"]+)"\s*\[(.*?)\]\s*;?\s*(?://.*)?$')
+EDGE = re.compile(r'^\s*"([^"]+)"\s*->\s*"([^"]+)"\s*(?:\[(.*?)\])?\s*;?\s*(?://.*)?$')
 
 
 def read_graph(text):
@@ -52,8 +52,10 @@ def read_graph(text):
             nodes[m.group(1)] = m.group(2)
     modules = set()
     for node, attrs in nodes.items():
-        if crate is None:
-            crate = node.split("::")[0]
+        # The crate's root is the node labelled `crate` (external nodes such as
+        # `alloc::fmt` may come first in the file).
+        if crate is None and re.search(r'label="crate\b', attrs):
+            crate = node
         # Module nodes are labelled `mod` (`pub mod`, `pub(crate) mod`, or `crate`).
         if re.search(r"\bmod\b|\bcrate\b", attrs) or "::" not in node:
             modules.add(node)

@@ -1,6 +1,40 @@
 //! Traveller prompt texts in English, Traditional Chinese and Simplified Chinese.
 
-use crate::record::Prompt;
+use serde::{Deserialize, Serialize};
+
+/// Traveller-facing prompts, each with its texts below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    /// Place your document on the reader.
+    PresentDocument,
+    /// Reading, keep the document on the reader.
+    ReadingDocument,
+    /// Please enter.
+    Enter,
+    /// Only one person at a time.
+    OnePersonOnly,
+    /// Place your thumb on the scanner.
+    PlaceThumb,
+    /// Try again.
+    TryAgain,
+    /// Please wait.
+    PleaseWait,
+    /// Please proceed.
+    Proceed,
+    /// Please go to the counter.
+    GoToCounter,
+    /// Please wait for an officer.
+    WaitForOfficer,
+    /// This gate is out of service.
+    OutOfService,
+    /// Emergency: please leave the lane.
+    Emergency,
+    /// Travellers with a child: please go to the counter.
+    AccompaniedChild,
+    /// The document could not be read: place it on the reader again.
+    PresentAgain,
+}
 
 /// Languages the traveller display speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

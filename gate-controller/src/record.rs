@@ -325,39 +325,8 @@ pub enum AlarmKind {
     DiskFull,
 }
 
-/// Traveller-facing prompts (rendered in English and Chinese by the `prompt` module).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Prompt {
-    /// Place your document on the reader.
-    PresentDocument,
-    /// Reading, keep the document on the reader.
-    ReadingDocument,
-    /// Please enter.
-    Enter,
-    /// Only one person at a time.
-    OnePersonOnly,
-    /// Place your thumb on the scanner.
-    PlaceThumb,
-    /// Try again.
-    TryAgain,
-    /// Please wait.
-    PleaseWait,
-    /// Please proceed.
-    Proceed,
-    /// Please go to the counter.
-    GoToCounter,
-    /// Please wait for an officer.
-    WaitForOfficer,
-    /// This gate is out of service.
-    OutOfService,
-    /// Emergency: please leave the lane.
-    Emergency,
-    /// Travellers with a child: please go to the counter.
-    AccompaniedChild,
-    /// The document could not be read: place it on the reader again.
-    PresentAgain,
-}
+/// Traveller-facing prompts (defined with their texts in [`crate::prompt`]).
+pub use crate::prompt::Prompt;
 
 /// Coarse state of a gate as shown to operators and in `/v1/status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

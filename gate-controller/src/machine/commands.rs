@@ -1,6 +1,10 @@
 //! Operator commands: who may do what, and what each does to the gate.
 
-use super::*;
+use super::signals::Action;
+use super::step::Phase;
+use super::Machine;
+use crate::record::{Actor, AlarmKind, GateEvent, OperatorCommand, Outcome, Prompt, Reason};
+use crate::types::{Door, Time};
 
 impl Machine {
     pub(super) fn on_command(&mut self, now: Time, command: OperatorCommand, actor: Actor) {

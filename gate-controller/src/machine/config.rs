@@ -1,6 +1,8 @@
 //! The machine's configuration: the lane's policy and the deadline of every step.
 
-use super::*;
+use crate::decision::Policy;
+use crate::party::ChildPolicy;
+use serde::{Deserialize, Serialize};
 
 /// Deadlines of every step, in milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

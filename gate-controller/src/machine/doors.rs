@@ -1,7 +1,11 @@
 //! Door control: one controller per door, the interlock (invariant 2) and the
 //! safety sensor that a closing door yields to (invariant 4).
 
-use super::*;
+use super::signals::Action;
+use super::step::Phase;
+use super::{idx, Machine};
+use crate::record::AlarmKind;
+use crate::types::{Device, Door, DoorPosition, FaultKind, Sensor, Time};
 
 /// A door as the core sees it: what it last drove, what it wants, where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,18 +12,12 @@
 //! the other is not closed (invariant 2, except in emergency) and never drives a door
 //! closed while its safety sensor is active (invariant 4).
 
-use crate::decision::{self, Policy, WatchlistDecision};
 use crate::disk::DiskLevel;
-use crate::party::{classify, ChildPolicy, Party};
 use crate::record::{
-    Actor, AlarmKind, BiometricSummary, GateEvent, MatcherFailure, Mode, OperatorCommand, Outcome,
-    Prompt, Reason, Record, Role, Step, TxnId,
+    AlarmKind, GateEvent, Mode, OperatorCommand, Outcome, Prompt, Reason, Record, Role, TxnId,
 };
-use crate::types::{
-    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, FaultKind,
-    ReadFailure, Sensor, Time, WatchlistVerdict,
-};
-use serde::{Deserialize, Serialize};
+use crate::types::{Device, Door, DoorPosition, FaultKind, Sensor, Time};
+use serde::Serialize;
 use std::collections::{BTreeSet, VecDeque};
 
 mod commands;

@@ -1,7 +1,11 @@
 //! Level-triggered progress: after every input, what the current step needs and how
 //! far it can go.
 
-use super::*;
+use super::step::Phase;
+use super::Machine;
+use crate::party::{ChildPolicy, Party};
+use crate::record::{AlarmKind, Prompt};
+use crate::types::{Door, Time};
 
 impl Machine {
     pub(super) fn settle(&mut self, now: Time) {

@@ -1,6 +1,12 @@
 //! What goes in and out of the machine: [`Event`]s from the shell, [`Action`]s for it.
 
-use super::*;
+use crate::disk::DiskLevel;
+use crate::record::{Actor, GateEvent, MatcherFailure, OperatorCommand, Prompt, Record, TxnId};
+use crate::types::{
+    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, Door, DoorPosition, FaultKind,
+    ReadFailure, Sensor, WatchlistVerdict,
+};
+use serde::{Deserialize, Serialize};
 
 /// Inputs to the state machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

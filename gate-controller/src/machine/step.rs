@@ -1,6 +1,7 @@
 //! The steps of the machine ([`Phase`]) and the transit in progress ([`Transit`]).
 
-use super::*;
+use crate::record::{Mode, Outcome, TxnId};
+use crate::types::{Document, Time, WatchlistVerdict};
 
 /// The steps of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,10 @@
 //! Device faults and the emergency release.
 
-use super::*;
+use super::signals::Action;
+use super::step::Phase;
+use super::{idx, Machine};
+use crate::record::{AlarmKind, GateEvent, Mode, Outcome, Prompt, Reason};
+use crate::types::{Device, Door, DoorPosition, FaultKind, Time};
 
 impl Machine {
     pub(super) fn on_fault(&mut self, now: Time, device: Device, kind: FaultKind, detail: String) {

@@ -1,6 +1,10 @@
 //! Deadlines: what each step does when its time is up.
 
-use super::*;
+use super::signals::Action;
+use super::step::Phase;
+use super::Machine;
+use crate::record::{AlarmKind, Outcome, Prompt, Reason, Step};
+use crate::types::{Device, Time};
 
 impl Machine {
     pub(super) fn on_phase_timeout(&mut self, now: Time) {

@@ -1,6 +1,18 @@
 //! One transit: document, watchlist, entry, fingerprint, decision, record, exit.
 
-use super::*;
+use super::signals::Action;
+use super::step::{Phase, Transit};
+use super::{Machine, JOURNAL_RETRY_MS};
+use crate::decision::{self, WatchlistDecision};
+use crate::disk::DiskLevel;
+use crate::party::{classify, Party};
+use crate::record::{
+    AlarmKind, BiometricSummary, GateEvent, MatcherFailure, Outcome, Prompt, Reason, Record, TxnId,
+};
+use crate::types::{
+    CaptureFailure, CaptureInfo, Device, Document, DocumentKey, FaultKind, ReadFailure, Time,
+    WatchlistVerdict,
+};
 
 impl Machine {
     pub(super) fn on_document_presented(&mut self, now: Time) {
