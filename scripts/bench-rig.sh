@@ -9,17 +9,21 @@
 # target/rig/bench.log (docs/rig.md "Benchmark").
 #
 #   BENCH_SCENARIO=configs/scenarios/rig-smoke.toml scripts/bench-rig.sh   # a quick look
+#   BENCH_BUILD=0 RIG_BIN=dir scripts/bench-rig.sh     # binaries built elsewhere
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${BENCH_SCENARIO:-configs/scenarios/rig-bench.toml}
 command -v jq >/dev/null || { echo "bench-rig: needs jq (apt-get install jq)" >&2; exit 1; }
 
-echo "bench-rig: building gated and gate-sim (release)" >&2
-${CARGO:-cargo} build --release -q -p gate-controller --bin gated -p sim --bin gate-sim
+bin=${RIG_BIN:-target/release}
+if [ "${BENCH_BUILD:-1}" != 0 ]; then
+  echo "bench-rig: building gated and gate-sim (release)" >&2
+  ${CARGO:-cargo} build --release -q -p gate-controller --bin gated -p sim --bin gate-sim
+fi
 scripts/dev-services.sh >/dev/null
 mkdir -p target/rig
 echo "bench-rig: running $scenario (logs in target/rig/bench.log)" >&2
-RIG_SCENARIO=$scenario RIG_ARGS=--timing RIG_BIN=target/release scripts/rig.sh \
+RIG_SCENARIO=$scenario RIG_ARGS=--timing RIG_BIN=$bin scripts/rig.sh \
   >target/rig/bench.log 2>&1 || true
 report=target/rig/report.json
 jq -e '.timing' "$report" >/dev/null 2>&1 || {

@@ -4,7 +4,10 @@
 //! Each cycle: latch the commands received since the last cycle → `image.read_inputs()`
 //! → `lane.scan(now)` → `image.write_outputs()` → queue the input changes. The scan runs
 //! whether or not anybody is waiting for inputs, so the local interlocks (emergency
-//! release within one cycle) do not depend on the controller.
+//! release within one cycle) do not depend on the controller. A command does not wait for
+//! the next cycle: it is latched and applied at once (`image.read_inputs()` →
+//! [`ScanLane::apply`], the interlocks on the fresh readings → `image.write_outputs()`),
+//! without counting as a debounce scan.
 //!
 //! A failed cycle is reported once as `Err(DeviceFault)` from [`LaneIo::next_input`];
 //! the task keeps cycling, and the first cycle that works again is reported as
@@ -79,7 +82,17 @@ async fn run<P, I, O>(
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut broken = false;
     loop {
-        tick.tick().await;
+        let commanded = tokio::select! {
+            _ = tick.tick() => false,
+            c = commands.recv() => match c {
+                Some(c) => {
+                    lane.latch(c);
+                    true
+                }
+                // The device was dropped.
+                None => return,
+            },
+        };
         loop {
             match commands.try_recv() {
                 Ok(c) => lane.latch(c),
@@ -87,6 +100,30 @@ async fn run<P, I, O>(
                 // The device was dropped.
                 Err(mpsc::error::TryRecvError::Disconnected) => return,
             }
+        }
+        if commanded {
+            // Between scans; while the link is down the next cycle applies it.
+            if broken {
+                continue;
+            }
+            let result = async {
+                image.read_inputs().await?;
+                let reports = lane.apply().map_err(DeviceFault::from)?;
+                image.write_outputs().await?;
+                Ok::<_, DeviceFault>(reports)
+            }
+            .await;
+            let sent = match result {
+                Ok(reports) => reports.into_iter().try_for_each(|c| inputs.send(Ok(c))),
+                Err(f) => {
+                    broken = true;
+                    inputs.send(Err(f))
+                }
+            };
+            if sent.is_err() {
+                return;
+            }
+            continue;
         }
         let now_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let result = async {

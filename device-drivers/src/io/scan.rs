@@ -238,16 +238,7 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
     /// reports the first failure.
     pub fn scan(&mut self, now_ms: u64) -> Result<Vec<LaneInput>, IoError> {
         // 1. Read every input.
-        let mut levels = Vec::with_capacity(self.ins.len());
-        for s in &self.ins {
-            let pin = &mut self.inputs[usize::from(s.pin.index)];
-            let high = pin.is_high().map_err(|e| IoError::Input {
-                index: s.pin.index,
-                signal: s.name.clone(),
-                detail: format!("{e:?}"),
-            })?;
-            levels.push(high != s.pin.active_low);
-        }
+        let levels = self.read_levels()?;
         self.scans += 1;
         self.last_scan_ms = Some(now_ms);
 
@@ -283,6 +274,45 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
         self.logic(&mut changes);
 
         // 4. Write every output.
+        self.write_outputs()?;
+        Ok(changes)
+    }
+
+    /// Applies the latched commands at once, between two scans: reads every input's raw
+    /// level (for the interlocks), runs the logic and writes every output, so that a
+    /// command does not wait for the next scan. Debounce and change detection stay with
+    /// [`ScanLane::scan`]: this read neither counts as a debounce scan nor reports an
+    /// input change; only the interlocks' reports ([`LaneInput::CloseRefused`],
+    /// [`LaneInput::OpenRefused`]) are returned.
+    pub fn apply(&mut self) -> Result<Vec<LaneInput>, IoError> {
+        let levels = self.read_levels()?;
+        for (s, level) in self.ins.iter_mut().zip(levels) {
+            s.level = level;
+        }
+        let mut changes = Vec::new();
+        self.logic(&mut changes);
+        self.write_outputs()?;
+        Ok(changes)
+    }
+
+    /// The logical level of every mapped input, in the order of `ins`.
+    fn read_levels(&mut self) -> Result<Vec<bool>, IoError> {
+        let mut levels = Vec::with_capacity(self.ins.len());
+        for s in &self.ins {
+            let pin = &mut self.inputs[usize::from(s.pin.index)];
+            let high = pin.is_high().map_err(|e| IoError::Input {
+                index: s.pin.index,
+                signal: s.name.clone(),
+                detail: format!("{e:?}"),
+            })?;
+            levels.push(high != s.pin.active_low);
+        }
+        Ok(levels)
+    }
+
+    /// Writes every mapped output; a failure still attempts the others and then reports
+    /// the first.
+    fn write_outputs(&mut self) -> Result<(), IoError> {
         let mut first_err = None;
         for s in &self.outs {
             let v = logical(&self.out, s.sig);
@@ -297,7 +327,7 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
         }
         match first_err {
             Some(e) => Err(e),
-            None => Ok(changes),
+            None => Ok(()),
         }
     }
 

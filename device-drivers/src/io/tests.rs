@@ -686,6 +686,34 @@ async fn scan_task_reports_changes_applies_commands_and_recovers() {
 }
 
 #[tokio::test]
+async fn a_command_is_applied_at_once_not_at_the_next_scan() {
+    let inputs = Bank::new(&idle_in());
+    let outputs = Bank::new(&[false; 9]);
+    let lane = ScanLane::new(IoMap::default(), inputs.pins(), outputs.pins())
+        .unwrap()
+        .with_debounce_scans(1);
+    // One scan now, the next in a minute.
+    let mut io = ScanLaneIo::spawn(DirectPins, lane, Duration::from_secs(60));
+    settle(&outputs, IDLE_OUT).await;
+    io.command(door(Door::Exit, DoorPosition::Open))
+        .await
+        .unwrap();
+    settle(&outputs, EXIT_OPEN_OUT).await;
+    // The interlock still holds between scans: the entry does not open while the exit is.
+    io.command(door(Door::Entry, DoorPosition::Open))
+        .await
+        .unwrap();
+    for _ in 0..14 {
+        next(&mut io).await.unwrap();
+    }
+    assert_eq!(
+        next(&mut io).await.unwrap(),
+        LaneInput::OpenRefused { door: Door::Entry }
+    );
+    assert_eq!(outputs.levels(), EXIT_OPEN_OUT.to_vec());
+}
+
+#[tokio::test]
 async fn scan_task_releases_on_emergency_without_any_consumer() {
     let inputs = Bank::new(&idle_in());
     let outputs = Bank::new(&[false; 9]);
