@@ -20,7 +20,8 @@ fn write_config(dir: &Path, api: &str) -> std::path::PathBuf {
         &p,
         format!(
             "[gate]\nid = \"api-gate\"\nlane = \"visitor\"\ndirection = \"arrival\"\n\
-             drain_timeout_ms = 20000\n\n[journal]\npath = \"journal.sqlite\"\n\n\
+             drain_timeout_ms = 20000\n\n[journal]\npath = \"journal.sqlite\"\n\
+             disk_alarm_percent = 99.8\ndisk_stop_clearing_percent = 99.9\n\n\
              [sim]\nmean_arrival_gap_ms = 3600000\n\n[log]\nformat = \"json\"\n\n[api]\n{api}\n"
         ),
     )
