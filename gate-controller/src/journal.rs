@@ -270,12 +270,11 @@ impl Journal {
         let body = serde_json::to_string(record)?;
         let tx = self.conn.transaction().map_err(sql("begin"))?;
         let existing: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT seq, outcome FROM records WHERE txn = ?1",
-                [record.txn.0 as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT seq, outcome FROM records WHERE txn = ?1")
+            .and_then(|mut st| {
+                st.query_row([record.txn.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(sql("look up transaction"))?;
         if let Some((seq, outcome)) = existing {
             if outcome == record.outcome.as_str() {
@@ -288,10 +287,12 @@ impl Journal {
             });
         }
         let useq = write_events(&tx, &self.pending)? + 1;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO records(txn, outcome, started_at, decided_at, committed_at, body, useq)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 record.txn.0 as i64,
                 record.outcome.as_str(),
                 record.started_at.0 as i64,
@@ -299,8 +300,8 @@ impl Journal {
                 now.0 as i64,
                 body,
                 useq as i64
-            ],
-        )
+            ])
+        })
         .map_err(sql("insert record"))?;
         let seq = tx.last_insert_rowid() as u64;
         set_last_useq(&tx, useq)?;

@@ -154,7 +154,24 @@ pub struct CrashFigures {
     pub breaches: u64,
     /// Invariant violations.
     pub invariant_violations: u64,
+    /// The first few trials that broke something: the scenario to replay with
+    /// `gate-sim run FILE --seed SEED --trace`, and what broke.
+    pub failed_trials: Vec<FailedTrial>,
 }
+
+/// A crash trial that broke something.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedTrial {
+    /// The seed to run it with.
+    pub seed: u64,
+    /// The scenario file.
+    pub scenario: String,
+    /// What broke.
+    pub problems: Vec<String>,
+}
+
+/// Failed trials listed one by one in the report.
+const MAX_FAILED_TRIALS: usize = 5;
 
 /// The campaign report (`gate-sim campaign --json`).
 #[derive(Clone, Debug, Serialize)]
@@ -370,6 +387,32 @@ fn crashes(spec: &CampaignSpec) -> anyhow::Result<CrashFigures> {
         f.shut_in += r.left_inside + r.unfinished_travellers;
         f.breaches += r.violations.iter().filter(|v| v.invariant == "P1").count() as u64;
         f.invariant_violations += r.invariant_violations;
+        let shut_in = r.left_inside + r.unfinished_travellers;
+        let broke = r.records_lost + r.records_doubled + shut_in + r.invariant_violations;
+        if broke > 0 && f.failed_trials.len() < MAX_FAILED_TRIALS {
+            let mut problems: Vec<String> = r
+                .violations
+                .iter()
+                .map(|v| format!("invariant {} at {} ms: {}", v.invariant, v.at_ms, v.detail))
+                .collect();
+            if shut_in > 0 {
+                problems.push(format!(
+                    "{} left inside, {} travellers unfinished",
+                    r.left_inside, r.unfinished_travellers
+                ));
+            }
+            if r.records_lost + r.records_doubled > 0 {
+                problems.push(format!(
+                    "{} record(s) lost, {} doubled",
+                    r.records_lost, r.records_doubled
+                ));
+            }
+            f.failed_trials.push(FailedTrial {
+                seed: spec.seed + i,
+                scenario: text,
+                problems,
+            });
+        }
     }
     Ok(f)
 }

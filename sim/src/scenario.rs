@@ -232,10 +232,11 @@ pub struct Scenario {
     /// Virtual time after which the run stops.
     #[serde(default = "default_max_duration")]
     pub max_duration_s: f64,
-    /// Latency of the in-memory journal's durable commit.
+    /// How long each record commit of the gate's journal holds its shell up.
     #[serde(default = "default_journal_ms")]
     pub journal_commit_ms: u64,
-    /// Latency of a watchlist lookup.
+    /// Accepted for older files; no effect (the shell looks the in-memory watchlist up
+    /// at once, as `gated` does).
     #[serde(default = "default_watchlist_ms")]
     pub watchlist_latency_ms: u64,
     /// Lane physics, traveller and matcher model.

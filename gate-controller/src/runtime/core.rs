@@ -1087,6 +1087,57 @@ mod tests {
         );
     }
 
+    /// A record waits for the outputs queued before it: an emergency release reaches the
+    /// doors at once, the aborted record is committed after them, however slow the disk.
+    #[test]
+    fn door_commands_leave_before_a_slow_commit() {
+        use crate::runtime::clock::VirtualClock;
+        let dir = tempfile::tempdir().expect("dir");
+        let clock = VirtualClock::at(Time(1_000_000));
+        let journal = Journal::open(&dir.path().join("j.sqlite")).expect("journal");
+        let mut core = Core::start(
+            "g".into(),
+            Config::default(),
+            journal,
+            Box::new(InlineWatchlist::default()),
+            Box::new(SimMatcher),
+            Arc::new(clock.clone()),
+        )
+        .expect("starts");
+        for door in Door::ALL {
+            core.input(Input::Lane(LaneInput::DoorReached {
+                door,
+                position: DoorPosition::Closed,
+            }));
+        }
+        let _ = lane_commands(&mut core);
+        core.input(Input::Presence(Presence::Placed));
+        let _ = lane_commands(&mut core);
+        core.set_storage_faults(StorageFaults {
+            record_stall_ms: 5_000,
+            ..StorageFaults::default()
+        });
+        core.input(Input::Lane(LaneInput::Emergency { active: true }));
+        let mut opened_at = Vec::new();
+        let mut recorded_at = None;
+        while let Some(o) = core.poll_output() {
+            match o {
+                Output::Lane(LaneCommand::Door {
+                    position: DoorPosition::Open,
+                    ..
+                }) => opened_at.push(clock.now()),
+                Output::Feed(FeedItem {
+                    kind: FeedKind::Record { outcome, .. },
+                    ..
+                }) => recorded_at = Some((clock.now(), outcome)),
+                _ => {}
+            }
+        }
+        assert_eq!(opened_at, [Time(1_000_000); 2]);
+        assert_eq!(recorded_at, Some((Time(1_005_000), Outcome::Aborted)));
+        assert_eq!(core.journal().count().expect("count"), 1);
+    }
+
     /// A clock the test sets by hand (scan-cycle times of a beam sequence).
     struct HandClock(std::sync::atomic::AtomicU64);
 

@@ -247,9 +247,7 @@ mod tests {
             quality: 80,
             minutiae: 40,
         };
-        let r = a.route(Signal::FingerprintCaptured {
-            result: Ok(info.clone()),
-        });
+        let r = a.route(Signal::FingerprintCaptured { result: Ok(info) });
         assert!(
             matches!(r, Routed::World(WorldCommand::Match { .. })),
             "{r:?}"

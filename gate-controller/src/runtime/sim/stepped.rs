@@ -143,6 +143,9 @@ impl std::fmt::Debug for VirtualGate {
     }
 }
 
+/// Events queued before they are written without waiting for a record.
+const EVENT_BATCH: usize = 512;
+
 /// Most inputs one [`VirtualGate::step`] hands the shell.
 const MAX_INPUTS_PER_STEP: u32 = 100_000;
 
@@ -305,6 +308,8 @@ impl VirtualGate {
     /// `gated` would under systemd: [`Core::start`], the lane I/O reporting every input.
     pub fn crash_and_restart(&mut self, t: Time) -> Result<(), SteppedError> {
         self.step(t);
+        // Everything gated would have written by now (it writes after every input).
+        self.core.flush_events();
         let now = self.now();
         {
             let mut w = self.world();
@@ -377,6 +382,7 @@ impl VirtualGate {
 
     /// Ends the run: every transit but the one in progress must have its record.
     pub fn finish(&mut self) {
+        self.core.flush_events();
         let before = self.checker.violations().len();
         self.checker.finish(self.core.status().machine.txn);
         self.collect_violations(before);
@@ -475,7 +481,14 @@ impl VirtualGate {
             self.log.push((now, Logged::Out(o)));
         }
         self.checker.done();
-        self.core.flush_events();
+        // `gated` writes queued events after every input. Here they ride with the next
+        // record's commit instead (the same rows, fewer transactions) and are written
+        // before anything that would see the difference: a crash, the end of the run,
+        // or storage trouble, whose stalls and failures must hit each write as in gated.
+        let storage_trouble = self.storage.fail_commits || self.storage.event_stall_ms > 0;
+        if storage_trouble || self.core.journal().pending_events() >= EVENT_BATCH {
+            self.core.flush_events();
+        }
         self.collect_violations(before);
     }
 
