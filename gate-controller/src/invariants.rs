@@ -246,6 +246,9 @@ impl Checker {
             Heard::DoorReached { door, position } if position == self.commanded[i(door)] => {
                 self.reported[i(door)] = Some(position);
             }
+            // Somewhere it was not sent (forced, or a report from before the command):
+            // not where it was commanded until it says so.
+            Heard::DoorReached { door, .. } => self.reported[i(door)] = None,
             Heard::Emergency { active: true } => self.emergency_input = true,
             _ => {}
         }
@@ -255,6 +258,14 @@ impl Checker {
     /// lane I/O, an event on the feed, or a record read back from the journal after its
     /// commit (which makes a clear record durable at once).
     pub fn sent(&mut self, output: Sent<'_>) {
+        if let Sent::Door { door, position } = output {
+            // A command repeated to a door already commanded so (the shell re-asserts
+            // the doors when the lane I/O comes back) changes nothing at the door: it
+            // was checked when first sent, and what was reported since still holds.
+            if self.commanded[i(door)] == position {
+                return;
+            }
+        }
         match output {
             Sent::Door {
                 door: d,
