@@ -23,6 +23,10 @@ pub struct DoorCtl {
     /// The position last reported and not yet followed by a command: a door commanded
     /// open where it already stands open reports nothing new (e.g. after a restart).
     pub(super) seen: Option<DoorPosition>,
+    /// Not commanded by this process yet (after a restart, until its first command):
+    /// where it stands is only known from reports, and what drives it may be a command
+    /// the previous process left latched in the lane I/O.
+    pub(super) uncommanded: bool,
 }
 
 impl DoorCtl {
@@ -35,15 +39,20 @@ impl DoorCtl {
             reversals: 0,
             refused: false,
             seen: None,
+            uncommanded: false,
         }
     }
     /// Commanded closed and seen closed.
     pub fn is_closed(&self) -> bool {
-        self.target == DoorPosition::Closed && self.at == Some(DoorPosition::Closed)
+        !self.uncommanded
+            && self.target == DoorPosition::Closed
+            && self.at == Some(DoorPosition::Closed)
     }
     /// Commanded open and seen open.
     pub fn is_open(&self) -> bool {
-        self.target == DoorPosition::Open && self.at == Some(DoorPosition::Open)
+        !self.uncommanded
+            && self.target == DoorPosition::Open
+            && self.at == Some(DoorPosition::Open)
     }
 }
 
@@ -56,7 +65,10 @@ impl Machine {
         // closed is believed closed only on a report that follows the close command: the
         // command before may have set it moving since that report, and the other door's
         // interlock relies on "closed" (a door that stays silent is a door fault).
-        let there = c.seen.take() == Some(pos) && pos == DoorPosition::Open;
+        // The first command after a restart takes the report as it is, either way: no
+        // command of this process can have set the door moving since.
+        let there = c.seen.take() == Some(pos) && (pos == DoorPosition::Open || c.uncommanded);
+        c.uncommanded = false;
         c.at = there.then_some(pos);
         c.deadline = (!there).then(|| now.plus(self.cfg.timeouts.door_travel_ms));
         self.push(match pos {
@@ -68,8 +80,12 @@ impl Machine {
     /// Wants `door` open; opens it only once the other door is closed (or in emergency).
     pub(super) fn want_open(&mut self, door: Door, now: Time) {
         self.doors[idx(door)].want = DoorPosition::Open;
+        if self.lane_unreported() {
+            return;
+        }
         let other_closed = self.doors[idx(door.other())].is_closed();
-        if self.doors[idx(door)].target != DoorPosition::Open
+        let c = self.doors[idx(door)];
+        if (c.target != DoorPosition::Open || c.uncommanded)
             && (other_closed || self.phase == Phase::Emergency)
         {
             self.drive(door, DoorPosition::Open, now);
@@ -79,12 +95,24 @@ impl Machine {
     /// Wants `door` closed; drives it only while its safety sensor is clear.
     pub(super) fn want_closed(&mut self, door: Door, now: Time) {
         self.doors[idx(door)].want = DoorPosition::Closed;
-        if self.doors[idx(door)].target != DoorPosition::Closed && !self.safety[idx(door)] {
+        if self.lane_unreported() {
+            return;
+        }
+        let c = self.doors[idx(door)];
+        if (c.target != DoorPosition::Closed || c.uncommanded) && !self.safety[idx(door)] {
             self.drive(door, DoorPosition::Closed, now);
         }
     }
 
+    /// After a restart, until the lane I/O has reported both doors (or the resuming
+    /// step's time is up): no door is driven before its safety sensor is known
+    /// (invariant 4). An emergency release does not wait.
+    pub(super) fn lane_unreported(&self) -> bool {
+        self.unreported.iter().any(|u| *u)
+    }
+
     pub(super) fn on_door_reached(&mut self, door: Door, pos: DoorPosition) {
+        self.unreported[idx(door)] = false;
         let c = &mut self.doors[idx(door)];
         c.seen = Some(pos);
         if pos == c.target {

@@ -95,6 +95,8 @@ pub struct Machine {
     /// Records the journal failed to write, to be written again at `retry_at`.
     retry: Vec<Record>,
     retry_at: Option<Time>,
+    /// Doors not yet reported since a restart (see [`Machine::resume`]).
+    unreported: [bool; 2],
 }
 
 /// How long to wait before writing a failed record again.
@@ -139,6 +141,7 @@ impl Machine {
             unacked: Vec::new(),
             retry: Vec::new(),
             retry_at: None,
+            unreported: [false; 2],
         };
         for d in Door::ALL {
             m.drive(d, DoorPosition::Closed, now);
@@ -159,6 +162,15 @@ impl Machine {
         if self.transit.is_some() || self.phase != Phase::Ready {
             return;
         }
+        // The doors are not driven until the lane has said where they are and whether
+        // someone stands in them: the close commands queued by `new` are taken back.
+        self.actions
+            .retain(|a| !matches!(a, Action::OpenDoor { .. } | Action::CloseDoor { .. }));
+        for c in &mut self.doors {
+            c.deadline = None;
+            c.uncommanded = true;
+        }
+        self.unreported = [true; 2];
         if let Some(txn) = unfinished {
             self.next_txn = self.next_txn.max(txn.0.saturating_add(1));
             self.transit = Some(Transit::new(txn, now, self.beams));

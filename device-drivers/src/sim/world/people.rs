@@ -208,6 +208,15 @@ impl World {
                     }
                     _ => {}
                 },
+                // On the way out when told to go to the counter (the gate restarted and
+                // lets them out through the entry): still short of the exit, they turn
+                // back.
+                Mind::LeavingForward { emergency: false }
+                    if cue == Cue::GoToCounter && t.body.c < len =>
+                {
+                    t.mind = Mind::LeavingBack;
+                    t.body.target = out_target;
+                }
                 _ => {}
             }
             // The companion of a tailgating pair.
