@@ -30,6 +30,20 @@ fn restarted() -> Harness {
     h
 }
 
+/// The lane I/O confirms the close command the restarted machine sent to `door` (a
+/// report from before the command does not count as closed: the previous process may
+/// have left an open command latched that set the door moving).
+fn confirm_closed(h: &mut Harness, door: Door) {
+    assert!(
+        h.actions
+            .iter()
+            .any(|a| matches!(a, Action::CloseDoor { door: d } if *d == door)),
+        "{door:?} driven closed: {:?}",
+        h.actions
+    );
+    h.reach(door, DoorPosition::Closed);
+}
+
 fn opened(h: &Harness, door: Door) -> bool {
     h.actions
         .iter()
@@ -63,6 +77,7 @@ fn someone_inside_is_let_out_through_the_entry_and_the_exit_stays_shut() {
     h.ev(Event::Occupancy { persons: 1 });
     assert_eq!(h.m.step(), "letting_out");
     assert_eq!(h.m.snapshot().prompt, Prompt::GoToCounter);
+    confirm_closed(&mut h, Door::Exit);
     assert!(opened(&h, Door::Entry), "{:?}", h.actions);
     h.ev(Event::DoorReached {
         door: Door::Entry,
@@ -112,6 +127,31 @@ fn with_the_lane_io_down_it_waits_for_the_lane_to_report() {
 }
 
 #[test]
+fn a_door_reported_closed_before_the_restart_s_close_command_is_not_taken_closed() {
+    // The previous process latched the exit open just before it died: the exit still
+    // reads closed when the new process starts, then moves. The new process's close
+    // command is not taken as done on the old report, so the entry stays shut for
+    // someone inside until the exit confirms it is closed.
+    let mut h = Harness::with_config(Config::default());
+    h.m = Machine::new(Config::default(), Time(T0), 8);
+    h.m.resume(h.now, None);
+    while h.m.poll_action().is_some() {}
+    h.actions.clear();
+    h.reach(Door::Entry, DoorPosition::Closed);
+    h.reach(Door::Exit, DoorPosition::Closed);
+    h.reach(Door::Entry, DoorPosition::Closed);
+    h.ev(Event::Occupancy { persons: 1 });
+    assert_eq!(h.m.step(), "letting_out");
+    assert!(
+        !opened(&h, Door::Entry),
+        "the entry waits for the exit's confirmation: {:?}",
+        h.actions
+    );
+    h.reach(Door::Exit, DoorPosition::Closed);
+    assert!(opened(&h, Door::Entry), "{:?}", h.actions);
+}
+
+#[test]
 fn after_a_restart_with_every_record_written_an_occupant_is_still_let_out() {
     let mut h = Harness::with_config(Config::default());
     h.m = Machine::new(Config::default(), Time(T0), 8);
@@ -126,6 +166,7 @@ fn after_a_restart_with_every_record_written_an_occupant_is_still_let_out() {
     assert_eq!(h.m.snapshot().txn, None);
     h.ev(Event::Occupancy { persons: 2 });
     assert_eq!(h.m.step(), "letting_out");
+    confirm_closed(&mut h, Door::Exit);
     assert!(opened(&h, Door::Entry));
     assert!(!opened(&h, Door::Exit));
     assert!(h.records.is_empty(), "no record without a transit");

@@ -144,6 +144,10 @@ enum Cmd {
         /// Likewise for a `watchlist_hold` traveller.
         #[arg(long, value_name = "MS", default_value_t = gate_sim::rig::DEFAULT_HOLD_PATIENCE_MS)]
         hold_patience_ms: u64,
+        /// The OCR reader's read time (ms): the chip is in the reader's field as soon as
+        /// the document is placed, the MRZ lines leave the reader this long after.
+        #[arg(long, value_name = "MS", default_value_t = gate_sim::rig::DEFAULT_OCR_MS)]
+        ocr_ms: u64,
         /// No progress lines on stderr.
         #[arg(long)]
         quiet: bool,
@@ -314,6 +318,7 @@ fn main() -> ExitCode {
             display,
             patience_ms,
             hold_patience_ms,
+            ocr_ms,
             quiet,
             timing,
         } => {
@@ -325,6 +330,7 @@ fn main() -> ExitCode {
                 display,
                 patience_ms,
                 hold_patience_ms,
+                ocr_ms,
                 verbose: !quiet,
                 timing,
             };

@@ -92,6 +92,11 @@ pub const DEFAULT_HOLD_PATIENCE_MS: u64 = 60_000;
 /// After the last traveller is done, how long the rig waits for the exit to close behind
 /// them (for their passage time) before it reports.
 const SETTLE_MS: u64 = 10_000;
+/// The OCR reader's read time: the chip is in the reader's field as soon as the document
+/// lies on the reader, the MRZ lines leave the reader this long after (page readers take
+/// about 0.3-1.5 s to image the page and read it).
+pub const DEFAULT_OCR_MS: u64 = 500;
+
 /// The device loop's period.
 const TICK: Duration = Duration::from_millis(20);
 /// After the end, the I/O module keeps serving this long (the gate sees the lane idle).
@@ -115,6 +120,8 @@ pub struct RigOptions {
     pub patience_ms: u64,
     /// See [`DEFAULT_HOLD_PATIENCE_MS`].
     pub hold_patience_ms: u64,
+    /// See [`DEFAULT_OCR_MS`].
+    pub ocr_ms: u64,
     /// Progress lines on stderr.
     pub verbose: bool,
     /// Stamp every input and command and add the `timing` object to the report.
@@ -131,6 +138,7 @@ impl Default for RigOptions {
             display: None,
             patience_ms: DEFAULT_PATIENCE_MS,
             hold_patience_ms: DEFAULT_HOLD_PATIENCE_MS,
+            ocr_ms: DEFAULT_OCR_MS,
             verbose: true,
             timing: false,
         }
@@ -709,6 +717,10 @@ struct Devices {
     chips: ChipLog,
     /// MRZs fully written on the OCR pty.
     mrz_sent: Vec<(Instant, TravellerId)>,
+    /// The OCR read under way: when it is done (world time), whose, the lines.
+    ocr_pending: Option<(Time, TravellerId, Vec<String>)>,
+    /// See [`RigOptions::ocr_ms`].
+    ocr_ms: u64,
 }
 
 impl Devices {
@@ -725,10 +737,9 @@ impl Devices {
         let (finger, params) = t.thumb();
         self.scanner
             .set_finger(Some((finger, params)), 1_000 + u64::from(id.0) * 100);
-        match self.ocr.send_mrz(&t.mrz_lines()) {
-            Ok(()) => self.mrz_sent.push((Instant::now(), id)),
-            Err(e) => eprintln!("gate-sim rig: cannot send the MRZ on the OCR pty: {e}"),
-        }
+        // The chip is in the field at once; the OCR read comes after the reader's read time.
+        self.ocr_pending = Some((now.plus(self.ocr_ms), id, t.mrz_lines()));
+        self.ocr_due(now);
         if t.behaviour == Behaviour::UnreadableChip {
             self.log(
                 now,
@@ -753,7 +764,31 @@ impl Devices {
         }
     }
 
+    /// Sends the OCR read under way once its time has come.
+    fn ocr_due(&mut self, now: Time) {
+        let Some((at, id, _)) = &self.ocr_pending else {
+            return;
+        };
+        if *at > now {
+            return;
+        }
+        let id = *id;
+        if let Some((_, _, lines)) = self.ocr_pending.take() {
+            match self.ocr.send_mrz(&lines) {
+                Ok(()) => self.mrz_sent.push((Instant::now(), id)),
+                Err(e) => eprintln!("gate-sim rig: cannot send the MRZ on the OCR pty: {e}"),
+            }
+        }
+    }
+
     fn take_back(&mut self, id: TravellerId) {
+        if self
+            .ocr_pending
+            .as_ref()
+            .is_some_and(|(_, who, _)| *who == id)
+        {
+            self.ocr_pending = None;
+        }
         if self.card.as_ref().is_some_and(|(who, _)| *who == id) {
             if let Some((_, card)) = self.card.take() {
                 card.remove();
@@ -900,6 +935,8 @@ pub fn run(
         verbose: opts.verbose,
         chips: ChipLog::default(),
         mrz_sent: Vec::new(),
+        ocr_pending: None,
+        ocr_ms: opts.ocr_ms,
     };
     let limit_ms = (scenario.max_duration_s * 1000.0).round() as u64;
     let result = device_loop(&server, &plan, devices, opts, limit_ms, &stop);
@@ -971,6 +1008,7 @@ fn device_loop(
         }
         let tick = observe(server, n);
         let now = tick.now;
+        dev.ocr_due(now);
         for (t, s) in &tick.signals {
             if let Signal::DocumentPresented { traveller } = s {
                 let k = traveller.0 as usize;

@@ -65,6 +65,7 @@ impl Running {
             hold_patience_ms: 30_000,
             verbose: true,
             timing: false,
+            ocr_ms: gate_sim::rig::DEFAULT_OCR_MS,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();

@@ -153,7 +153,17 @@ fn thresholds_above_the_usage_raise_no_disk_alarm() {
         assert_eq!(disk_alarms(v), (false, false), "used {used:.2} %: {v}");
         count(v, "cleared") >= 2
     });
-    assert_eq!(count(&v, "referred"), 0, "{v}");
+    no_disk_referral(dir.path(), &v);
+}
+
+/// Nobody was referred for the disk (a traveller referred for another reason, such as a
+/// chip read that the loaded machine made too slow, is not what these tests are about).
+fn no_disk_referral(dir: &Path, status: &serde_json::Value) {
+    let moves = movements(dir, "journal.sqlite");
+    assert!(
+        moves.iter().all(|(_, r)| !r.contains(&Reason::DiskFull)),
+        "{moves:?} {status}"
+    );
 }
 
 #[test]
@@ -170,7 +180,7 @@ fn an_alarm_threshold_below_the_usage_raises_disk_space_low_and_the_gate_still_c
         assert_eq!(disk_alarms(v), (true, false), "{v}");
         count(v, "cleared") >= 2
     });
-    assert_eq!(count(&v, "referred"), 0, "{v}");
+    no_disk_referral(dir.path(), &v);
 }
 
 #[test]

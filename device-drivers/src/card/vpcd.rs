@@ -118,7 +118,13 @@ fn read_msg(s: &mut TcpStream, stop: &AtomicBool) -> Result<Option<Vec<u8>>, Vpc
         }
         match s.read(&mut len[got..]) {
             Ok(0) => return Ok(None),
-            Ok(n) => got += n,
+            Ok(n) => {
+                got += n;
+                // vpcd writes the length and the message separately: the message
+                // waits (Nagle) until the length is acknowledged, so acknowledge now,
+                // not after the delayed-ACK timer.
+                quickack(s);
+            }
             Err(e)
                 if matches!(
                     e.kind(),

@@ -146,6 +146,8 @@ pub struct ScanLane<I, O> {
     out: Outputs,
     close_refused: [bool; 2],
     open_refused: [bool; 2],
+    /// Per door: a command to confirm, and whether its outputs have been written yet.
+    confirm: [Option<(DoorPosition, bool)>; 2],
     scans: u64,
     last_scan_ms: Option<u64>,
 }
@@ -199,6 +201,7 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
             out: Outputs::default(),
             close_refused: [false; 2],
             open_refused: [false; 2],
+            confirm: [None; 2],
             scans: 0,
             last_scan_ms: None,
         })
@@ -219,9 +222,18 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
     /// Latches a command for the next scan. Door commands replace the door's previous
     /// one; an emergency release takes effect at the next scan whatever comes after it
     /// except a reset.
+    ///
+    /// A door command is confirmed: the first scan after its outputs were written that
+    /// reads the door's feedback at the commanded position (raw and debounced) reports
+    /// [`LaneInput::DoorReached`], even when the door was there already and no change is
+    /// seen. So a controller can tell "closed after my command" from "closed in a report
+    /// older than my command" (a restarted controller, a command left latched).
     pub fn latch(&mut self, cmd: LaneCommand) {
         match cmd {
-            LaneCommand::Door { door, position } => self.latched[door_index(door)] = position,
+            LaneCommand::Door { door, position } => {
+                self.latched[door_index(door)] = position;
+                self.confirm[door_index(door)] = Some((position, false));
+            }
             LaneCommand::EmergencyRelease => {
                 self.hold = true;
                 self.reset_pending = false;
@@ -269,13 +281,53 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
         }
 
         self.merge_headcount(&mut changes, child_changed);
+        self.confirm_commands(&mut changes);
 
         // 3. Logic.
         self.logic(&mut changes);
 
         // 4. Write every output.
         self.write_outputs()?;
+        self.commands_written();
         Ok(changes)
+    }
+
+    /// Reports the door commands whose outputs were written before this scan and whose
+    /// door now stands where they sent it (unless this scan reports its arrival anyway).
+    fn confirm_commands(&mut self, changes: &mut Vec<LaneInput>) {
+        for door in Door::ALL {
+            let i = door_index(door);
+            let Some((position, true)) = self.confirm[i] else {
+                continue;
+            };
+            let feedback = match position {
+                DoorPosition::Closed => In::Closed(door),
+                DoorPosition::Open => In::Open(door),
+            };
+            if self.stable(feedback).is_none() {
+                // No such feedback wired, or not settled yet: nothing to confirm with.
+                if !self.ins.iter().any(|s| s.sig == feedback) {
+                    self.confirm[i] = None;
+                }
+                continue;
+            }
+            if self.level(feedback) && self.stable(feedback) == Some(true) {
+                self.confirm[i] = None;
+                let reported = changes
+                    .iter()
+                    .any(|c| matches!(c, LaneInput::DoorReached { door: d, .. } if *d == door));
+                if !reported {
+                    changes.push(LaneInput::DoorReached { door, position });
+                }
+            }
+        }
+    }
+
+    /// The outputs of every latched door command have reached the pins.
+    fn commands_written(&mut self) {
+        for (_, written) in self.confirm.iter_mut().flatten() {
+            *written = true;
+        }
     }
 
     /// Applies the latched commands at once, between two scans: reads every input's raw
@@ -292,6 +344,7 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
         let mut changes = Vec::new();
         self.logic(&mut changes);
         self.write_outputs()?;
+        self.commands_written();
         Ok(changes)
     }
 

@@ -60,14 +60,15 @@ impl Machine {
     pub(super) fn drive(&mut self, door: Door, pos: DoorPosition, now: Time) {
         let c = &mut self.doors[idx(door)];
         c.target = pos;
-        // Reported open since the last command and now commanded open: no change will be
-        // reported (e.g. found open after a restart), so it is there. A door reported
-        // closed is believed closed only on a report that follows the close command: the
-        // command before may have set it moving since that report, and the other door's
-        // interlock relies on "closed" (a door that stays silent is a door fault).
-        // The first command after a restart takes the report as it is, either way: no
-        // command of this process can have set the door moving since.
-        let there = c.seen.take() == Some(pos) && (pos == DoorPosition::Open || c.uncommanded);
+        // Reported open since the last command and now commanded open: it is there (open
+        // is where a door hurts nobody, and it keeps the other door shut). A door reported
+        // closed is believed closed only on a report that follows the close command, the
+        // lane I/O's confirmation of it (docs/io.md): the command before may have set it
+        // moving since that report, and the other door's interlock relies on "closed".
+        // That holds for the first command after a restart too: the previous process may
+        // have left an open command latched in the lane I/O that has just set the door
+        // moving while it still reads closed. A door that stays silent is a door fault.
+        let there = c.seen.take() == Some(pos) && pos == DoorPosition::Open;
         c.uncommanded = false;
         c.at = there.then_some(pos);
         c.deadline = (!there).then(|| now.plus(self.cfg.timeouts.door_travel_ms));
