@@ -196,7 +196,8 @@ impl CampaignReport {
     /// Whether the targets hold: detection ≥ 99 %, false alarms ≤ 0.5 %, emergency
     /// release within one scan cycle, no breach and no invariant violation.
     pub fn meets_targets(&self) -> bool {
-        self.tailgating.detection_rate >= 0.99
+        // A rate over no attempt (the part switched off with `--tailgating 0`) is met.
+        (self.tailgating.entered == 0 || self.tailgating.detection_rate >= 0.99)
             && self.tailgating.breaches == 0
             && self.tailgating.invariant_violations == 0
             && self.false_alarms.false_alarm_rate <= 0.005

@@ -224,7 +224,8 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
     /// except a reset.
     ///
     /// A door command is confirmed: the first scan after its outputs were written that
-    /// reads the door's feedback at the commanded position (raw and debounced) reports
+    /// reads the door's feedback at the commanded position (raw and debounced), while the
+    /// outputs drive it there (no emergency hold, no interlock against it), reports
     /// [`LaneInput::DoorReached`], even when the door was there already and no change is
     /// seen. So a controller can tell "closed after my command" from "closed in a report
     /// older than my command" (a restarted controller, a command left latched).
@@ -300,6 +301,11 @@ impl<I: InputPin, O: OutputPin> ScanLane<I, O> {
             let Some((position, true)) = self.confirm[i] else {
                 continue;
             };
+            // Only while the outputs drive the door where it was sent (not while an
+            // emergency hold or an interlock keeps it elsewhere).
+            if self.out.drive_open[i] != (position == DoorPosition::Open) {
+                continue;
+            }
             let feedback = match position {
                 DoorPosition::Closed => In::Closed(door),
                 DoorPosition::Open => In::Open(door),
