@@ -460,6 +460,7 @@ travellers = { hal = "held" }
         hold_patience_ms: 500,
         verbose: true,
         timing: false,
+        ocr_ms: gate_sim::rig::DEFAULT_OCR_MS,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let t = {
