@@ -7,5 +7,6 @@ pub mod fingerprint;
 pub mod io;
 pub mod mrz;
 pub mod port;
+pub mod prompt;
 pub mod sim;
 pub mod types;

@@ -24,9 +24,8 @@
 //! --nocapture` (prints the figures; asserts the targets: tailgaters ≥ 99 % detected,
 //! single travellers incl. luggage ≤ 0.5 % counted as two).
 
-use device_drivers::sim::{
-    Behaviour, Cue, Params, Signal, SimRng, TravellerSpec, World, WorldCommand,
-};
+use device_drivers::prompt::Prompt;
+use device_drivers::sim::{Behaviour, Params, Signal, SimRng, TravellerSpec, World, WorldCommand};
 use device_drivers::types::{Door, Sensor, Time};
 use gate_controller::beamcount::{Beam, BeamCounter};
 
@@ -53,7 +52,7 @@ fn clean_trial_with(behaviour: Behaviour, seed: u64, params: Params) -> (Vec<[bo
     w.command(
         Time(0),
         WorldCommand::Display {
-            cue: Cue::PresentDocument,
+            cue: Prompt::PresentDocument,
         },
     );
     w.add_traveller(Time(0), TravellerSpec::new(behaviour));
@@ -67,7 +66,7 @@ fn clean_trial_with(behaviour: Behaviour, seed: u64, params: Params) -> (Vec<[bo
             }
             if let Signal::DocumentRead { .. } = s {
                 w.command(Time(t), WorldCommand::OpenDoor { door: Door::Entry });
-                w.command(Time(t), WorldCommand::Display { cue: Cue::Enter });
+                w.command(Time(t), WorldCommand::Display { cue: Prompt::Enter });
             }
         }
         samples.push([
@@ -82,13 +81,18 @@ fn clean_trial_with(behaviour: Behaviour, seed: u64, params: Params) -> (Vec<[bo
             w.command(
                 Time(t),
                 WorldCommand::Display {
-                    cue: Cue::PleaseWait,
+                    cue: Prompt::PleaseWait,
                 },
             );
         }
         if t == OPEN_EXIT_MS {
             w.command(Time(t), WorldCommand::OpenDoor { door: Door::Exit });
-            w.command(Time(t), WorldCommand::Display { cue: Cue::Proceed });
+            w.command(
+                Time(t),
+                WorldCommand::Display {
+                    cue: Prompt::Proceed,
+                },
+            );
         }
         most = most.max(w.occupancy());
         t += SCAN_MS;

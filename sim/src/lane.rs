@@ -28,9 +28,8 @@
 //! [`LaneModel`] is pure (time passed in) and tested in virtual time; [`serve`] wraps it
 //! in the Modbus TCP server with a real-time clock.
 
-use device_drivers::sim::{
-    Behaviour, Cue, Params, Signal, Stream, TravellerId, World, WorldCommand,
-};
+use device_drivers::prompt::Prompt;
+use device_drivers::sim::{Behaviour, Params, Signal, Stream, TravellerId, World, WorldCommand};
 use device_drivers::types::{Door, Sensor, Time};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -269,7 +268,7 @@ pub struct LaneModel {
     patience_ms: Option<u64>,
     /// The prompt on the gate's traveller display, when the people can see it (`gate-sim
     /// rig --display`): they follow it instead of guessing from the doors.
-    gate_display: Option<Cue>,
+    gate_display: Option<Prompt>,
     /// Doors driven closed while their safety field was occupied, as the gate had read
     /// it (time, door).
     unsafe_closes: Vec<(Time, Door)>,
@@ -392,7 +391,7 @@ impl LaneModel {
 
     /// The gate's traveller display as the people see it (`None`: they cannot see it,
     /// and follow the doors).
-    pub fn set_gate_display(&mut self, now: Time, cue: Option<Cue>) {
+    pub fn set_gate_display(&mut self, now: Time, cue: Option<Prompt>) {
         self.step(now);
         if cue.is_none() && self.gate_display.is_some() {
             // They were following the display: their patience starts again.
@@ -406,7 +405,7 @@ impl LaneModel {
     }
 
     /// The prompt on the gate's display as last seen, if the people can see it.
-    pub fn gate_display(&self) -> Option<Cue> {
+    pub fn gate_display(&self) -> Option<Prompt> {
         self.gate_display
     }
 
@@ -674,22 +673,22 @@ impl LaneModel {
         let [entry, exit] = self.drives();
         let occupied = self.world.occupancy() > 0;
         let cue = if self.emergency {
-            Cue::Emergency
+            Prompt::Emergency
         } else if exit {
             self.phase = Phase::Inside;
-            Cue::Proceed
+            Prompt::Proceed
         } else {
             match self.phase {
                 Phase::Idle | Phase::Entering if entry => {
                     self.phase = Phase::Entering;
                     // Someone still to step up to the reader comes forward first.
                     if self.ready {
-                        Cue::Enter
+                        Prompt::Enter
                     } else {
-                        Cue::PresentDocument
+                        Prompt::PresentDocument
                     }
                 }
-                Phase::Idle if occupied => Cue::PleaseWait,
+                Phase::Idle if occupied => Prompt::PleaseWait,
                 // Nobody lets them in: they take their document back and go.
                 Phase::Idle
                     if self.presented.is_some_and(|(_, at)| {
@@ -697,21 +696,21 @@ impl LaneModel {
                             .is_some_and(|p| now.0 >= at.0.saturating_add(p))
                     }) =>
                 {
-                    Cue::GoToCounter
+                    Prompt::GoToCounter
                 }
                 // Their document lies on the reader: they wait for the door.
-                Phase::Idle if self.presented.is_some() => Cue::ReadingDocument,
-                Phase::Idle => Cue::PresentDocument,
+                Phase::Idle if self.presented.is_some() => Prompt::ReadingDocument,
+                Phase::Idle => Prompt::PresentDocument,
                 Phase::Entering => {
                     self.phase = Phase::Inside;
-                    Cue::PleaseWait
+                    Prompt::PleaseWait
                 }
-                Phase::Inside if entry => Cue::GoToCounter,
-                Phase::Inside if occupied => Cue::PleaseWait,
+                Phase::Inside if entry => Prompt::GoToCounter,
+                Phase::Inside if occupied => Prompt::PleaseWait,
                 Phase::Inside => {
                     self.phase = Phase::Idle;
                     self.ready = false;
-                    Cue::PresentDocument
+                    Prompt::PresentDocument
                 }
             }
         };
@@ -1157,14 +1156,14 @@ mod tests {
     fn people_who_see_the_gate_display_follow_it_not_the_doors() {
         let mut m = one(Behaviour::Normal);
         m.set_patience(Some(1_000));
-        m.set_gate_display(Time(0), Some(Cue::PresentDocument));
+        m.set_gate_display(Time(0), Some(Prompt::PresentDocument));
         let mut now = Time(0);
         while m.presenting().is_none() {
             now = now.plus(20);
             m.step(now);
             assert!(now.0 < 10_000, "nobody presented");
         }
-        m.set_gate_display(now, Some(Cue::WaitForOfficer));
+        m.set_gate_display(now, Some(Prompt::WaitForOfficer));
         // Held far past their patience: they stay.
         now = now.plus(20_000);
         m.step(now);

@@ -39,8 +39,9 @@ use device_drivers::card::{system_rng, SystemRng};
 use device_drivers::fingerprint::pty::PtyScanner;
 use device_drivers::fingerprint::synth::{Finger, ImpressionParams};
 use device_drivers::mrz::framing::{encode, Framing};
+use device_drivers::prompt::Prompt;
 use device_drivers::sim::{
-    Behaviour, Companion, Cue, Fate, Injection, Signal, SimRng, TravellerId, TravellerSpec, World,
+    Behaviour, Companion, Fate, Injection, Signal, SimRng, TravellerId, TravellerSpec, World,
 };
 use device_drivers::types::{Door, DoorPosition, Time};
 use serde::Serialize;
@@ -801,7 +802,7 @@ struct Tick {
     now: Time,
     signals: Vec<(Time, Signal)>,
     fates: Vec<Fate>,
-    display: Option<Cue>,
+    display: Option<Prompt>,
     presenting: Option<TravellerId>,
     admitted: Vec<(TravellerId, Time)>,
     entry_open_driven: bool,
@@ -1026,7 +1027,7 @@ fn device_loop(
             }
         }
         if let Some(id) = tick.presenting {
-            if tick.display == Some(Cue::WaitForOfficer) {
+            if tick.display == Some(Prompt::WaitForOfficer) {
                 seen[id.0 as usize].held = true;
             }
         }
@@ -1255,7 +1256,7 @@ fn report(
 /// The gate's traveller display as the people in the lane see it.
 mod display {
     use super::LaneServer;
-    use device_drivers::sim::Cue;
+    use device_drivers::prompt::Prompt;
     use std::sync::Arc;
     use std::time::Duration;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -1298,7 +1299,7 @@ mod display {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
                 continue;
             };
-            if let Some(cue) = v["prompt"].as_str().and_then(Cue::from_code) {
+            if let Some(cue) = v["prompt"].as_str().and_then(Prompt::from_code) {
                 server.with_model(|m, now| m.set_gate_display(now, Some(cue)));
             }
         }

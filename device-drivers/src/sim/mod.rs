@@ -31,53 +31,12 @@ pub use traveller::{
 };
 pub use world::{DoorView, Stream, TravellerView, World};
 
+use crate::prompt::Prompt;
 use crate::types::{
     CaptureFailure, CaptureInfo, Device, Document, Door, DoorPosition, FaultKind, ReadFailure,
     Sensor,
 };
 use serde::{Deserialize, Serialize};
-
-/// What the traveller display shows, as the simulated travellers understand it. The names
-/// equal the controller's prompt names (`present_document`, ...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cue {
-    /// Place your document on the reader.
-    PresentDocument,
-    /// Reading, keep the document on the reader.
-    ReadingDocument,
-    /// Please enter.
-    Enter,
-    /// Only one person at a time.
-    OnePersonOnly,
-    /// Place your thumb on the scanner.
-    PlaceThumb,
-    /// Try again.
-    TryAgain,
-    /// Please wait.
-    PleaseWait,
-    /// Please proceed.
-    Proceed,
-    /// Please go to the counter.
-    GoToCounter,
-    /// Please wait for an officer.
-    WaitForOfficer,
-    /// Out of service.
-    OutOfService,
-    /// Emergency: leave the lane.
-    Emergency,
-    /// Travellers with a child: go back and use the counter together.
-    AccompaniedChild,
-    /// The document could not be read: place it on the reader again.
-    PresentAgain,
-}
-
-impl Cue {
-    /// Parses a prompt name (`"present_document"`, ...); `None` for an unknown one.
-    pub fn from_code(code: &str) -> Option<Cue> {
-        serde_json::from_value(serde_json::Value::String(code.to_string())).ok()
-    }
-}
 
 /// Commands from the gate to the simulated devices (the machine's device actions).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,7 +71,7 @@ pub enum WorldCommand {
     /// Show a prompt on the traveller display.
     Display {
         /// The prompt.
-        cue: Cue,
+        cue: Prompt,
     },
 }
 

@@ -14,7 +14,8 @@ use super::rng::SimRng;
 use super::traveller::{
     generate_document, Behaviour, Companion, Fate, Listing, TravellerId, TravellerSpec,
 };
-use super::{Cue, Injection, Signal, WorldCommand};
+use super::{Injection, Signal, WorldCommand};
+use crate::prompt::Prompt;
 use crate::types::{
     CaptureFailure, CaptureInfo, ChipFailure, Device, Document, DocumentKey, Door, DoorPosition,
     FaultKind, ReadFailure, Sensor, Time,
@@ -110,7 +111,7 @@ pub struct World {
     current: Option<u32>,
     in_lane: Vec<u32>,
     doors: [DoorSim; 2],
-    display: Option<Cue>,
+    display: Option<Prompt>,
     // sensors as last reported
     beams: [bool; 2],
     safety: [bool; 2],
@@ -372,7 +373,7 @@ impl World {
     }
 
     /// What the display shows.
-    pub fn display(&self) -> Option<Cue> {
+    pub fn display(&self) -> Option<Prompt> {
         self.display
     }
 

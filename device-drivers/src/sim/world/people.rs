@@ -152,7 +152,7 @@ impl World {
             match t.mind {
                 Mind::AtReader => {
                     if !t.read_started {
-                        if cue == Cue::PresentDocument && !t.presented {
+                        if cue == Prompt::PresentDocument && !t.presented {
                             t.presented = true;
                             t.present_token += 1;
                             represent = Some(t.present_token);
@@ -162,7 +162,7 @@ impl World {
                         }
                     } else {
                         match cue {
-                            Cue::Enter => match b {
+                            Prompt::Enter => match b {
                                 Behaviour::NeverEnters => {}
                                 Behaviour::TurnsBack => {
                                     t.mind = Mind::TurningIn;
@@ -173,11 +173,11 @@ impl World {
                                     t.body.target = stand;
                                 }
                             },
-                            Cue::PresentDocument
-                            | Cue::GoToCounter
-                            | Cue::AccompaniedChild
-                            | Cue::OutOfService
-                            | Cue::Emergency => {
+                            Prompt::PresentDocument
+                            | Prompt::GoToCounter
+                            | Prompt::AccompaniedChild
+                            | Prompt::OutOfService
+                            | Prompt::Emergency => {
                                 t.mind = Mind::LeavingBack;
                                 t.body.target = out_target;
                             }
@@ -186,11 +186,11 @@ impl World {
                     }
                 }
                 Mind::Entering | Mind::Standing | Mind::TurningIn | Mind::Pausing => match cue {
-                    Cue::Proceed if matches!(t.mind, Mind::Entering | Mind::Standing) => {
+                    Prompt::Proceed if matches!(t.mind, Mind::Entering | Mind::Standing) => {
                         t.mind = Mind::LeavingForward { emergency: false };
                         t.body.target = far_target;
                     }
-                    Cue::Emergency => {
+                    Prompt::Emergency => {
                         if t.body.c > len / 2 {
                             t.mind = Mind::LeavingForward { emergency: true };
                             t.body.target = far_target;
@@ -199,10 +199,10 @@ impl World {
                             t.body.target = out_target;
                         }
                     }
-                    Cue::GoToCounter
-                    | Cue::AccompaniedChild
-                    | Cue::PresentDocument
-                    | Cue::OutOfService => {
+                    Prompt::GoToCounter
+                    | Prompt::AccompaniedChild
+                    | Prompt::PresentDocument
+                    | Prompt::OutOfService => {
                         t.mind = Mind::LeavingBack;
                         t.body.target = out_target;
                     }
@@ -212,7 +212,7 @@ impl World {
                 // lets them out through the entry): still short of the exit, they turn
                 // back.
                 Mind::LeavingForward { emergency: false }
-                    if cue == Cue::GoToCounter && t.body.c < len =>
+                    if cue == Prompt::GoToCounter && t.body.c < len =>
                 {
                     t.mind = Mind::LeavingBack;
                     t.body.target = out_target;
@@ -228,18 +228,18 @@ impl World {
                         c.mind = CMind::Following;
                     }
                     (CMind::Following, _) if inside => match cue {
-                        Cue::OnePersonOnly if c.kind == Companion::StepsBack => {
+                        Prompt::OnePersonOnly if c.kind == Companion::StepsBack => {
                             c.mind = CMind::SteppingBack;
                             c.body.target = out_target;
                         }
-                        Cue::GoToCounter
-                        | Cue::AccompaniedChild
-                        | Cue::PresentDocument
-                        | Cue::OutOfService => {
+                        Prompt::GoToCounter
+                        | Prompt::AccompaniedChild
+                        | Prompt::PresentDocument
+                        | Prompt::OutOfService => {
                             c.mind = CMind::SteppingBack;
                             c.body.target = out_target;
                         }
-                        Cue::Emergency => {
+                        Prompt::Emergency => {
                             if c.body.c > len / 2 {
                                 c.mind = CMind::PushingThrough;
                                 c.body.target = far_target;
@@ -249,11 +249,11 @@ impl World {
                             }
                         }
                         // A child goes where the adult goes (the gate decides for both).
-                        Cue::Proceed if c.kind == Companion::Child => {
+                        Prompt::Proceed if c.kind == Companion::Child => {
                             c.mind = CMind::PushingThrough;
                             c.body.target = far_target;
                         }
-                        Cue::Proceed if c.kind == Companion::Stubborn => {
+                        Prompt::Proceed if c.kind == Companion::Stubborn => {
                             c.mind = CMind::PushingThrough;
                             c.body.target = far_target;
                         }

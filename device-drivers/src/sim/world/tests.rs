@@ -34,7 +34,7 @@ fn world(seed: u64) -> World {
     w.command(
         T0,
         WorldCommand::Display {
-            cue: Cue::PresentDocument,
+            cue: Prompt::PresentDocument,
         },
     );
     w
@@ -55,7 +55,7 @@ fn walk_in(w: &mut World) -> Signal {
     let t = t.expect("a read");
     let read = t.since(T0);
     assert!(read >= 1_500, "{read}");
-    cmd(w, WorldCommand::Display { cue: Cue::Enter });
+    cmd(w, WorldCommand::Display { cue: Prompt::Enter });
     cmd(w, WorldCommand::OpenDoor { door: Door::Entry });
     let opened = until(w, 2_000, |s| {
         *s == Signal::DoorReached {
@@ -79,7 +79,7 @@ fn walk_in(w: &mut World) -> Signal {
     cmd(
         w,
         WorldCommand::Display {
-            cue: Cue::PlaceThumb,
+            cue: Prompt::PlaceThumb,
         },
     );
     let got = until_sig(w, 10_000, |s| {
@@ -115,7 +115,12 @@ fn a_normal_traveller_walks_through_with_the_gate_playing_along() {
         let s = score(&mut w);
         assert!(s > 0.2, "genuine score {s}");
     }
-    cmd(&mut w, WorldCommand::Display { cue: Cue::Proceed });
+    cmd(
+        &mut w,
+        WorldCommand::Display {
+            cue: Prompt::Proceed,
+        },
+    );
     cmd(&mut w, WorldCommand::OpenDoor { door: Door::Exit });
     assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 0 }).is_some());
     assert!(until(&mut w, 10_000, |s| {
@@ -139,7 +144,7 @@ fn nobody_walks_through_a_closed_door() {
     .is_some());
     cmd(&mut w, WorldCommand::ReadDocument);
     assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
-    cmd(&mut w, WorldCommand::Display { cue: Cue::Enter });
+    cmd(&mut w, WorldCommand::Display { cue: Prompt::Enter });
     // The entry never opens: no beam, no safety, nobody inside, ever.
     let seen = until(&mut w, 30_000, |s| {
         matches!(s, Signal::Sensor { .. } | Signal::Occupancy { .. })
@@ -224,13 +229,13 @@ fn a_tailgater_breaks_occupancy_two_and_steps_back_when_told() {
     .is_some());
     cmd(&mut w, WorldCommand::ReadDocument);
     assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
-    cmd(&mut w, WorldCommand::Display { cue: Cue::Enter });
+    cmd(&mut w, WorldCommand::Display { cue: Prompt::Enter });
     cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
     assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 2 }).is_some());
     cmd(
         &mut w,
         WorldCommand::Display {
-            cue: Cue::OnePersonOnly,
+            cue: Prompt::OnePersonOnly,
         },
     );
     assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 1 }).is_some());
@@ -255,7 +260,7 @@ fn a_young_child_is_counted_apart_and_stays_with_the_adult() {
     cmd(
         &mut w,
         WorldCommand::Display {
-            cue: Cue::PresentDocument,
+            cue: Prompt::PresentDocument,
         },
     );
     let id = w.add_traveller(T0, TravellerSpec::new(Behaviour::WithChild));
@@ -266,7 +271,7 @@ fn a_young_child_is_counted_apart_and_stays_with_the_adult() {
     .is_some());
     cmd(&mut w, WorldCommand::ReadDocument);
     assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
-    cmd(&mut w, WorldCommand::Display { cue: Cue::Enter });
+    cmd(&mut w, WorldCommand::Display { cue: Prompt::Enter });
     cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
     let two = Signal::Headcount {
         persons: 2,
@@ -277,7 +282,7 @@ fn a_young_child_is_counted_apart_and_stays_with_the_adult() {
     cmd(
         &mut w,
         WorldCommand::Display {
-            cue: Cue::OnePersonOnly,
+            cue: Prompt::OnePersonOnly,
         },
     );
     let left = until(&mut w, 5_000, |s| {
@@ -323,15 +328,15 @@ fn the_same_seed_and_calls_replay_exactly() {
 #[test]
 fn random_commands_never_break_the_world() {
     let cues = [
-        Cue::PresentDocument,
-        Cue::Enter,
-        Cue::OnePersonOnly,
-        Cue::PlaceThumb,
-        Cue::Proceed,
-        Cue::GoToCounter,
-        Cue::WaitForOfficer,
-        Cue::OutOfService,
-        Cue::Emergency,
+        Prompt::PresentDocument,
+        Prompt::Enter,
+        Prompt::OnePersonOnly,
+        Prompt::PlaceThumb,
+        Prompt::Proceed,
+        Prompt::GoToCounter,
+        Prompt::WaitForOfficer,
+        Prompt::OutOfService,
+        Prompt::Emergency,
     ];
     for seed in 0..40 {
         let mut rng = SimRng::new(seed);

@@ -10,7 +10,7 @@ use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, DeviceFault, Holder, LaneCommand, LaneInput,
     LiveCapture, Presence, ReadError, TemplateFormat,
 };
-use device_drivers::sim::{Cue, Signal, World, WorldCommand};
+use device_drivers::sim::{Signal, World, WorldCommand};
 use device_drivers::types::{ChipFailure, DoorPosition, ReadFailure};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -185,26 +185,6 @@ pub(crate) fn world_command(command: LaneCommand) -> Option<WorldCommand> {
     }
 }
 
-/// The display cue the simulated travellers read for a prompt.
-pub(crate) fn cue_of(prompt: Prompt) -> Cue {
-    match prompt {
-        Prompt::PresentDocument => Cue::PresentDocument,
-        Prompt::ReadingDocument => Cue::ReadingDocument,
-        Prompt::Enter => Cue::Enter,
-        Prompt::OnePersonOnly => Cue::OnePersonOnly,
-        Prompt::PlaceThumb => Cue::PlaceThumb,
-        Prompt::TryAgain => Cue::TryAgain,
-        Prompt::PleaseWait => Cue::PleaseWait,
-        Prompt::Proceed => Cue::Proceed,
-        Prompt::GoToCounter => Cue::GoToCounter,
-        Prompt::WaitForOfficer => Cue::WaitForOfficer,
-        Prompt::OutOfService => Cue::OutOfService,
-        Prompt::Emergency => Cue::Emergency,
-        Prompt::AccompaniedChild => Cue::AccompaniedChild,
-        Prompt::PresentAgain => Cue::PresentAgain,
-    }
-}
-
 /// The watchlist entries of the world's generated watchlisted travellers.
 pub(crate) struct SimListings {
     pub(crate) world: Shared,
@@ -232,11 +212,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_prompt_maps_to_the_cue_of_the_same_name() {
+    fn every_prompt_parses_back_from_its_name() {
         for p in Prompt::ALL {
             let name = serde_json::to_value(p).expect("serialises");
             let name = name.as_str().expect("a string");
-            assert_eq!(Cue::from_code(name), Some(cue_of(p)), "{name}");
+            assert_eq!(Prompt::from_code(name), Some(p), "{name}");
         }
     }
 

@@ -19,8 +19,7 @@ pub mod stepped;
 pub use adapter::ENROLLED_MARK;
 
 use self::adapter::{
-    chip_read, cue_of, lock, world_command, Adapter, Offline, ReaderMsg, Routed, Shared,
-    SimListings,
+    chip_read, lock, world_command, Adapter, Offline, ReaderMsg, Routed, Shared, SimListings,
 };
 use self::section::SimSection;
 use super::clock::MonotonicWallClock;
@@ -448,9 +447,7 @@ struct SimDisplay {
 
 impl TravellerDisplay for SimDisplay {
     fn show(&mut self, prompt: Prompt) {
-        let _ = self.cmd.send(WorldCommand::Display {
-            cue: cue_of(prompt),
-        });
+        let _ = self.cmd.send(WorldCommand::Display { cue: prompt });
     }
 }
 

@@ -16,7 +16,7 @@
 //! and the system clock being stepped ([`VirtualGate::step_wall_clock`]).
 
 use super::adapter::SimListings;
-use super::adapter::{chip_read, cue_of, lock, world_command, Adapter, ReaderMsg, Routed, Shared};
+use super::adapter::{chip_read, lock, world_command, Adapter, ReaderMsg, Routed, Shared};
 use crate::invariants::{Checker, Heard, Sent, Violation};
 use crate::journal::{Journal, JournalError, StoredRecord};
 use crate::machine::Config;
@@ -531,7 +531,7 @@ impl VirtualGate {
                 }
                 world_command(*c)
             }
-            Output::Display(p) => Some(WorldCommand::Display { cue: cue_of(*p) }),
+            Output::Display(p) => Some(WorldCommand::Display { cue: *p }),
             Output::Feed(item) => {
                 match &item.kind {
                     FeedKind::Event { event } => self.checker.sent(Sent::Event(event)),
