@@ -4,7 +4,6 @@
 //! `gate-sim run`). A world [`Signal`] becomes what the matching device would report; a
 //! shell output becomes the [`WorldCommand`] the simulated device carries out.
 
-use crate::record::Prompt;
 use crate::types::{CaptureFailure, CaptureInfo, Device, Document, DocumentKey, WatchlistVerdict};
 use device_drivers::devices::{
     BiometricTemplate, CaptureError, ChipRead, DeviceFault, Holder, LaneCommand, LaneInput,
@@ -210,6 +209,7 @@ impl super::super::screening::Screening for SimListings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompt::Prompt;
 
     #[test]
     fn every_prompt_parses_back_from_its_name() {
