@@ -65,7 +65,7 @@ fn clean_trial_with(behaviour: Behaviour, seed: u64, params: Params) -> (Vec<[bo
                 w.command(Time(t), WorldCommand::ReadDocument);
             }
             if let Signal::DocumentRead { .. } = s {
-                w.command(Time(t), WorldCommand::OpenDoor { door: Door::Entry });
+                w.command(Time(t), open_cmd(Door::Entry));
                 w.command(Time(t), WorldCommand::Display { cue: Prompt::Enter });
             }
         }
@@ -77,7 +77,7 @@ fn clean_trial_with(behaviour: Behaviour, seed: u64, params: Params) -> (Vec<[bo
             w.sensor(Sensor::ExitBeam),
         ]);
         if t == CLOSE_ENTRY_MS {
-            w.command(Time(t), WorldCommand::CloseDoor { door: Door::Entry });
+            w.command(Time(t), close_cmd(Door::Entry));
             w.command(
                 Time(t),
                 WorldCommand::Display {
@@ -86,7 +86,7 @@ fn clean_trial_with(behaviour: Behaviour, seed: u64, params: Params) -> (Vec<[bo
             );
         }
         if t == OPEN_EXIT_MS {
-            w.command(Time(t), WorldCommand::OpenDoor { door: Door::Exit });
+            w.command(Time(t), open_cmd(Door::Exit));
             w.command(
                 Time(t),
                 WorldCommand::Display {
@@ -409,4 +409,18 @@ fn calibration_sweep_of_the_minimum_gap() {
             tail.two_or_more, tail.trials, single.two_or_more, single.trials
         );
     }
+}
+
+fn open_cmd(door: Door) -> WorldCommand {
+    WorldCommand::Lane(device_drivers::devices::LaneCommand::Door {
+        door,
+        position: device_drivers::types::DoorPosition::Open,
+    })
+}
+
+fn close_cmd(door: Door) -> WorldCommand {
+    WorldCommand::Lane(device_drivers::devices::LaneCommand::Door {
+        door,
+        position: device_drivers::types::DoorPosition::Closed,
+    })
 }

@@ -28,9 +28,10 @@
 //! [`LaneModel`] is pure (time passed in) and tested in virtual time; [`serve`] wraps it
 //! in the Modbus TCP server with a real-time clock.
 
+use device_drivers::devices::{LaneCommand, LaneInput};
 use device_drivers::prompt::Prompt;
 use device_drivers::sim::{Behaviour, Params, Signal, Stream, TravellerId, World, WorldCommand};
-use device_drivers::types::{Door, Sensor, Time};
+use device_drivers::types::{Door, DoorPosition, Sensor, Time};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -444,7 +445,7 @@ impl LaneModel {
                         self.ready = true;
                         self.presented = Some((*traveller, t));
                     }
-                    Signal::Emergency { active } => self.emergency = *active,
+                    Signal::Lane(LaneInput::Emergency { active }) => self.emergency = *active,
                     _ => {}
                 }
             }
@@ -630,12 +631,15 @@ impl LaneModel {
                         self.admitted.push((id, now));
                     }
                 }
-                let c = if after[k] {
-                    WorldCommand::OpenDoor { door }
+                let position = if after[k] {
+                    DoorPosition::Open
                 } else {
-                    WorldCommand::CloseDoor { door }
+                    DoorPosition::Closed
                 };
-                self.world.command(now, c);
+                self.world.command(
+                    now,
+                    WorldCommand::Lane(LaneCommand::Door { door, position }),
+                );
             }
         }
         self.cue(now);

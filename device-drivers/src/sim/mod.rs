@@ -31,27 +31,19 @@ pub use traveller::{
 };
 pub use world::{DoorView, Stream, TravellerView, World};
 
+use crate::devices::{LaneCommand, LaneInput};
 use crate::prompt::Prompt;
-use crate::types::{
-    CaptureFailure, CaptureInfo, Device, Document, Door, DoorPosition, FaultKind, ReadFailure,
-    Sensor,
-};
+use crate::types::{CaptureFailure, CaptureInfo, Device, Document, Door, FaultKind, ReadFailure};
 use serde::{Deserialize, Serialize};
 
-/// Commands from the gate to the simulated devices (the machine's device actions).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Commands from the gate to the simulated devices (the lane I/O's are the driver's own
+/// [`LaneCommand`]).
+#[derive(Clone, Debug, PartialEq)]
 pub enum WorldCommand {
-    /// Drive a door open.
-    OpenDoor {
-        /// Which door.
-        door: Door,
-    },
-    /// Drive a door closed.
-    CloseDoor {
-        /// Which door.
-        door: Door,
-    },
+    /// A command to the lane I/O, as the real lane I/O driver takes it (the simulated
+    /// lane has no latch of its own: an emergency release reaches the doors through the
+    /// machine's door commands).
+    Lane(LaneCommand),
     /// Read the document lying on the reader.
     ReadDocument,
     /// Abandon the read in progress.
@@ -75,9 +67,9 @@ pub enum WorldCommand {
     },
 }
 
-/// What the simulated devices report; each maps to exactly one state-machine event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// What the simulated devices report, each as the real device's driver reports it (the
+/// lane I/O's inputs are the driver's own [`LaneInput`]).
+#[derive(Clone, Debug, PartialEq)]
 pub enum Signal {
     /// A document was placed on the reader (by `traveller`; the machine ignores who).
     DocumentPresented {
@@ -89,34 +81,9 @@ pub enum Signal {
         /// The document, or why it could not be read.
         result: Result<Document, ReadFailure>,
     },
-    /// A binary sensor changed.
-    Sensor {
-        /// Which sensor.
-        sensor: Sensor,
-        /// Whether it is now active.
-        active: bool,
-    },
-    /// The number of people in the mantrap changed (nobody below the overhead sensor's
-    /// child height threshold in the mantrap, now or before).
-    Occupancy {
-        /// Persons counted.
-        persons: u8,
-    },
-    /// The overhead sensor's head count changed while somebody below its child height
-    /// threshold is (or just was) in the mantrap.
-    Headcount {
-        /// Persons counted.
-        persons: u8,
-        /// Of those, persons below the child height threshold.
-        children: u8,
-    },
-    /// A door reached a position.
-    DoorReached {
-        /// Which door.
-        door: Door,
-        /// Where it arrived.
-        position: DoorPosition,
-    },
+    /// What the lane I/O reports (sensors, head count, doors, the emergency input), as
+    /// the real lane I/O driver reports it.
+    Lane(LaneInput),
     /// A capture finished.
     FingerprintCaptured {
         /// Metadata, or why no template was produced.
@@ -126,11 +93,6 @@ pub enum Signal {
     MatchDone {
         /// Score, 0..1.
         score: f32,
-    },
-    /// The emergency input changed.
-    Emergency {
-        /// Whether emergency is signalled.
-        active: bool,
     },
     /// A device failed.
     DeviceFault {

@@ -20,29 +20,29 @@ impl World {
             .into_iter()
             .enumerate()
         {
-            out.push(Signal::Sensor {
+            out.push(Signal::Lane(LaneInput::Sensor {
                 sensor,
                 active: self.beams[k],
-            });
+            }));
         }
         for (k, sensor) in [Sensor::EntrySafety, Sensor::ExitSafety]
             .into_iter()
             .enumerate()
         {
-            out.push(Signal::Sensor {
+            out.push(Signal::Lane(LaneInput::Sensor {
                 sensor,
                 active: self.safety[k],
-            });
+            }));
         }
         out.push(if self.children > 0 {
-            Signal::Headcount {
+            Signal::Lane(LaneInput::Headcount {
                 persons: self.occupancy,
                 children: self.children,
-            }
+            })
         } else {
-            Signal::Occupancy {
+            Signal::Lane(LaneInput::Occupancy {
                 persons: self.occupancy,
-            }
+            })
         });
         for door in Door::ALL {
             let pos = self.door_pos(door, now);
@@ -54,12 +54,12 @@ impl World {
                 None
             };
             if let Some(position) = at {
-                out.push(Signal::DoorReached { door, position });
+                out.push(Signal::Lane(LaneInput::DoorReached { door, position }));
             }
         }
-        out.push(Signal::Emergency {
+        out.push(Signal::Lane(LaneInput::Emergency {
             active: self.emergency,
-        });
+        }));
         out
     }
 
@@ -165,7 +165,7 @@ impl World {
             Injection::Emergency { for_ms } => {
                 if !self.emergency {
                     self.emergency = true;
-                    out.push(Signal::Emergency { active: true });
+                    out.push(Signal::Lane(LaneInput::Emergency { active: true }));
                 }
                 if let Some(ms) = for_ms {
                     self.schedule(now.plus(ms), Timer::EmergencyOff);

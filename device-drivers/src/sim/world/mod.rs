@@ -15,6 +15,7 @@ use super::traveller::{
     generate_document, Behaviour, Companion, Fate, Listing, TravellerId, TravellerSpec,
 };
 use super::{Injection, Signal, WorldCommand};
+use crate::devices::{LaneCommand, LaneInput};
 use crate::prompt::Prompt;
 use crate::types::{
     CaptureFailure, CaptureInfo, ChipFailure, Device, Document, DocumentKey, Door, DoorPosition,
@@ -309,14 +310,14 @@ impl World {
     pub fn command(&mut self, now: Time, command: WorldCommand) {
         let now = now.max(self.now);
         match command {
-            WorldCommand::OpenDoor { door } if self.io_down() => {
-                self.io_latched[di(door)] = Some(DoorPosition::Open)
+            WorldCommand::Lane(LaneCommand::Door { door, position }) if self.io_down() => {
+                self.io_latched[di(door)] = Some(position)
             }
-            WorldCommand::CloseDoor { door } if self.io_down() => {
-                self.io_latched[di(door)] = Some(DoorPosition::Closed)
+            WorldCommand::Lane(LaneCommand::Door { door, position }) => {
+                self.drive(now, door, position)
             }
-            WorldCommand::OpenDoor { door } => self.drive(now, door, DoorPosition::Open),
-            WorldCommand::CloseDoor { door } => self.drive(now, door, DoorPosition::Closed),
+            // No latch of its own: the machine's door commands carry a release.
+            WorldCommand::Lane(_) => {}
             WorldCommand::ReadDocument => self.read(now),
             WorldCommand::CancelRead => self.reader_token += 1,
             WorldCommand::Capture { .. } => self.capture(now),

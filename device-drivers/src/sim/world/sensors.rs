@@ -170,10 +170,10 @@ impl World {
         {
             if beams[k] != self.beams[k] {
                 self.beams[k] = beams[k];
-                out.push(Signal::Sensor {
+                out.push(Signal::Lane(LaneInput::Sensor {
                     sensor,
                     active: beams[k],
-                });
+                }));
             }
         }
         for (k, sensor) in [Sensor::EntrySafety, Sensor::ExitSafety]
@@ -182,22 +182,22 @@ impl World {
         {
             if safety[k] != self.safety[k] {
                 self.safety[k] = safety[k];
-                out.push(Signal::Sensor {
+                out.push(Signal::Lane(LaneInput::Sensor {
                     sensor,
                     active: safety[k],
-                });
+                }));
             }
         }
         if occupancy != self.occupancy || children != self.children {
             // One signal for the whole count, so that the gate never sees a child
             // counted as an adult in between.
             let signal = if children > 0 || self.children > 0 {
-                Signal::Headcount {
+                Signal::Lane(LaneInput::Headcount {
                     persons: occupancy,
                     children,
-                }
+                })
             } else {
-                Signal::Occupancy { persons: occupancy }
+                Signal::Lane(LaneInput::Occupancy { persons: occupancy })
             };
             self.occupancy = occupancy;
             self.children = children;

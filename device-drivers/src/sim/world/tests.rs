@@ -56,25 +56,31 @@ fn walk_in(w: &mut World) -> Signal {
     let read = t.since(T0);
     assert!(read >= 1_500, "{read}");
     cmd(w, WorldCommand::Display { cue: Prompt::Enter });
-    cmd(w, WorldCommand::OpenDoor { door: Door::Entry });
+    cmd(w, open_cmd(Door::Entry));
     let opened = until(w, 2_000, |s| {
-        *s == Signal::DoorReached {
+        *s == Signal::Lane(LaneInput::DoorReached {
             door: Door::Entry,
             position: DoorPosition::Open,
-        }
+        })
     });
     assert_eq!(opened.map(|o| o.since(t)), Some(1_200));
-    assert!(until(w, 10_000, |s| *s == Signal::Occupancy { persons: 1 }).is_some());
+    assert!(until(w, 10_000, |s| *s
+        == Signal::Lane(LaneInput::Occupancy { persons: 1 }))
+    .is_some());
     assert!(until(w, 5_000, |s| {
-        *s == Signal::Sensor {
+        *s == Signal::Lane(LaneInput::Sensor {
             sensor: Sensor::EntrySafety,
             active: false,
-        }
+        })
     })
     .is_some());
     assert!(!w.sensor(Sensor::EntryBeam));
-    cmd(w, WorldCommand::CloseDoor { door: Door::Entry });
-    assert!(until(w, 2_000, |s| matches!(s, Signal::DoorReached { .. })).is_some());
+    cmd(w, close_cmd(Door::Entry));
+    assert!(until(w, 2_000, |s| matches!(
+        s,
+        Signal::Lane(LaneInput::DoorReached { .. })
+    ))
+    .is_some());
     cmd(w, WorldCommand::Capture { attempt: 1 });
     cmd(
         w,
@@ -121,13 +127,15 @@ fn a_normal_traveller_walks_through_with_the_gate_playing_along() {
             cue: Prompt::Proceed,
         },
     );
-    cmd(&mut w, WorldCommand::OpenDoor { door: Door::Exit });
-    assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 0 }).is_some());
+    cmd(&mut w, open_cmd(Door::Exit));
+    assert!(until(&mut w, 10_000, |s| *s
+        == Signal::Lane(LaneInput::Occupancy { persons: 0 }))
+    .is_some());
     assert!(until(&mut w, 10_000, |s| {
-        *s == Signal::Sensor {
+        *s == Signal::Lane(LaneInput::Sensor {
             sensor: Sensor::ExitSafety,
             active: false,
-        }
+        })
     })
     .is_some());
     assert_eq!(w.traveller(id).map(|t| t.fate), Some(Fate::PassedExit));
@@ -147,13 +155,18 @@ fn nobody_walks_through_a_closed_door() {
     cmd(&mut w, WorldCommand::Display { cue: Prompt::Enter });
     // The entry never opens: no beam, no safety, nobody inside, ever.
     let seen = until(&mut w, 30_000, |s| {
-        matches!(s, Signal::Sensor { .. } | Signal::Occupancy { .. })
+        matches!(
+            s,
+            Signal::Lane(LaneInput::Sensor { .. }) | Signal::Lane(LaneInput::Occupancy { .. })
+        )
     });
     assert_eq!(seen, None);
     assert_eq!(w.traveller(id).map(|t| t.fate), Some(Fate::Pending));
     // Once it opens they walk in.
-    cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
-    assert!(until(&mut w, 5_000, |s| *s == Signal::Occupancy { persons: 1 }).is_some());
+    cmd(&mut w, open_cmd(Door::Entry));
+    assert!(until(&mut w, 5_000, |s| *s
+        == Signal::Lane(LaneInput::Occupancy { persons: 1 }))
+    .is_some());
 }
 
 #[test]
@@ -167,8 +180,10 @@ fn a_stuck_door_does_not_move_until_released() {
         },
     );
     w.advance_to(T0.plus(200));
-    cmd(&mut w, WorldCommand::OpenDoor { door: Door::Exit });
-    let t = until(&mut w, 10_000, |s| matches!(s, Signal::DoorReached { .. }));
+    cmd(&mut w, open_cmd(Door::Exit));
+    let t = until(&mut w, 10_000, |s| {
+        matches!(s, Signal::Lane(LaneInput::DoorReached { .. }))
+    });
     assert_eq!(t, Some(T0.plus(5_100 + 1_200)));
 }
 
@@ -197,8 +212,8 @@ fn faults_and_emergency_are_reported_at_their_times() {
                 }
             ),
             (3_500, Signal::DeviceRecovered { device: fault }),
-            (4_000, Signal::Emergency { active: true }),
-            (4_500, Signal::Emergency { active: false }),
+            (4_000, Signal::Lane(LaneInput::Emergency { active: true })),
+            (4_500, Signal::Lane(LaneInput::Emergency { active: false })),
         ]
     );
 }
@@ -230,20 +245,24 @@ fn a_tailgater_breaks_occupancy_two_and_steps_back_when_told() {
     cmd(&mut w, WorldCommand::ReadDocument);
     assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
     cmd(&mut w, WorldCommand::Display { cue: Prompt::Enter });
-    cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
-    assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 2 }).is_some());
+    cmd(&mut w, open_cmd(Door::Entry));
+    assert!(until(&mut w, 10_000, |s| *s
+        == Signal::Lane(LaneInput::Occupancy { persons: 2 }))
+    .is_some());
     cmd(
         &mut w,
         WorldCommand::Display {
             cue: Prompt::OnePersonOnly,
         },
     );
-    assert!(until(&mut w, 10_000, |s| *s == Signal::Occupancy { persons: 1 }).is_some());
+    assert!(until(&mut w, 10_000, |s| *s
+        == Signal::Lane(LaneInput::Occupancy { persons: 1 }))
+    .is_some());
     assert!(until(&mut w, 10_000, |s| {
-        *s == Signal::Sensor {
+        *s == Signal::Lane(LaneInput::Sensor {
             sensor: Sensor::EntrySafety,
             active: false,
-        }
+        })
     })
     .is_some());
     assert_eq!(w.traveller(id).map(|t| t.fate), Some(Fate::Pending));
@@ -272,11 +291,11 @@ fn a_young_child_is_counted_apart_and_stays_with_the_adult() {
     cmd(&mut w, WorldCommand::ReadDocument);
     assert!(until(&mut w, 5_000, |s| matches!(s, Signal::DocumentRead { .. })).is_some());
     cmd(&mut w, WorldCommand::Display { cue: Prompt::Enter });
-    cmd(&mut w, WorldCommand::OpenDoor { door: Door::Entry });
-    let two = Signal::Headcount {
+    cmd(&mut w, open_cmd(Door::Entry));
+    let two = Signal::Lane(LaneInput::Headcount {
         persons: 2,
         children: 1,
-    };
+    });
     assert!(until(&mut w, 10_000, |s| *s == two).is_some());
     // Never reported as two adults on the way.
     cmd(
@@ -286,7 +305,10 @@ fn a_young_child_is_counted_apart_and_stays_with_the_adult() {
         },
     );
     let left = until(&mut w, 5_000, |s| {
-        matches!(s, Signal::Occupancy { .. } | Signal::Headcount { .. })
+        matches!(
+            s,
+            Signal::Lane(LaneInput::Occupancy { .. }) | Signal::Lane(LaneInput::Headcount { .. })
+        )
     });
     assert_eq!(left, None, "a child does not leave the adult");
     assert_eq!((w.occupancy(), w.children()), (2, 1));
@@ -362,14 +384,16 @@ fn random_commands_never_break_the_world() {
             now = now.plus(rng.between(1, 399));
             for s in w.advance_to(now) {
                 match s {
-                    Signal::DoorReached { door, position } => {
+                    Signal::Lane(LaneInput::DoorReached { door, position }) => {
                         assert_eq!(
                             position,
                             commanded[di(door)],
                             "seed {seed}: reached an uncommanded position"
                         );
                     }
-                    Signal::Occupancy { persons } => assert!(persons <= 4, "seed {seed}"),
+                    Signal::Lane(LaneInput::Occupancy { persons }) => {
+                        assert!(persons <= 4, "seed {seed}")
+                    }
                     Signal::MatchDone { score } => assert!((0.0..=1.0).contains(&score)),
                     _ => {}
                 }
@@ -388,9 +412,9 @@ fn random_commands_never_break_the_world() {
                         DoorPosition::Closed
                     };
                     if open {
-                        WorldCommand::OpenDoor { door }
+                        open_cmd(door)
                     } else {
-                        WorldCommand::CloseDoor { door }
+                        close_cmd(door)
                     }
                 }
                 2 => WorldCommand::ReadDocument,
@@ -404,4 +428,18 @@ fn random_commands_never_break_the_world() {
             w.command(now, cmd);
         }
     }
+}
+
+fn open_cmd(door: Door) -> WorldCommand {
+    WorldCommand::Lane(crate::devices::LaneCommand::Door {
+        door,
+        position: DoorPosition::Open,
+    })
+}
+
+fn close_cmd(door: Door) -> WorldCommand {
+    WorldCommand::Lane(crate::devices::LaneCommand::Door {
+        door,
+        position: DoorPosition::Closed,
+    })
 }

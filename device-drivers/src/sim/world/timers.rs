@@ -51,10 +51,10 @@ impl World {
                 k <= from
                     || !matches!(
                         s,
-                        Signal::Sensor { .. }
-                            | Signal::Occupancy { .. }
-                            | Signal::DoorReached { .. }
-                            | Signal::Emergency { .. }
+                        Signal::Lane(LaneInput::Sensor { .. })
+                            | Signal::Lane(LaneInput::Occupancy { .. })
+                            | Signal::Lane(LaneInput::DoorReached { .. })
+                            | Signal::Lane(LaneInput::Emergency { .. })
                     )
             });
         }
@@ -111,7 +111,7 @@ impl World {
                             DoorPosition::Open => self.p.door_travel_ms,
                             DoorPosition::Closed => 0,
                         };
-                        out.push(Signal::DoorReached { door, position: to });
+                        out.push(Signal::Lane(LaneInput::DoorReached { door, position: to }));
                     }
                 }
             }
@@ -124,7 +124,7 @@ impl World {
                 };
                 if d.motion == DoorMove::Still {
                     if let Some(position) = at.filter(|a| *a == d.commanded) {
-                        out.push(Signal::DoorReached { door, position });
+                        out.push(Signal::Lane(LaneInput::DoorReached { door, position }));
                     }
                 }
             }
@@ -164,7 +164,7 @@ impl World {
             Timer::EmergencyOff => {
                 if self.emergency {
                     self.emergency = false;
-                    out.push(Signal::Emergency { active: false });
+                    out.push(Signal::Lane(LaneInput::Emergency { active: false }));
                 }
             }
             Timer::ObstructionOff(door) => {

@@ -6,11 +6,11 @@
 
 use crate::types::{CaptureFailure, CaptureInfo, Device, Document, DocumentKey, WatchlistVerdict};
 use device_drivers::devices::{
-    BiometricTemplate, CaptureError, ChipRead, DeviceFault, Holder, LaneCommand, LaneInput,
-    LiveCapture, Presence, ReadError, TemplateFormat,
+    BiometricTemplate, CaptureError, ChipRead, DeviceFault, Holder, LaneInput, LiveCapture,
+    Presence, ReadError, TemplateFormat,
 };
 use device_drivers::sim::{Signal, World, WorldCommand};
-use device_drivers::types::{ChipFailure, DoorPosition, ReadFailure};
+use device_drivers::types::{ChipFailure, ReadFailure};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -68,21 +68,12 @@ pub(crate) struct Adapter {
 impl Adapter {
     /// Where `s` goes, as the device it comes from would report it.
     pub(crate) fn route(&mut self, s: Signal) -> Routed {
-        let lane = |i: LaneInput| Routed::Lane(Ok(i));
         match s {
             Signal::DocumentPresented { .. } => {
                 Routed::Reader(ReaderMsg::Presence(Presence::Placed))
             }
             Signal::DocumentRead { result } => Routed::Reader(ReaderMsg::Read(result)),
-            Signal::Sensor { sensor, active } => lane(LaneInput::Sensor { sensor, active }),
-            Signal::Occupancy { persons } => lane(LaneInput::Occupancy { persons }),
-            Signal::Headcount { persons, children } => {
-                lane(LaneInput::Headcount { persons, children })
-            }
-            Signal::DoorReached { door, position } => {
-                lane(LaneInput::DoorReached { door, position })
-            }
-            Signal::Emergency { active } => lane(LaneInput::Emergency { active }),
+            Signal::Lane(input) => Routed::Lane(Ok(input)),
             Signal::FingerprintCaptured { result } => match result {
                 Ok(info) => {
                     self.captured = Some(info);
@@ -125,7 +116,7 @@ impl Adapter {
                     Device::DocumentReader | Device::FingerprintScanner => {
                         Routed::Recovered(device)
                     }
-                    _ => lane(LaneInput::Recovered),
+                    _ => Routed::Lane(Ok(LaneInput::Recovered)),
                 }
             }
         }
@@ -165,22 +156,6 @@ pub(crate) fn chip_read(result: Result<Document, ReadFailure>) -> Result<ChipRea
             ChipFailure::Unsupported => ReadError::Unsupported(f.detail),
             _ => ReadError::Protocol(format!("{}: {}", f.code, f.detail)),
         }),
-    }
-}
-
-/// The simulated doors' command for a lane command (`None`: the simulated lane has no
-/// latch of its own; the machine's door commands carry the release).
-pub(crate) fn world_command(command: LaneCommand) -> Option<WorldCommand> {
-    match command {
-        LaneCommand::Door {
-            door,
-            position: DoorPosition::Open,
-        } => Some(WorldCommand::OpenDoor { door }),
-        LaneCommand::Door {
-            door,
-            position: DoorPosition::Closed,
-        } => Some(WorldCommand::CloseDoor { door }),
-        _ => None,
     }
 }
 

@@ -18,9 +18,7 @@ pub mod stepped;
 
 pub use adapter::ENROLLED_MARK;
 
-use self::adapter::{
-    chip_read, lock, world_command, Adapter, Offline, ReaderMsg, Routed, Shared, SimListings,
-};
+use self::adapter::{chip_read, lock, Adapter, Offline, ReaderMsg, Routed, Shared, SimListings};
 use self::section::SimSection;
 use super::clock::MonotonicWallClock;
 use super::{Devices, RuntimeError, TravellerDisplay};
@@ -423,10 +421,9 @@ struct SimLaneIo {
 impl LaneIo for SimLaneIo {
     fn command(&mut self, command: LaneCommand) -> DeviceFuture<'_, Result<(), DeviceFault>> {
         Box::pin(async move {
-            match world_command(command) {
-                Some(c) => self.cmd.send(c).map_err(|_| gone()),
-                None => Ok(()),
-            }
+            self.cmd
+                .send(WorldCommand::Lane(command))
+                .map_err(|_| gone())
         })
     }
 

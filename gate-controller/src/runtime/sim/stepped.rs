@@ -16,7 +16,7 @@
 //! and the system clock being stepped ([`VirtualGate::step_wall_clock`]).
 
 use super::adapter::SimListings;
-use super::adapter::{chip_read, lock, world_command, Adapter, ReaderMsg, Routed, Shared};
+use super::adapter::{chip_read, lock, Adapter, ReaderMsg, Routed, Shared};
 use crate::invariants::{Checker, Heard, Sent, Violation};
 use crate::journal::{Journal, JournalError, StoredRecord};
 use crate::machine::Config;
@@ -529,7 +529,7 @@ impl VirtualGate {
                     LaneCommand::EmergencyRelease => self.checker.sent(Sent::EmergencyRelease),
                     _ => {}
                 }
-                world_command(*c)
+                Some(WorldCommand::Lane(*c))
             }
             Output::Display(p) => Some(WorldCommand::Display { cue: *p }),
             Output::Feed(item) => {
