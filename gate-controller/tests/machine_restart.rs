@@ -171,3 +171,27 @@ fn after_a_restart_with_every_record_written_an_occupant_is_still_let_out() {
     assert!(!opened(&h, Door::Exit));
     assert!(h.records.is_empty(), "no record without a transit");
 }
+
+#[test]
+fn a_lane_that_never_reports_its_doors_still_lets_the_occupant_out_after_the_notice_time() {
+    let mut h = Harness::with_config(Config::default());
+    h.m = Machine::new(Config::default(), Time(T0), 8);
+    h.m.resume(h.now, Some(TxnId(7)));
+    while h.m.poll_action().is_some() {}
+    h.actions.clear();
+    // Somebody inside, but no door feedback reported (not wired, or a lane I/O that
+    // reports only changes).
+    h.ev(Event::Occupancy { persons: 1 });
+    assert_eq!(h.m.step(), "letting_out");
+    assert!(
+        !h.actions
+            .iter()
+            .any(|a| matches!(a, Action::OpenDoor { .. } | Action::CloseDoor { .. })),
+        "no door driven before the lane has said where they are: {:?}",
+        h.actions
+    );
+    h.wait(Config::default().timeouts.notice_ms + 10);
+    confirm_closed(&mut h, Door::Exit);
+    assert!(opened(&h, Door::Entry), "{:?}", h.actions);
+    assert!(!opened(&h, Door::Exit));
+}

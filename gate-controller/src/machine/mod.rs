@@ -97,6 +97,9 @@ pub struct Machine {
     retry_at: Option<Time>,
     /// Doors not yet reported since a restart (see [`Machine::resume`]).
     unreported: [bool; 2],
+    /// When the doors are driven on what is known if the lane I/O has still not reported
+    /// them (whatever the step: someone found inside is being let out meanwhile).
+    unreported_until: Option<Time>,
 }
 
 /// How long to wait before writing a failed record again.
@@ -142,6 +145,7 @@ impl Machine {
             retry: Vec::new(),
             retry_at: None,
             unreported: [false; 2],
+            unreported_until: None,
         };
         for d in Door::ALL {
             m.drive(d, DoorPosition::Closed, now);
@@ -171,6 +175,7 @@ impl Machine {
             c.uncommanded = true;
         }
         self.unreported = [true; 2];
+        self.unreported_until = Some(now.plus(self.cfg.timeouts.notice_ms));
         if let Some(txn) = unfinished {
             self.next_txn = self.next_txn.max(txn.0.saturating_add(1));
             self.transit = Some(Transit::new(txn, now, self.beams));
@@ -198,6 +203,7 @@ impl Machine {
             .chain(self.phase_deadline)
             .chain(self.retry_at)
             .chain(self.beam_deadline())
+            .chain(self.unreported_until.filter(|_| self.lane_unreported()))
             .min()
     }
 
@@ -395,6 +401,17 @@ impl Machine {
         if self.phase_deadline.is_some_and(|t| t <= now) {
             self.phase_deadline = None;
             self.on_phase_timeout(now);
+        }
+        if self.lane_unreported() && self.unreported_until.is_some_and(|t| t <= now) {
+            if self.faults.contains(&Device::LaneIo) {
+                // The lane I/O is down: its report is still to come.
+                self.unreported_until = Some(now.plus(self.cfg.timeouts.notice_ms));
+            } else {
+                // The lane said nothing of its doors in time: drive them on what is known.
+                self.unreported_until = None;
+                self.unreported = [false; 2];
+                self.progress(now);
+            }
         }
         if self.beam_deadline().is_some_and(|t| t <= now) {
             let ms = self.cfg.timeouts.beam_blocked_ms;

@@ -231,6 +231,17 @@ async fn step_world(
     mut router: Router,
     poke: Arc<Notify>,
 ) {
+    {
+        // Like a real lane I/O once its inputs have settled: every input's state once
+        // (a restarted gate drives no door before it knows where both are).
+        let mut w = lock(&world);
+        let now = clock.now();
+        for s in w.inputs_now(now) {
+            if let Some(c) = router.route(s) {
+                w.command(now, c);
+            }
+        }
+    }
     loop {
         let wake = {
             let mut w = lock(&world);
