@@ -444,6 +444,16 @@ impl LaneModel {
                         self.world.command(t, WorldCommand::ReadDocument);
                         self.ready = true;
                         self.presented = Some((*traveller, t));
+                        // Their document lies on the reader: from now on they wait for the
+                        // door (not: "present your document" still shown, so go away).
+                        if self.gate_display.is_none() && !self.emergency {
+                            self.world.command(
+                                t,
+                                WorldCommand::Display {
+                                    cue: Prompt::ReadingDocument,
+                                },
+                            );
+                        }
                     }
                     Signal::Lane(LaneInput::Emergency { active }) => self.emergency = *active,
                     _ => {}
@@ -711,10 +721,16 @@ impl LaneModel {
                 }
                 Phase::Inside if entry => Prompt::GoToCounter,
                 Phase::Inside if occupied => Prompt::PleaseWait,
+                // The lane is free again. Someone who already put their document on the
+                // reader meanwhile keeps waiting for the door (they are the next one in).
                 Phase::Inside => {
                     self.phase = Phase::Idle;
-                    self.ready = false;
-                    Prompt::PresentDocument
+                    self.ready = self.presented.is_some();
+                    if self.ready {
+                        Prompt::ReadingDocument
+                    } else {
+                        Prompt::PresentDocument
+                    }
                 }
             }
         };
@@ -1109,6 +1125,70 @@ mod tests {
             until(&mut m, &mut now, 8_000, |i| i[input::ENTRY_BEAM]),
             "next did not enter"
         );
+    }
+
+    #[test]
+    fn the_next_traveller_who_presents_as_the_lane_frees_waits_for_the_door() {
+        let mut w = World::new(Params::default(), 9).unwrap();
+        for name in ["a", "b"] {
+            w.add_traveller(
+                Time(0),
+                device_drivers::sim::TravellerSpec::named(name, Behaviour::Normal),
+            );
+        }
+        let mut m = LaneModel::with_world(w, Time(0));
+        m.keep_signals();
+        m.set_patience(Some(20_000));
+        let mut now = Time(0);
+        while m.presenting().is_none() {
+            now = now.plus(20);
+            m.step(now);
+            assert!(now.0 < 10_000, "nobody presented");
+        }
+        // The gate lets the first one through.
+        write(
+            &mut m,
+            now,
+            &[(coil::ENTRY_DRIVE_OPEN, true), (coil::ENTRY_LOCK, false)],
+        );
+        assert!(until(&mut m, &mut now, 8_000, |i| !i[input::ENTRY_BEAM]
+            && i[input::OCCUPANCY]));
+        write(
+            &mut m,
+            now,
+            &[(coil::ENTRY_DRIVE_OPEN, false), (coil::ENTRY_LOCK, true)],
+        );
+        assert!(until(&mut m, &mut now, 5_000, |i| i[input::ENTRY_CLOSED]));
+        write(
+            &mut m,
+            now,
+            &[(coil::EXIT_DRIVE_OPEN, true), (coil::EXIT_LOCK, false)],
+        );
+        assert!(until(&mut m, &mut now, 8_000, |i| !i[input::EXIT_BEAM]
+            && !i[input::OCCUPANCY]));
+        write(
+            &mut m,
+            now,
+            &[(coil::EXIT_DRIVE_OPEN, false), (coil::EXIT_LOCK, true)],
+        );
+        let b = TravellerId(1);
+        let end = now.plus(10_000);
+        let mut presented = None;
+        while now < end {
+            now = now.plus(20);
+            m.step(now);
+            if presented.is_none() && m.presenting().is_some_and(|(id, _)| id == b) {
+                presented = Some(now);
+            }
+            let fate = m.world().traveller(b).unwrap().fate;
+            assert_eq!(
+                fate,
+                device_drivers::sim::Fate::Pending,
+                "b left at {now:?} (presented at {presented:?}, display {:?})",
+                m.world().display()
+            );
+        }
+        assert!(presented.is_some(), "b never presented");
     }
 
     /// A lane with one traveller of `b` arriving at 0, signals kept.

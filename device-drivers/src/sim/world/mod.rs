@@ -113,6 +113,8 @@ pub struct World {
     in_lane: Vec<u32>,
     doors: [DoorSim; 2],
     display: Option<Prompt>,
+    /// When the display last changed.
+    display_since: Time,
     // sensors as last reported
     beams: [bool; 2],
     safety: [bool; 2],
@@ -183,6 +185,7 @@ impl World {
             in_lane: Vec::new(),
             doors: [door.clone(), door],
             display: None,
+            display_since: Time(0),
             beams: [false; 2],
             safety: [false; 2],
             occupancy: 0,
@@ -283,6 +286,7 @@ impl World {
             entered: false,
             presented: false,
             present_token: 0,
+            presented_at: Time(0),
             read_started: false,
             companion,
         });
@@ -329,6 +333,7 @@ impl World {
             WorldCommand::Display { cue } => {
                 if self.display != Some(cue) {
                     self.display = Some(cue);
+                    self.display_since = now;
                     for i in self.in_lane.clone() {
                         let r = uniform(&mut self.rng, self.travellers[i as usize].reaction);
                         self.schedule(now.plus(r), Timer::Think(i));

@@ -79,6 +79,8 @@ pub(super) struct Traveller {
     pub(super) entered: bool,
     pub(super) presented: bool,
     pub(super) present_token: u64,
+    /// When they last put their document on the reader.
+    pub(super) presented_at: Time,
     pub(super) read_started: bool,
     pub(super) companion: Option<Tailgater>,
 }
@@ -154,6 +156,7 @@ impl World {
                     if !t.read_started {
                         if cue == Prompt::PresentDocument && !t.presented {
                             t.presented = true;
+                            t.presented_at = now;
                             t.present_token += 1;
                             represent = Some(t.present_token);
                             out.push(Signal::DocumentPresented {
@@ -173,6 +176,10 @@ impl World {
                                     t.body.target = stand;
                                 }
                             },
+                            // Still the prompt they presented under (the gate has not
+                            // noticed the document yet, e.g. while the OCR reads it):
+                            // they wait.
+                            Prompt::PresentDocument if self.display_since <= t.presented_at => {}
                             Prompt::PresentDocument
                             | Prompt::GoToCounter
                             | Prompt::AccompaniedChild
