@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Import rules between the modules of gate-controller, over cargo-modules' graph.
+"""Import rules between the modules of gate-controller.
 
-Reads the DOT of
+The module graph comes from the sources (`--src DIR`, what `make lint` runs: no tool to
+install) or from the DOT of
 
     cargo modules dependencies --lib -p gate-controller \
         --no-fns --no-types --no-traits --no-owns
 
-(from a file argument, or stdin) and checks two rules:
+(cargo-modules 0.27, from a file argument or stdin; a cross-check). From the sources,
+every module file (`lib.rs`, `a.rs`, `a/mod.rs`, `a/b.rs`) is a module; its edges are the
+paths it names that start with `crate::`, `super::` or `self::`, or with one of its own
+submodules (`use` trees expanded, comments and `#[cfg(test)]` modules left out), each
+taken to the longest module it names. Then two rules are checked:
 
 1. No import cycle between modules. The graph is collapsed to modules: every node is
    mapped to the module that holds it (the longest node path that is a module), and
@@ -147,9 +152,130 @@ def under(module, roots):
     return any(module == r or module.startswith(r + "::") for r in roots)
 
 
+def strip(text):
+    """The source without comments, string literals and `#[cfg(test)]` modules."""
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", " ", text)
+    text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
+    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    text = re.sub(r"'(?:\\.|[^'\\])'", "' '", text)
+    out, i = [], 0
+    for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", text):
+        if m.start() < i:
+            continue
+        out.append(text[i:m.start()])
+        depth, j = 0, m.end() - 1
+        while j < len(text):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        i = j + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
+def expand_use(tree):
+    """`a::{b, c::{d, e}}` as [`a::b`, `a::c::d`, `a::c::e`] (renames and globs dropped)."""
+    tree = re.sub(r"\s+", "", re.sub(r"\s+as\s+\w+", "", tree))
+    depth, start = 0, None
+    for k, ch in enumerate(tree):
+        if ch == "{":
+            if depth == 0:
+                start = k
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                prefix, inner = tree[:start], tree[start + 1:k]
+                parts, d, last = [], 0, 0
+                for q, c in enumerate(inner):
+                    if c == "{":
+                        d += 1
+                    elif c == "}":
+                        d -= 1
+                    elif c == "," and d == 0:
+                        parts.append(inner[last:q])
+                        last = q + 1
+                parts.append(inner[last:])
+                paths = []
+                for part in parts:
+                    if part:
+                        paths += expand_use(prefix + part)
+                return paths
+    return [tree.rstrip("*").rstrip(":")]
+
+
+def source_graph(src):
+    """(crate, modules, edges) read from the module files under `src`."""
+    import os
+    files = {}
+    for root, _, names in os.walk(src):
+        for n in names:
+            if not n.endswith(".rs"):
+                continue
+            rel_path = os.path.relpath(os.path.join(root, n), src)[:-3].split(os.sep)
+            if rel_path == ["lib"]:
+                mod = "crate"
+            else:
+                if rel_path[-1] == "mod":
+                    rel_path = rel_path[:-1]
+                mod = "crate::" + "::".join(rel_path)
+            files[mod] = os.path.join(root, n)
+    # Only files reachable through `mod` declarations are modules (bins, benches and
+    # stray files are not).
+    modules, todo = {"crate"}, ["crate"]
+    while todo:
+        m = todo.pop()
+        if m not in files:
+            continue
+        body = strip(open(files[m], encoding="utf-8").read())
+        for d in re.findall(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", body, flags=re.M):
+            child = f"{m}::{d}"
+            if child not in modules:
+                modules.add(child)
+                todo.append(child)
+    edges = []
+    for m in sorted(modules):
+        if m not in files:
+            continue
+        body = strip(open(files[m], encoding="utf-8").read())
+        children = {c.split("::")[-1] for c in modules if c.rsplit("::", 1)[0] == m}
+        paths = []
+        for tree in re.findall(r"\buse\s+([^;]+);", body):
+            paths += expand_use(tree)
+        paths += re.findall(r"\b(?:crate|super|self)(?:::\w+)+", body)
+        for path in paths:
+            segs = [x for x in path.split("::") if x]
+            if not segs:
+                continue
+            if segs[0] == "crate":
+                base = ["crate"]
+                segs = segs[1:]
+            elif segs[0] in ("super", "self"):
+                base = m.split("::")
+                while segs and segs[0] in ("super", "self"):
+                    if segs[0] == "super":
+                        base = base[:-1] or ["crate"]
+                    segs = segs[1:]
+            elif segs[0] in children:
+                base = m.split("::")
+            else:
+                continue  # another crate
+            target = "::".join(base + segs)
+            edges.append((m, target))
+    return "crate", modules, edges
+
+
 def main():
-    text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
-    crate, modules, raw = read_graph(text)
+    if len(sys.argv) > 2 and sys.argv[1] == "--src":
+        crate, modules, raw = source_graph(sys.argv[2])
+    else:
+        text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
+        crate, modules, raw = read_graph(text)
     if not crate or not modules:
         print("import-cycles: no modules in the graph (is it cargo-modules' DOT?)")
         return 2
