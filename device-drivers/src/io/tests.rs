@@ -232,7 +232,7 @@ fn a_door_command_is_confirmed_after_its_outputs_are_written_even_without_a_chan
         door: Door::Exit,
         position: DoorPosition::Closed,
     };
-    assert_eq!(lane.scan(60).unwrap(), vec![closed.clone()]);
+    assert_eq!(lane.scan(60).unwrap(), vec![closed]);
     // A second close command while the closed stop reads open (raw) is not confirmed
     // until the door is back at it; the debounced return is its only report.
     lane.latch(door(Door::Exit, DoorPosition::Closed));
