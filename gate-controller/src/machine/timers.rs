@@ -53,12 +53,8 @@ impl Machine {
             Phase::Notice => self.finish_transit(now),
             // Nobody reported inside: the transit ends; with the lane I/O down its
             // report is still to come, so keep waiting.
-            Phase::Resuming if self.lane_unreported() => {
-                // The lane said nothing of its doors in time: drive them on what is known.
-                self.unreported = [false; 2];
-                self.phase_deadline = Some(now.plus(self.cfg.timeouts.notice_ms));
-            }
-            Phase::Resuming if self.faults.contains(&Device::LaneIo) => {
+            // The doors are not known yet (`unreported_until` settles that): wait on.
+            Phase::Resuming if self.lane_unreported() || self.faults.contains(&Device::LaneIo) => {
                 self.phase_deadline = Some(now.plus(self.cfg.timeouts.notice_ms));
             }
             Phase::Resuming => self.finish_transit(now),
